@@ -1,0 +1,73 @@
+"""A built firmware: the images a build wrote and the offsets they go to.
+
+Read from the build's flasher_args.json (written by ESP-IDF), so flash,
+the build's image checks and dist all agree on what a firmware is.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+
+
+@dataclass(frozen=True)
+class Image:
+    offset: int
+    path: Path
+    role: str  # bootloader | partition-table | app | other
+
+
+@dataclass(frozen=True)
+class Firmware:
+    build_dir: Path
+    chip: str  # as esptool names it, e.g. "esp32s3"
+    flash_mode: str
+    flash_size: str  # e.g. "16MB"
+    flash_freq: str
+    images: tuple[Image, ...]
+
+    def image(self, role: str) -> Image:
+        for image in self.images:
+            if image.role == role:
+                return image
+        raise UserError(f"{self.build_dir}: the build has no {role} image")
+
+    @property
+    def merged(self) -> Path:
+        """MicroPython's own merged image (bootloader + table + app), written at 0x0 on S3."""
+        return self.build_dir / "firmware.bin"
+
+
+_ROLES = {"bootloader": "bootloader", "partition-table": "partition-table", "app": "app"}
+
+
+def load(build_dir: Path, hint: str = "") -> Firmware:
+    """The firmware in a build dir; a one-line error names the build to run when it is missing."""
+    args_file = build_dir / "flasher_args.json"
+    if not args_file.is_file():
+        raise UserError(f"no firmware built in {build_dir}{'; ' + hint if hint else ''}")
+    try:
+        data = json.loads(args_file.read_text())
+        settings = data["flash_settings"]
+        files = data["flash_files"]
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise UserError(f"{args_file}: not a flasher_args.json ({exc})") from None
+    roles = {}
+    for role in _ROLES:
+        entry = data.get(role)
+        if isinstance(entry, dict) and "offset" in entry:
+            roles[int(entry["offset"], 0)] = role
+    images = []
+    for offset_text, rel in sorted(files.items(), key=lambda kv: int(kv[0], 0)):
+        offset = int(offset_text, 0)
+        path = build_dir / rel
+        if not path.is_file():
+            raise UserError(f"{build_dir}: image {rel} is missing; run the build again")
+        images.append(Image(offset, path, roles.get(offset, "other")))
+    chip = data.get("extra_esptool_args", {}).get("chip", "esp32s3")
+    return Firmware(build_dir, chip, settings.get("flash_mode", "keep"),
+                    settings.get("flash_size", "keep"), settings.get("flash_freq", "keep"),
+                    tuple(images))

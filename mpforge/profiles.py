@@ -1,0 +1,208 @@
+"""Board profiles: one TOML file per board in boards/.
+
+A profile says what the hardware is (flash, PSRAM, CPU), which MicroPython
+board and variant to build for it, and what verify must see on the board.
+It is validated on load; every problem is one line naming the file and key.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import PROJECT_ROOT
+from .errors import UserError
+
+BOARDS_DIR = PROJECT_ROOT / "boards"
+
+MB = 1024 * 1024
+FLASH_TYPES = ("quad", "octal")
+PSRAM_MODES = ("none", "quad", "octal")
+CPU_MHZ = (80, 160, 240)
+FLASH_FREQS = ("20m", "40m", "80m", "120m")
+PSRAM_SPEEDS = ("40m", "80m", "120m")
+
+# Every key a profile may have, per table: (type, required).
+SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
+    "board": {"name": (str, True), "description": (str, False), "chip": (str, True)},
+    "build": {"board": (str, True), "variant": (str, True), "board_name": (str, True)},
+    "flash": {"size": (str, True), "type": (str, True), "freq": (str, False)},
+    "psram": {"size": (str, False), "mode": (str, True), "speed": (str, False)},
+    "cpu": {"mhz": (int, True)},
+    "verify": {"min_psram_heap": (str, False), "min_fs_size": (str, True)},
+}
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A validated board profile."""
+
+    name: str  # the file stem, e.g. "esp32s3-n16r8"
+    path: Path
+    title: str  # human name of the board
+    description: str
+    chip: str
+    board: str  # MicroPython BOARD
+    variant: str  # MicroPython BOARD_VARIANT
+    board_name: str  # MICROPY_HW_BOARD_NAME, shown in the REPL banner
+    flash_size: int  # bytes
+    flash_type: str  # quad | octal
+    flash_freq: str
+    psram_size: int  # bytes, 0 without PSRAM
+    psram_mode: str  # none | quad | octal
+    psram_speed: str
+    cpu_mhz: int
+    min_psram_heap: int  # bytes verify must find in the PSRAM heap
+    min_fs_size: int  # bytes verify must find in the filesystem
+
+    @property
+    def flash_size_label(self) -> str:
+        """The size as esptool and Kconfig spell it, e.g. '16MB'."""
+        return f"{self.flash_size // MB}MB"
+
+    @property
+    def digest(self) -> str:
+        """A hash of the profile file: builds depend on it."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+def parse_size(text: str, where: str) -> int:
+    """'16MB', '512KB' or a byte count as a string -> bytes."""
+    t = text.strip().upper().replace(" ", "")
+    for suffix, factor in (("MB", MB), ("KB", 1024), ("B", 1)):
+        if t.endswith(suffix):
+            number = t[: -len(suffix)]
+            break
+    else:
+        number, factor = t, 1
+    try:
+        value = float(number)
+    except ValueError:
+        raise UserError(f"{where}: '{text}' is not a size (write e.g. '16MB' or '512KB')") from None
+    if value < 0:
+        raise UserError(f"{where}: '{text}' is negative")
+    return int(value * factor)
+
+
+def available() -> list[str]:
+    """Names of the profiles in boards/."""
+    return sorted(p.stem for p in BOARDS_DIR.glob("*.toml"))
+
+
+def profile_path(name: str) -> Path:
+    """The file for a profile name, or a path given directly."""
+    candidate = Path(name)
+    if candidate.suffix == ".toml" and candidate.exists():
+        return candidate.resolve()
+    path = BOARDS_DIR / f"{name}.toml"
+    if not path.exists():
+        raise UserError(
+            f"unknown profile '{name}'; available: {', '.join(available()) or 'none'} "
+            f"(or add boards/{name}.toml)"
+        )
+    return path
+
+
+def load(name: str) -> Profile:
+    """Load and validate a profile by name (boards/NAME.toml) or path."""
+    path = profile_path(name)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML: {exc}") from None
+    return _validate(path, data)
+
+
+def _validate(path: Path, data: dict) -> Profile:
+    where = str(path)
+    for table in data:
+        if table not in SCHEMA:
+            raise UserError(f"{where}: unknown table [{table}]; expected one of {', '.join(SCHEMA)}")
+        if not isinstance(data[table], dict):
+            raise UserError(f"{where}: '{table}' must be a table ([{table}])")
+    for table, keys in SCHEMA.items():
+        section = data.get(table, {})
+        for key in section:
+            if key not in keys:
+                raise UserError(
+                    f"{where}: unknown key '{table}.{key}'; [{table}] takes {', '.join(keys)}"
+                )
+        for key, (kind, required) in keys.items():
+            if key not in section:
+                if required:
+                    raise UserError(f"{where}: missing key '{table}.{key}'")
+                continue
+            if not isinstance(section[key], kind) or isinstance(section[key], bool):
+                raise UserError(f"{where}: '{table}.{key}' must be a {kind.__name__}")
+
+    def get(table: str, key: str, default=None):
+        return data.get(table, {}).get(key, default)
+
+    def key_error(key: str, message: str) -> UserError:
+        return UserError(f"{where}: '{key}' {message}")
+
+    chip = get("board", "chip")
+    if chip != "esp32s3":
+        raise key_error("board.chip", f"is '{chip}'; mpforge builds for esp32s3 only")
+
+    flash_size = parse_size(get("flash", "size"), f"{where}: 'flash.size'")
+    if flash_size < 2 * MB or flash_size > 32 * MB or flash_size & (flash_size - 1):
+        raise key_error("flash.size", "must be a power of two from 2MB to 32MB")
+    flash_type = get("flash", "type")
+    if flash_type not in FLASH_TYPES:
+        raise key_error("flash.type", f"is '{flash_type}'; expected one of {', '.join(FLASH_TYPES)}")
+    flash_freq = get("flash", "freq", "80m").lower()
+    if flash_freq not in FLASH_FREQS:
+        raise key_error("flash.freq", f"is '{flash_freq}'; expected one of {', '.join(FLASH_FREQS)}")
+
+    psram_mode = get("psram", "mode")
+    if psram_mode not in PSRAM_MODES:
+        raise key_error("psram.mode", f"is '{psram_mode}'; expected one of {', '.join(PSRAM_MODES)}")
+    psram_size = parse_size(get("psram", "size", "0"), f"{where}: 'psram.size'")
+    if psram_mode == "none" and psram_size:
+        raise key_error("psram.size", "must be 0 (or absent) when psram.mode is 'none'")
+    if psram_mode != "none" and (psram_size < MB or psram_size > 32 * MB or psram_size & (psram_size - 1)):
+        raise key_error("psram.size", "must be a power of two from 1MB to 32MB")
+    psram_speed = get("psram", "speed", "80m").lower()
+    if psram_speed not in PSRAM_SPEEDS:
+        raise key_error("psram.speed", f"is '{psram_speed}'; expected one of {', '.join(PSRAM_SPEEDS)}")
+
+    cpu_mhz = get("cpu", "mhz")
+    if cpu_mhz not in CPU_MHZ:
+        raise key_error("cpu.mhz", f"is {cpu_mhz}; expected one of {', '.join(map(str, CPU_MHZ))}")
+
+    min_psram_heap = parse_size(get("verify", "min_psram_heap", "0"), f"{where}: 'verify.min_psram_heap'")
+    if min_psram_heap > psram_size:
+        raise key_error("verify.min_psram_heap", "is larger than psram.size")
+    min_fs_size = parse_size(get("verify", "min_fs_size"), f"{where}: 'verify.min_fs_size'")
+    if min_fs_size >= flash_size:
+        raise key_error("verify.min_fs_size", "must be smaller than flash.size")
+
+    variant = get("build", "variant")
+    if not variant or not all(ch.isupper() or ch.isdigit() or ch == "_" for ch in variant):
+        raise key_error("build.variant", f"is '{variant}'; use upper-case letters, digits and '_'")
+    board_name = get("build", "board_name")
+    if '"' in board_name or "\\" in board_name:
+        raise key_error("build.board_name", "must not contain quotes or backslashes")
+
+    return Profile(
+        name=path.stem,
+        path=path,
+        title=get("board", "name"),
+        description=get("board", "description", ""),
+        chip=chip,
+        board=get("build", "board"),
+        variant=variant,
+        board_name=board_name,
+        flash_size=flash_size,
+        flash_type=flash_type,
+        flash_freq=flash_freq,
+        psram_size=psram_size,
+        psram_mode=psram_mode,
+        psram_speed=psram_speed,
+        cpu_mhz=cpu_mhz,
+        min_psram_heap=min_psram_heap,
+        min_fs_size=min_fs_size,
+    )

@@ -1,0 +1,126 @@
+"""The supported MicroPython releases: pinned commit, ESP-IDF and overlay line.
+
+Facts from shared/reference/micropython-esp32-history.md (matrix B) and
+anchors.md: the IDF each release was tested with in MicroPython's own CI,
+the oldest IDF its component manifest accepts, and the submodules the esp32
+port needs. A tag that no longer points at the pinned commit is an error.
+
+Users can pin a release mpforge does not know yet (or override one) with a
+TOML file named by the ``releases_file`` setting:
+
+    [[release]]
+    version = "v1.29.0"
+    commit = "<40 hex digits>"
+    idf = "v5.5.2"
+    line = "v1.26"
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import UserError
+
+BASE_SUBMODULES = ("lib/berkeley-db-1.xx", "lib/micropython-lib")
+
+
+@dataclass(frozen=True)
+class Release:
+    version: str  # the git tag, e.g. "v1.28.0"
+    commit: str  # the commit the tag must point at
+    idf: str  # the ESP-IDF tag it builds with, e.g. "v5.5.1"
+    idf_min: str  # the oldest IDF the release accepts
+    line: str  # overlay folder in overlays/
+    submodules: tuple[str, ...] = BASE_SUBMODULES
+
+    @property
+    def short(self) -> str:
+        return self.commit[:7]
+
+
+_TINYUSB = BASE_SUBMODULES + ("lib/tinyusb",)
+
+RELEASES: dict[str, Release] = {
+    r.version: r
+    for r in (
+        Release("v1.22.2", "8cd15829e293f01dae91b6a2d4a995bfaeca887b", "v5.0.4", "v5.0.4", "v1.22"),
+        Release("v1.23.0", "a61c446c0b34e82aeb54b9770250d267656f2b7f", "v5.0.4", "v5.0.4", "v1.22"),
+        Release("v1.24.1", "ecfdd5d6f9be971852003c2049600dc7b3e2a838", "v5.2.2", "v5.0.4", "v1.24", _TINYUSB),
+        Release("v1.25.0", "f498a16c7db6d4b2de200b3e0856528dfe0613c3", "v5.2.2", "v5.2.0", "v1.24", _TINYUSB),
+        Release("v1.26.1", "647c8b96cae7e202c7a020395b7cfe65e5b8ce04", "v5.4.2", "v5.2.0", "v1.26"),
+        Release("v1.27.0", "78ff170de9e32c79db6e64d3e33d2bd60002bdcd", "v5.5.1", "v5.2.0", "v1.26"),
+        Release("v1.28.0", "e0e9fbb17ed6fd06bb76e266ae554784c9c80804", "v5.5.1", "v5.3.0", "v1.26"),
+    )
+}
+
+DEFAULT = "v1.28.0"
+
+_VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
+_LINES = ("v1.22", "v1.24", "v1.26")
+
+
+def version_tuple(text: str) -> tuple[int, int, int]:
+    """'v5.5.1' / '5.5' -> (5, 5, 1) / (5, 5, 0)."""
+    m = _VERSION.match(text.strip())
+    if not m:
+        raise ValueError(text)
+    return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
+
+
+def normalise(version: str) -> str:
+    """Accept '1.28', 'v1.28', '1.28.0' for 'v1.28.0'."""
+    try:
+        major, minor, patch = version_tuple(version)
+    except ValueError:
+        return version
+    return f"v{major}.{minor}.{patch}"
+
+
+def table(releases_file: str | Path | None = None) -> dict[str, Release]:
+    """The built-in table, extended or overridden by the user's releases file."""
+    result = dict(RELEASES)
+    if releases_file:
+        result.update(_load_file(Path(releases_file)))
+    return result
+
+
+def get(version: str, releases_file: str | Path | None = None) -> Release:
+    """The release for a version, or a one-line error listing the supported ones."""
+    known = table(releases_file)
+    release = known.get(normalise(version))
+    if release is None:
+        raise UserError(
+            f"unknown MicroPython release '{version}'; supported: {', '.join(known)} "
+            "(pin another one with the releases_file setting)"
+        )
+    return release
+
+
+def _load_file(path: Path) -> dict[str, Release]:
+    if not path.is_file():
+        raise UserError(f"releases_file {path} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{path}: not valid TOML: {exc}") from None
+    extra = {}
+    for i, entry in enumerate(data.get("release", [])):
+        where = f"{path}: release #{i + 1}"
+        unknown = set(entry) - {"version", "commit", "idf", "idf_min", "line", "submodules"}
+        if unknown:
+            raise UserError(f"{where}: unknown key '{sorted(unknown)[0]}'")
+        try:
+            version = normalise(entry["version"])
+            commit, idf, line = entry["commit"], normalise(entry["idf"]), entry["line"]
+        except KeyError as exc:
+            raise UserError(f"{where}: missing key '{exc.args[0]}'") from None
+        if not re.fullmatch(r"[0-9a-f]{40}", commit):
+            raise UserError(f"{where}: 'commit' must be the full 40-digit hash")
+        if line not in _LINES:
+            raise UserError(f"{where}: 'line' must be one of {', '.join(_LINES)}")
+        submodules = tuple(entry.get("submodules", BASE_SUBMODULES))
+        extra[version] = Release(version, commit, idf, normalise(entry.get("idf_min", idf)), line, submodules)
+    return extra

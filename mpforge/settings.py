@@ -1,0 +1,146 @@
+"""Settings: invoke's configuration under the key ``mpforge``.
+
+Precedence (invoke's own): invoke.yaml < INVOKE_MPFORGE_* environment
+variables < ``invoke -f FILE`` < task flags (--profile, --micropython,
+--port). Relative paths resolve against the project root.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from . import PROJECT_ROOT, profiles, releases
+from .errors import UserError
+from .profiles import Profile
+from .releases import Release
+
+
+@dataclass(frozen=True)
+class Settings:
+    workdir: Path
+    profile: str
+    micropython_version: str
+    micropython_url: str
+    micropython_dir: Path | None
+    idf_version: str  # "" = the one the release pins
+    idf_url: str
+    idf_dir: Path | None
+    idf_tools_path: Path
+    releases_file: Path | None
+    port: str
+    baud: int
+    jobs: int
+    dry: bool = False
+    yes: bool = False
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def state_dir(self) -> Path:
+        return self.workdir / "state"
+
+
+def _path(value) -> Path | None:
+    if value in (None, ""):
+        return None
+    path = Path(os.path.expanduser(str(value)))
+    return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+def _get(cfg, dotted: str, default=None):
+    node = cfg
+    for part in dotted.split("."):
+        try:
+            node = node[part]
+        except (KeyError, TypeError):
+            return default
+    return node
+
+
+def from_config(config, *, profile: str | None = None, micropython: str | None = None,
+                port: str | None = None, yes: bool = False) -> Settings:
+    """Build Settings from an invoke Config (or any nested mapping)."""
+    cfg = _get(config, "mpforge", {}) or {}
+    dry = bool(_get(config, "run.dry", False))
+    try:
+        baud = int(_get(cfg, "baud", 921600))
+        jobs = int(_get(cfg, "jobs", 0) or os.cpu_count() or 1)
+    except (TypeError, ValueError):
+        raise UserError("settings: 'baud' and 'jobs' must be whole numbers") from None
+    return Settings(
+        workdir=_path(_get(cfg, "workdir", "work")),
+        profile=profile or _get(cfg, "profile", "esp32s3-n16r8"),
+        micropython_version=releases.normalise(micropython or str(_get(cfg, "micropython.version", releases.DEFAULT))),
+        micropython_url=str(_get(cfg, "micropython.url", "https://github.com/micropython/micropython.git")),
+        micropython_dir=_path(_get(cfg, "micropython.dir")),
+        idf_version=releases.normalise(str(_get(cfg, "idf.version", "") or "")) if _get(cfg, "idf.version") else "",
+        idf_url=str(_get(cfg, "idf.url", "https://github.com/espressif/esp-idf.git")),
+        idf_dir=_path(_get(cfg, "idf.dir")),
+        idf_tools_path=_path(_get(cfg, "idf.tools_path") or "~/.espressif"),
+        releases_file=_path(_get(cfg, "releases_file")),
+        port=str(port or _get(cfg, "port", "") or ""),
+        baud=baud,
+        jobs=jobs,
+        dry=dry,
+        yes=yes,
+        extra=dict(cfg),
+    )
+
+
+@dataclass(frozen=True)
+class Job:
+    """One profile built for one release: every path the pipeline uses."""
+
+    settings: Settings
+    profile: Profile
+    release: Release
+
+    @property
+    def idf_version(self) -> str:
+        return self.settings.idf_version or self.release.idf
+
+    @property
+    def mp_dir(self) -> Path:
+        return self.settings.micropython_dir or self.settings.workdir / "micropython" / self.release.version
+
+    @property
+    def idf_dir(self) -> Path:
+        return self.settings.idf_dir or self.settings.workdir / "esp-idf" / self.idf_version
+
+    @property
+    def port_dir(self) -> Path:
+        return self.mp_dir / "ports" / "esp32"
+
+    @property
+    def board_dir(self) -> Path:
+        return self.port_dir / "boards" / self.profile.board
+
+    @property
+    def build_dir(self) -> Path:
+        return self.port_dir / f"build-{self.profile.board}-{self.profile.variant}"
+
+    @property
+    def key(self) -> str:
+        """Names this job's stamps: profile and release."""
+        return f"{self.profile.name}-{self.release.version}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.profile.name} @ micropython {self.release.version}"
+
+
+def job(settings: Settings, profile: str | None = None, micropython: str | None = None) -> Job:
+    """Resolve one profile and release into a Job (one-line errors for unknown names)."""
+    return Job(
+        settings=settings,
+        profile=profiles.load(profile or settings.profile),
+        release=releases.get(micropython or settings.micropython_version, settings.releases_file),
+    )
+
+
+def jobs(settings: Settings, profile_names, versions) -> list[Job]:
+    """Every (profile, release) pair asked for; the settings' defaults when none are."""
+    names = list(profile_names or []) or [settings.profile]
+    wanted = list(versions or []) or [settings.micropython_version]
+    return [job(settings, p, v) for v in wanted for p in names]

@@ -1,0 +1,81 @@
+"""Running external programs (git, make, bash): one place for dry runs,
+missing tools and interrupted commands."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Callable, Iterable
+
+from . import ui
+from .errors import UserError
+
+# What to tell a user who lacks a tool.
+_INSTALL_HINT = "run `invoke install-prereqs` or install it with your package manager"
+
+
+def quote(cmd: Iterable[str]) -> str:
+    return " ".join(shlex.quote(str(c)) for c in cmd)
+
+
+def require(step: str, *tools: str, path: str | None = None) -> None:
+    """Fail in one line if a program is missing from PATH."""
+    for tool in tools:
+        if shutil.which(tool, path=path) is None:
+            raise UserError(f"{step}: '{tool}' not found on PATH; {_INSTALL_HINT}")
+
+
+def run(step: str, cmd: list[str], *, cwd: Path | None = None, env: dict | None = None,
+        dry: bool = False, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
+    """Run a command; in a dry run print it instead. Failure is a one-line UserError."""
+    if dry:
+        ui.would(step, quote(cmd) + (f"  (in {cwd})" if cwd else ""))
+        return subprocess.CompletedProcess(cmd, 0, "", "")
+    require(step, cmd[0], path=(env or os.environ).get("PATH"))
+    try:
+        result = subprocess.run(cmd, cwd=cwd, env=env, text=True,
+                                capture_output=capture, stdin=subprocess.DEVNULL)
+    except KeyboardInterrupt:
+        raise UserError(f"{step}: interrupted; run the task again to resume", code=130) from None
+    if check and result.returncode != 0:
+        detail = (result.stderr or result.stdout or "").strip().splitlines() if capture else []
+        tail = f": {detail[-1]}" if detail else ""
+        raise UserError(f"{step}: `{quote(cmd)}` failed with exit code {result.returncode}{tail}")
+    return result
+
+
+def output(step: str, cmd: list[str], **kw) -> str:
+    """Run a command that must succeed and return its stripped stdout (never dry)."""
+    return run(step, cmd, capture=True, **kw).stdout.strip()
+
+
+def stream(step: str, cmd: list[str], *, cwd: Path, env: dict, log: Path,
+           on_line: Callable[[str], None] | None = None) -> int:
+    """Run a long command, writing all output to a log and each line to on_line.
+
+    Returns the exit code. Ctrl-C stops the child and raises a one-line UserError.
+    """
+    require(step, cmd[0], path=env.get("PATH"))
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as log_file:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                text=True, errors="replace", start_new_session=True)
+        try:
+            for line in proc.stdout:
+                log_file.write(line)
+                if on_line:
+                    on_line(line.rstrip("\n"))
+            return proc.wait()
+        except KeyboardInterrupt:
+            # The child runs in its own session; stop the whole group.
+            try:
+                os.killpg(proc.pid, 2)
+                proc.wait(timeout=30)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                proc.kill()
+            raise UserError(f"{step}: interrupted; run the task again to resume (log: {log})",
+                            code=130) from None

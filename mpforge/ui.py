@@ -1,0 +1,50 @@
+"""What tasks print: one line per step, progress on long work."""
+
+from __future__ import annotations
+
+import sys
+
+
+def say(step: str, message: str) -> None:
+    """The one line a step prints, e.g. 'fetch: micropython v1.28.0 at e0e9fbb, up to date'."""
+    print(f"{step}: {message}", flush=True)
+
+
+def would(step: str, command: str) -> None:
+    """Dry run: what would be run or changed."""
+    print(f"{step}: would run: {command}", flush=True)
+
+
+def warn(step: str, message: str) -> None:
+    print(f"{step}: warning: {message}", file=sys.stderr, flush=True)
+
+
+class Progress:
+    """A single progress line, redrawn on a terminal, every 10% otherwise."""
+
+    def __init__(self, step: str, stream=None):
+        self.step = step
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.last_decile = -1
+        self.drawn = False
+
+    def update(self, done: int, total: int, what: str = "") -> None:
+        if total <= 0:
+            return
+        pct = min(100, done * 100 // total)
+        line = f"{self.step}: [{done}/{total}] {pct:3d}% {what}"
+        if self.tty:
+            self.stream.write("\r" + line[:120].ljust(120))
+            self.stream.flush()
+            self.drawn = True
+        elif pct // 10 != self.last_decile:
+            self.last_decile = pct // 10
+            self.stream.write(line[:120] + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        if self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False

@@ -1,0 +1,14 @@
+"""mpforge tasks: one thin task per pipeline step. The work is in mpforge/.
+
+    invoke build-all                      fetch, overlay, configure and build
+    invoke flash --port /dev/ttyACM0      write the firmware to a board
+    invoke verify --port /dev/ttyACM0     prove on the board that it is right
+
+`invoke --list` shows every task, `invoke --help TASK` its flags.
+"""
+
+from invoke import Collection
+
+from mpforge.cli import settings, task  # noqa: F401  (used by the tasks below)
+
+ns = Collection()
