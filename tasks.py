@@ -5,10 +5,13 @@
     invoke verify --port /dev/ttyACM0     prove on the board that it is right
 
 `invoke --list` shows every task, `invoke --help TASK` its flags.
+Settings: invoke.yaml (key `mpforge`), INVOKE_MPFORGE_* variables, flags.
 """
 
-from invoke import Collection
+from mpforge.cli import settings, task  # noqa: F401
 
-from mpforge.cli import settings, task  # noqa: F401  (used by the tasks below)
+# ---- pipeline: install-prereqs, fetch, mpy-cross, overlay, config, build --------
 
-ns = Collection()
+# ---- board side: erase, flash, ports ----------------------------------------------
+
+# ---- board side: verify -------------------------------------------------------------

@@ -1,0 +1,48 @@
+"""Shared test helpers: run the real invoke tasks in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+@pytest.fixture
+def invoke_run(tmp_path):
+    """Run `invoke ARGS` in the project root with a private workdir.
+
+    Returns a function: invoke_run(*args, env={...}, timeout=...) ->
+    CompletedProcess with .stdout/.stderr text.
+    """
+    base_env = dict(os.environ)
+    for key in list(base_env):
+        if key.startswith("INVOKE_MPFORGE_"):
+            del base_env[key]
+    base_env["INVOKE_MPFORGE_WORKDIR"] = str(tmp_path / "work")
+    base_env["INVOKE_MPFORGE_IDF_TOOLS_PATH"] = str(tmp_path / "espressif")
+    # Local test repositories are served over file://, which git refuses by default.
+    base_env.update({"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "protocol.file.allow",
+                     "GIT_CONFIG_VALUE_0": "always"})
+
+    def run(*args, env=None, timeout=300, input=None):
+        full_env = dict(base_env)
+        full_env.update(env or {})
+        return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=full_env,
+                              text=True, capture_output=True, timeout=timeout, input=input)
+
+    return run
+
+
+def one_line_error(result) -> str:
+    """The error line a failed task printed; asserts there is exactly one and no traceback."""
+    assert result.returncode != 0, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    lines = [l for l in result.stderr.strip().splitlines() if l.startswith("error: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
