@@ -8,10 +8,92 @@
 Settings: invoke.yaml (key `mpforge`), INVOKE_MPFORGE_* variables, flags.
 """
 
-from mpforge.cli import settings, task  # noqa: F401
+from mpforge import idf, micropython, mpycross, overlay as overlay_mod, pipeline, prereqs
+from mpforge.cli import settings, task
+from mpforge.settings import job as job_for, jobs as jobs_for
+
+PROFILE = "board profile: a name from boards/ or a .toml path (default: setting mpforge.profile)"
+RELEASE = "MicroPython release, e.g. v1.28.0 (default: setting mpforge.micropython.version)"
+
 
 # ---- pipeline: install-prereqs, fetch, mpy-cross, overlay, config, build --------
+
+@task(help={"yes": "install missing OS packages without asking (uses sudo when not root)",
+            "profile": PROFILE, "micropython": RELEASE})
+def install_prereqs(c, yes=False, profile=None, micropython=None):
+    """Install OS packages, clone ESP-IDF at the release's version and install its tools."""
+    job = job_for(settings(c, yes=yes), profile, micropython)
+    if job.settings.extra.get("os_packages", True):
+        prereqs.ensure(yes=yes, dry=job.settings.dry)
+    idf.ensure(job)
+
+
+@task(help={"profile": PROFILE, "micropython": RELEASE})
+def fetch(c, profile=None, micropython=None):
+    """Clone MicroPython at the release's pinned commit, with the esp32 port's submodules."""
+    micropython.ensure(job_for(settings(c), profile, micropython))
+
+
+@task(name="mpy-cross", help={"profile": PROFILE, "micropython": RELEASE})
+def mpy_cross(c, profile=None, micropython=None):
+    """Build mpy-cross (skipped when newer than its sources)."""
+    mpycross.ensure(job_for(settings(c), profile, micropython))
+
+
+@task(help={"profile": PROFILE, "micropython": RELEASE,
+            "revert": "remove every file mpforge placed and restore edited files from git"})
+def overlay(c, profile=None, micropython=None, revert=False):
+    """Place the profile's board variant into ports/esp32/boards for this release."""
+    job = job_for(settings(c), profile, micropython)
+    overlay_mod.revert(job) if revert else overlay_mod.apply(job)
+
+
+@task(help={"profile": PROFILE, "micropython": RELEASE, "yes": "install missing OS packages without asking"})
+def build(c, profile=None, micropython=None, yes=False):
+    """Build the firmware, running every earlier step that is not done yet."""
+    pipeline.run_through(job_for(settings(c, yes=yes), profile, micropython), "build")
+
+
+@task(iterable=["profile", "micropython"],
+      help={"profile": PROFILE + "; repeat for several", "micropython": RELEASE + "; repeat for several",
+            "yes": "install missing OS packages without asking"})
+def build_all(c, profile=None, micropython=None, yes=False):
+    """The whole chain, for the default profile and release or for each one given."""
+    for job in jobs_for(settings(c, yes=yes), profile, micropython):
+        print(f"== {job.label}")
+        pipeline.run_through(job, "build")
+
+
+@task(help={"profile": PROFILE, "micropython": RELEASE})
+def status(c, profile=None, micropython=None):
+    """Show each step's state for a profile and release (changes nothing)."""
+    job = job_for(settings(c), profile, micropython)
+    print(f"{job.label}")
+    for name, ok, message in pipeline.status_rows(job):
+        print(f"  {name:<16} {'done' if ok else 'to do':<6} {message}")
+
 
 # ---- board side: erase, flash, ports ----------------------------------------------
 
 # ---- board side: verify -------------------------------------------------------------
+
+from mpforge import settings as _settings_mod, verify as _verify  # noqa: E402
+
+
+@task(help={
+    "port": "serial port: a device path (/dev/ttyACM0) or a pyserial URL (socket://host:port, "
+            "rfc2217://host:port) (default: setting mpforge.port)",
+    "profile": "board profile: a name from boards/ or a .toml path (default: setting mpforge.profile)",
+    "micropython": "MicroPython release the board should run, e.g. v1.28.0 "
+                   "(default: setting mpforge.micropython.version)",
+    "json": "print the report as JSON on stdout instead of a table",
+})
+def verify(c, port=None, profile=None, micropython=None, json=False):
+    """Prove on the board that it runs the firmware built for the profile.
+
+    Runs scripts/board_probe.py in the raw REPL and checks the board name,
+    release, build id, flash size, PSRAM heap, filesystem size and CPU
+    frequency; exits non-zero if any check fails.
+    """
+    _verify.run(_settings_mod.job(settings(c, port=port, profile=profile, micropython=micropython)),
+                as_json=json)

@@ -1,0 +1,172 @@
+"""The firmware build: the port's make in the IDF environment, then checks of
+the images it wrote.
+
+A build is skipped when its stamp (MicroPython and IDF commits, overlay,
+profile, make arguments) matches and the images it recorded are still there.
+The build's sdkconfig is removed whenever the overlay or the IDF changed:
+ESP-IDF applies defaults only to options an existing sdkconfig lacks, so a
+stale one would silently keep the old settings (reference/esp-idf.md §5).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from esptool.bin_image import LoadFirmwareImage
+from esptool.targets import CHIP_DEFS
+
+from . import firmware, gitsrc, idf, overlay, partitions, shell, state, ui
+from .errors import UserError
+from .settings import Job
+
+STEP = "build"
+_NINJA_PROGRESS = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)")
+_CHIP_NAMES = {cls.IMAGE_CHIP_ID: name for name, cls in CHIP_DEFS.items() if hasattr(cls, "IMAGE_CHIP_ID")}
+
+
+def make_command(job: Job) -> list[str]:
+    return ["make", "-C", str(job.port_dir), f"-j{job.settings.jobs}",
+            f"BOARD={job.profile.board}", f"BOARD_VARIANT={job.profile.variant}"]
+
+
+def hint(job: Job) -> str:
+    """What to run to get this job's firmware."""
+    return f"run `invoke build --profile {job.profile.name} --micropython {job.release.version}`"
+
+
+def _inputs(job: Job) -> dict:
+    return {
+        "micropython": job.release.commit,
+        "idf": gitsrc.head(job.idf_dir),
+        "overlay": overlay.render(job).digest,
+        "profile": job.profile.digest,
+        "make": shell.quote(make_command(job)[3:]),
+    }
+
+
+def _stamp_name(job: Job) -> str:
+    return f"build-{job.key}"
+
+
+def _outputs(build_dir: Path) -> dict:
+    fw = firmware.load(build_dir)
+    return {str(img.path.relative_to(build_dir)): state.digest(img.path) for img in fw.images}
+
+
+def status(job: Job) -> tuple[bool, str]:
+    stamp = state.read(job.settings.state_dir, _stamp_name(job))
+    if not stamp:
+        return False, f"{job.label} not built"
+    if not gitsrc.is_checkout(job.idf_dir) or not gitsrc.is_checkout(job.mp_dir):
+        return False, "sources missing"
+    inputs = _inputs(job)
+    changed = [k for k, v in inputs.items() if stamp.get("inputs", {}).get(k) != v]
+    if changed:
+        return False, f"{', '.join(changed)} changed since the last build"
+    try:
+        if _outputs(job.build_dir) != stamp.get("outputs"):
+            return False, "build outputs changed or missing"
+    except UserError:
+        return False, "build outputs missing"
+    return True, f"{job.label} built in {job.build_dir.name}"
+
+
+def ensure(job: Job) -> None:
+    if job.settings.dry:
+        ui.say(STEP, f"would build {job.label}")
+        shell.run(STEP, make_command(job), dry=True)
+        return
+    ok, message = status(job)
+    if ok:
+        ui.say(STEP, f"{message}, up to date")
+        return
+    shell.require(STEP, "make", "cmake")
+    env = idf.environment(job)
+    inputs = _inputs(job)
+    _invalidate_stale_config(job, inputs)
+    # Forget the old stamp first: an interrupted build must never look complete.
+    state.clear(job.settings.state_dir, _stamp_name(job))
+    ui.say(STEP, f"building {job.label} ({message.removeprefix(job.label + ' ')}); log: {_log(job)}")
+    _run_make(job, env)
+    fw = check_images(job)
+    state.write(job.settings.state_dir, _stamp_name(job), {"inputs": inputs, "outputs": _outputs(job.build_dir)})
+    app = fw.image("app")
+    ui.say(STEP, f"built {job.label}: {app.path.stat().st_size / 2**20:.2f} MB app in {job.build_dir}")
+
+
+def _log(job: Job) -> Path:
+    return job.settings.state_dir / f"build-{job.key}.log"
+
+
+def _invalidate_stale_config(job: Job, inputs: dict) -> None:
+    """Remove the build's sdkconfig when the defaults it came from may have changed."""
+    sdkconfig = job.build_dir / "sdkconfig"
+    if not sdkconfig.exists():
+        return
+    last = state.read(job.settings.state_dir, f"sdkconfig-{job.key}") or {}
+    wanted = {"overlay": inputs["overlay"], "idf": inputs["idf"], "profile": inputs["profile"]}
+    if last != wanted:
+        ui.say(STEP, f"overlay, profile or ESP-IDF changed: removing {sdkconfig} so the new defaults apply")
+        sdkconfig.unlink()
+    state.write(job.settings.state_dir, f"sdkconfig-{job.key}", wanted)
+
+
+def _run_make(job: Job, env: dict) -> None:
+    progress = ui.Progress(STEP)
+
+    def on_line(line: str) -> None:
+        m = _NINJA_PROGRESS.match(line)
+        if m:
+            progress.update(int(m.group(1)), int(m.group(2)), m.group(3)[:60])
+
+    try:
+        code = shell.stream(STEP, make_command(job), cwd=job.port_dir, env=env, log=_log(job), on_line=on_line)
+    finally:
+        progress.close()
+    if code != 0:
+        tail = _log(job).read_text(errors="replace").strip().splitlines()[-15:]
+        for line in tail:
+            print(f"  | {line}")
+        raise UserError(f"{STEP}: make failed with exit code {code} for {job.label}; full log: {_log(job)}")
+
+
+def check_images(job: Job) -> firmware.Firmware:
+    """The images are ESP32-S3 images for the profile's flash, and the app fits its partition."""
+    fw = firmware.load(job.build_dir, hint=hint(job))
+    for role in ("bootloader", "app"):
+        check_image(fw.image(role).path, job.profile.flash_size_label)
+    table_image = fw.image("partition-table")
+    try:
+        table = partitions.parse(table_image.path.read_bytes())
+    except ValueError as exc:
+        raise UserError(f"{STEP}: {table_image.path} is not a partition table ({exc})") from None
+    problems = partitions.problems(table, job.profile.flash_size)
+    if problems:
+        raise UserError(f"{STEP}: partition table of {job.label}: {problems[0]}")
+    app_part, app = partitions.first_app(table), fw.image("app")
+    if app_part is None:
+        raise UserError(f"{STEP}: the partition table of {job.label} has no app partition")
+    size = app.path.stat().st_size
+    if size > app_part.size:
+        raise UserError(f"{STEP}: the app ({size} bytes) does not fit its partition {app_part.label} ({app_part.size} bytes)")
+    ui.say(STEP, f"images checked: ESP32-S3, {job.profile.flash_size_label} in the header, "
+                 f"app uses {size * 100 // app_part.size}% of {app_part.label}")
+    return fw
+
+
+def check_image(path: Path, flash_size: str | None = None) -> None:
+    """An ESP32-S3 image (by the chip id in its header) with the given header flash size."""
+    try:
+        image = LoadFirmwareImage("esp32s3", str(path))
+    except Exception as exc:  # esptool raises FatalError and struct errors alike
+        raise UserError(f"{path} is not an ESP firmware image ({exc})") from None
+    chip_id = getattr(image, "chip_id", None)
+    if chip_id != CHIP_DEFS["esp32s3"].IMAGE_CHIP_ID:
+        raise UserError(f"{path} is an image for {_CHIP_NAMES.get(chip_id, f'chip id {chip_id}')}, not esp32s3")
+    if flash_size:
+        size_code = image.flash_size_freq & 0xF0
+        sizes = {v: k for k, v in CHIP_DEFS["esp32s3"].FLASH_SIZES.items()}
+        found = sizes.get(size_code, f"code {size_code:#x}")
+        if found != flash_size:
+            raise UserError(f"{path} says {found} flash in its header, the profile needs {flash_size}")

@@ -1,0 +1,101 @@
+"""Git sources: clones at a pinned tag, checks of existing checkouts, submodules.
+
+Clones go to a temporary sibling first and are renamed into place only when
+complete and at the right commit, so an interrupted clone leaves nothing
+half-done behind and a moved tag never becomes a checkout.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from . import shell
+from .errors import UserError
+
+
+def _git(step: str, args: list[str], cwd: Path | None = None, dry: bool = False, check: bool = True):
+    return shell.run(step, ["git", *args], cwd=cwd, dry=dry, check=check, capture=True)
+
+
+def is_checkout(path: Path) -> bool:
+    """True when path is the top of a git work tree."""
+    if not (path / ".git").exists():
+        return False
+    result = _git("git", ["rev-parse", "--show-toplevel"], cwd=path, check=False)
+    return result.returncode == 0 and Path(result.stdout.strip()).resolve() == path.resolve()
+
+
+def head(path: Path) -> str:
+    return shell.output("git", ["git", "rev-parse", "HEAD"], cwd=path)
+
+
+def describe(path: Path) -> str:
+    """A human name for the checked-out commit, e.g. 'v1.27.0' or 'v1.27.0-12-gabc1234'."""
+    result = _git("git", ["describe", "--tags", "--always"], cwd=path, check=False)
+    return result.stdout.strip() or "unknown"
+
+
+def clone(step: str, url: str, dest: Path, tag: str, commit: str | None, *, dry: bool) -> None:
+    """Shallow-clone url at tag into dest; with commit, refuse a tag that moved."""
+    shell.require(step, "git")
+    partial = dest.with_name(f".{dest.name}.partial")
+    cmd = ["clone", "--quiet", "--depth", "1", "--branch", tag, url, str(partial)]
+    if dry:
+        shell.run(step, ["git", *cmd], dry=True)
+        return
+    if partial.exists():  # left by an interrupted run
+        shutil.rmtree(partial)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    result = _git(step, cmd, check=False)
+    if result.returncode != 0:
+        shutil.rmtree(partial, ignore_errors=True)
+        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"{step}: could not clone {url} at {tag}: {last}")
+    got = head(partial)
+    if commit and got != commit:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise UserError(
+            f"{step}: tag {tag} in {url} points at {got[:7]}, but mpforge pins {commit[:7]}; "
+            "the tag moved, so this is not the code mpforge was made for (pin it in a releases_file if you trust it)"
+        )
+    partial.rename(dest)
+
+
+def missing_submodules(repo: Path, paths: tuple[str, ...] | None = None, recursive: bool = False) -> list[str]:
+    """Submodules that are not checked out ('-') or at another commit ('+')."""
+    args = ["submodule", "status"] + (["--recursive"] if recursive else []) + (["--", *paths] if paths else [])
+    result = _git("git", args, cwd=repo, check=False)
+    if result.returncode != 0:
+        return list(paths or ["(all)"])
+    missing = []
+    for line in result.stdout.splitlines():
+        if line[:1] in "-+U":
+            missing.append(line[1:].split()[1])
+    return missing
+
+
+def update_submodules(step: str, repo: Path, paths: tuple[str, ...] | None = None, *,
+                      recursive: bool = False, dry: bool) -> None:
+    """Check out submodules, shallow where the server allows it."""
+    base = ["submodule", "update", "--init"] + (["--recursive"] if recursive else [])
+    tail = ["--", *paths] if paths else []
+    if dry:
+        shell.run(step, ["git", *base, "--depth", "1", *tail], cwd=repo, dry=True)
+        return
+    shallow = _git(step, [*base, "--depth", "1", *tail], cwd=repo, check=False)
+    if shallow.returncode != 0:
+        # A server that refuses to serve a commit by hash needs a full fetch.
+        _git(step, [*base, *tail], cwd=repo)
+
+
+def dirty(repo: Path, pathspec: str) -> list[str]:
+    """Tracked files under pathspec that differ from HEAD ('M path' lines)."""
+    out = _git("git", ["status", "--porcelain", "--untracked-files=no", "--", pathspec], cwd=repo).stdout
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+def tracked_content(repo: Path, relpath: str) -> str | None:
+    """A file's content at HEAD, or None when git does not track it."""
+    result = _git("git", ["show", f"HEAD:{relpath}"], cwd=repo, check=False)
+    return result.stdout if result.returncode == 0 else None

@@ -1,0 +1,64 @@
+"""The MicroPython source tree: a clone at the release's pinned commit (or the
+user's own checkout, checked), with the submodules the esp32 port needs.
+
+Submodules are fetched with git directly: the port's own `make submodules`
+needs an exported ESP-IDF from v1.21 on (shared/reference/
+micropython-esp32-history.md §6), and fetch must work before the IDF exists.
+"""
+
+from __future__ import annotations
+
+from . import gitsrc, ui
+from .errors import UserError
+from .settings import Job
+
+STEP = "fetch"
+
+
+def status(job: Job) -> tuple[bool, str]:
+    mp_dir, release = job.mp_dir, job.release
+    if not gitsrc.is_checkout(mp_dir):
+        return False, f"micropython {release.version} not cloned at {mp_dir}"
+    commit = gitsrc.head(mp_dir)
+    if commit != release.commit:
+        return False, f"{mp_dir} is at {gitsrc.describe(mp_dir)} ({commit[:7]}), not {release.version} ({release.short})"
+    missing = gitsrc.missing_submodules(mp_dir, release.submodules)
+    if missing:
+        return False, f"submodules not checked out: {', '.join(missing)}"
+    return True, f"micropython {release.version} at {release.short}"
+
+
+def ensure(job: Job) -> None:
+    mp_dir, release, dry = job.mp_dir, job.release, job.settings.dry
+    ok, message = status(job)
+    if ok:
+        ui.say(STEP, f"{message}, up to date")
+        return
+    if job.settings.micropython_dir:
+        _check_user_checkout(job)
+    elif mp_dir.exists():
+        if not gitsrc.is_checkout(mp_dir):
+            raise UserError(f"{STEP}: {mp_dir} exists but is not a git checkout; remove it and run again")
+        if gitsrc.head(mp_dir) != release.commit:
+            raise UserError(f"{STEP}: {message}; remove {mp_dir} and run again")
+    else:
+        ui.say(STEP, f"cloning micropython {release.version} into {mp_dir}")
+        gitsrc.clone(STEP, job.settings.micropython_url, mp_dir, release.version, release.commit, dry=dry)
+    ui.say(STEP, f"checking out submodules: {', '.join(release.submodules)}")
+    gitsrc.update_submodules(STEP, mp_dir, release.submodules, dry=dry)
+    if not dry:
+        ui.say(STEP, f"micropython {release.version} at {release.short}, ready")
+
+
+def _check_user_checkout(job: Job) -> None:
+    mp_dir, release = job.mp_dir, job.release
+    if not mp_dir.is_dir():
+        raise UserError(f"micropython.dir {mp_dir} does not exist")
+    if not gitsrc.is_checkout(mp_dir):
+        raise UserError(f"micropython.dir {mp_dir} is not a git checkout (the build needs git; clone MicroPython with git)")
+    commit = gitsrc.head(mp_dir)
+    if commit != release.commit:
+        raise UserError(
+            f"micropython.dir {mp_dir} is at {gitsrc.describe(mp_dir)} ({commit[:7]}), not {release.version} "
+            f"({release.short}); run `git -C {mp_dir} checkout {release.version}` or pass --micropython for its release"
+        )

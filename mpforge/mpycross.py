@@ -1,0 +1,52 @@
+"""mpy-cross, MicroPython's bytecode compiler, built with the host compiler.
+
+Up to date when the binary is newer than every source it is built from
+(mpy-cross/ and py/; shared/reference/micropython-esp32-history.md, mpy-cross).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from . import shell, ui
+from .settings import Job
+
+STEP = "mpy-cross"
+_SOURCES = (".c", ".h", ".mk", ".py")
+
+
+def binary(job: Job) -> Path:
+    return job.mp_dir / "mpy-cross" / "build" / "mpy-cross"
+
+
+def _newest_source(job: Job) -> float:
+    newest = 0.0
+    for folder in (job.mp_dir / "mpy-cross", job.mp_dir / "py"):
+        for entry in os.scandir(folder):
+            if entry.is_file() and (entry.name.endswith(_SOURCES) or entry.name == "Makefile"):
+                newest = max(newest, entry.stat().st_mtime)
+    return newest
+
+
+def status(job: Job) -> tuple[bool, str]:
+    exe = binary(job)
+    if not exe.is_file():
+        return False, "mpy-cross not built"
+    if exe.stat().st_mtime < _newest_source(job):
+        return False, "mpy-cross older than its sources"
+    return True, f"{exe.relative_to(job.mp_dir)} newer than its sources"
+
+
+def ensure(job: Job) -> None:
+    ok, message = status(job)
+    if ok:
+        ui.say(STEP, f"{message}, up to date")
+        return
+    if not job.settings.dry:
+        shell.require(STEP, "make", "cc")
+    ui.say(STEP, f"building mpy-cross with {job.settings.jobs} job(s)")
+    shell.run(STEP, ["make", "-C", str(job.mp_dir / "mpy-cross"), f"-j{job.settings.jobs}"],
+              dry=job.settings.dry, capture=True)
+    if not job.settings.dry:
+        ui.say(STEP, f"built {binary(job).relative_to(job.mp_dir)}")

@@ -1,0 +1,246 @@
+"""The board-variant overlay: a profile's variant files, rendered for the
+release line's mechanism and placed in ports/esp32/boards/<BOARD>/.
+
+overlays/<line>/overlay.toml says which files a line needs and, in the
+if-block era only, which tracked file gets a hook appended. Templates use
+@NAME@ placeholders (cmake keeps ${...} for itself).
+
+Safety: a file is written only when it is missing, already ours (its
+hash is recorded in the overlay state) or identical; a file with content
+we do not recognise stops the overlay with its name. Nothing is rewritten
+when nothing changed, so mtimes stay put. `revert` puts the tree back to
+what git has, byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import PROJECT_ROOT, gitsrc, state, ui
+from .errors import UserError
+from .profiles import Profile
+from .settings import Job
+
+STEP = "overlay"
+OVERLAYS_DIR = PROJECT_ROOT / "overlays"
+SIZES = ("2MB", "4MB", "8MB", "16MB", "32MB")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """What the overlay puts into the board folder for one job."""
+
+    files: dict[str, str]  # path relative to the board dir -> full content
+    edits: dict[str, str]  # tracked file relative to the board dir -> text appended to it
+
+    @property
+    def digest(self) -> str:
+        return state.digest(*(f"{k}\n{v}" for k, v in sorted({**self.files, **self.edits}.items())))
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def line_spec(line: str) -> dict:
+    path = OVERLAYS_DIR / line / "overlay.toml"
+    if not path.is_file():
+        raise UserError(f"{STEP}: no overlay for release line {line} ({path} is missing)")
+    return tomllib.loads(path.read_text())
+
+
+def sdkconfig_settings(profile: Profile, partition_csv: str) -> str:
+    """The Kconfig lines for a profile. Option names are stable across IDF v5.0-v5.5
+    (shared/reference/esp-idf.md §5); a blank `CONFIG_X=` clears a choice an earlier
+    file made, as MicroPython's own snippets do."""
+    size = profile.flash_size_label
+    lines = [f"CONFIG_ESPTOOLPY_FLASHSIZE_{size}=y"]
+    lines += [f"CONFIG_ESPTOOLPY_FLASHSIZE_{s}=" for s in SIZES if s != size]
+    lines += ["CONFIG_PARTITION_TABLE_CUSTOM=y", f'CONFIG_PARTITION_TABLE_CUSTOM_FILENAME="{partition_csv}"']
+    if profile.flash_type == "octal":
+        lines += ["CONFIG_ESPTOOLPY_OCT_FLASH=y", "CONFIG_ESPTOOLPY_FLASHMODE_QIO=", "CONFIG_ESPTOOLPY_FLASHMODE_OPI=y"]
+    else:
+        lines += ["CONFIG_ESPTOOLPY_FLASHMODE_QIO=y"]
+    lines += [f"CONFIG_ESPTOOLPY_FLASHFREQ_{profile.flash_freq.upper()}=y"]
+    if profile.psram_mode == "none":
+        lines += ["# CONFIG_SPIRAM is not set"]
+    else:
+        on, off = ("OCT", "QUAD") if profile.psram_mode == "octal" else ("QUAD", "OCT")
+        lines += ["CONFIG_SPIRAM=y", f"CONFIG_SPIRAM_MODE_{off}=", f"CONFIG_SPIRAM_MODE_{on}=y",
+                  f"CONFIG_SPIRAM_SPEED_{profile.psram_speed.upper()}=y"]
+    lines += [f"CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_{mhz}=" for mhz in (80, 160, 240) if mhz != profile.cpu_mhz]
+    lines += [f"CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_{profile.cpu_mhz}=y", f"CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ={profile.cpu_mhz}"]
+    return "\n".join(lines)
+
+
+def render(job: Job) -> Rendered:
+    """Every file and edit the overlay makes for this profile and release line."""
+    profile, line = job.profile, job.release.line
+    spec = line_spec(line)
+    csv = spec.get("partitions", {}).get(profile.flash_size_label)
+    if csv is None:
+        raise UserError(f"{STEP}: release line {line} has no partition table for {profile.flash_size_label} flash "
+                        f"(profile {profile.name}); add one to overlays/{line}/overlay.toml")
+    values = {
+        "VARIANT": profile.variant, "BOARD": profile.board, "BOARD_NAME": profile.board_name,
+        "PROFILE": profile.name, "TITLE": profile.title, "LINE_NOTE": spec.get("note", ""),
+        "SETTINGS": sdkconfig_settings(profile, csv),
+    }
+
+    def fill(text: str, where: str) -> str:
+        for key, value in values.items():
+            text = text.replace(f"@{key}@", value)
+        leftover = re.search(r"@[A-Z_]+@", text)
+        if leftover:
+            raise UserError(f"{STEP}: {where} has an unknown placeholder {leftover.group()}")
+        return text
+
+    def template(name: str) -> str:
+        path = OVERLAYS_DIR / line / name
+        if not path.is_file():
+            raise UserError(f"{STEP}: overlay file {path.relative_to(PROJECT_ROOT)} is missing "
+                            f"(needed for {profile.name} on {job.release.version})")
+        return path.read_text()
+
+    files = {fill(target, "a file name"): fill(template(src), src) for target, src in spec.get("files", {}).items()}
+    edits = {target: template(src) for target, src in spec.get("edit", {}).items()}
+    if not files:
+        raise UserError(f"{STEP}: overlays/{line}/overlay.toml lists no files")
+    return Rendered(files, edits)
+
+
+# ---- the overlay state of one MicroPython tree ---------------------------------------
+
+def _state_name(job: Job) -> str:
+    return f"overlay-{state.digest(str(job.mp_dir.resolve()))}"
+
+
+def _load_state(job: Job) -> dict:
+    return state.read(job.settings.state_dir, _state_name(job)) or {"files": {}, "edits": {}}
+
+
+def _rel(job: Job, name: str) -> str:
+    """Path relative to the MicroPython tree, as git names it."""
+    return str((job.board_dir / name).relative_to(job.mp_dir))
+
+
+def _plan(job: Job, rendered: Rendered, known: dict) -> tuple[list[str], list[str]]:
+    """(files to write, edits to make); raises on anything we do not recognise."""
+    board_dir = job.board_dir
+    if not board_dir.is_dir():
+        raise UserError(f"{STEP}: {board_dir} does not exist; is {job.mp_dir} a MicroPython "
+                        f"{job.release.version} tree? (run `invoke fetch`)")
+    ours = set(known["edits"])
+    foreign = [p for p in gitsrc.dirty(job.mp_dir, str(board_dir.relative_to(job.mp_dir)))
+               if p not in ours]
+    if foreign:
+        raise UserError(f"{STEP}: {foreign[0]} has edits mpforge did not make; commit or stash them "
+                        f"(git -C {job.mp_dir} stash) and run again")
+    to_write = []
+    for name, content in rendered.files.items():
+        path, rel = board_dir / name, _rel(job, name)
+        if not path.exists():
+            to_write.append(name)
+            continue
+        current = path.read_text()
+        if current == content:
+            continue
+        if _sha(current) not in known["files"].get(rel, []):
+            raise UserError(f"{STEP}: {rel} exists and was not written by mpforge; "
+                            "move it away (it is yours) and run again")
+        to_write.append(name)
+    to_edit = []
+    for name, hook in rendered.edits.items():
+        rel = _rel(job, name)
+        original = gitsrc.tracked_content(job.mp_dir, rel)
+        if original is None:
+            raise UserError(f"{STEP}: {rel} is not tracked by git in {job.mp_dir}; is this release {job.release.version}?")
+        current = (board_dir / name).read_text()
+        if current == original + hook:
+            continue
+        if current != original and _sha(current) not in known["edits"].get(rel, []):
+            raise UserError(f"{STEP}: {rel} has edits mpforge did not make; "
+                            f"restore it with `git -C {job.mp_dir} checkout -- {rel}` and run again")
+        to_edit.append(name)
+    return to_write, to_edit
+
+
+def status(job: Job) -> tuple[bool, str]:
+    rendered = render(job)
+    try:
+        to_write, to_edit = _plan(job, rendered, _load_state(job))
+    except UserError as exc:
+        return False, str(exc)
+    if to_write or to_edit:
+        return False, f"{len(to_write) + len(to_edit)} file(s) to place for variant {job.profile.variant}"
+    return True, f"variant {job.profile.variant} in place for {job.release.version} (line {job.release.line})"
+
+
+def apply(job: Job) -> Rendered:
+    """Place the variant's files; a no-op (no writes) when they are already there."""
+    rendered = render(job)
+    known = _load_state(job)
+    to_write, to_edit = _plan(job, rendered, known)
+    if not to_write and not to_edit:
+        ui.say(STEP, f"variant {job.profile.variant} in place for {job.release.version}, up to date")
+        return rendered
+    for name in to_write + to_edit:
+        action = "append mpforge hook to" if name in to_edit else "write"
+        if job.settings.dry:
+            ui.say(STEP, f"would {action} {_rel(job, name)}")
+    if job.settings.dry:
+        return rendered
+    # Record before writing: an interrupted run still recognises its own files.
+    for name in to_write:
+        known["files"].setdefault(_rel(job, name), [])
+        known["files"][_rel(job, name)].append(_sha(rendered.files[name]))
+    for name in to_edit:
+        original = gitsrc.tracked_content(job.mp_dir, _rel(job, name))
+        known["edits"].setdefault(_rel(job, name), [])
+        known["edits"][_rel(job, name)].append(_sha(original + rendered.edits[name]))
+    state.write(job.settings.state_dir, _state_name(job), known)
+    for name in to_write:
+        state.atomic_write(job.board_dir / name, rendered.files[name])
+    for name in to_edit:
+        original = gitsrc.tracked_content(job.mp_dir, _rel(job, name))
+        state.atomic_write(job.board_dir / name, original + rendered.edits[name])
+    edited = f" and hooked into {', '.join(to_edit)}" if to_edit else ""
+    ui.say(STEP, f"placed {len(to_write)} file(s) for {job.profile.variant}{edited} in {job.board_dir}")
+    return rendered
+
+
+def revert(job: Job) -> None:
+    """Remove every file mpforge placed in this tree and undo its edits."""
+    known = _load_state(job)
+    removed = restored = 0
+    for rel, hashes in known["files"].items():
+        path = job.mp_dir / rel
+        if not path.exists():
+            continue
+        if _sha(path.read_text()) not in hashes:
+            raise UserError(f"{STEP}: {rel} was changed after mpforge wrote it; move it away and run again")
+        if job.settings.dry:
+            ui.say(STEP, f"would remove {rel}")
+        else:
+            path.unlink()
+        removed += 1
+    for rel, hashes in known["edits"].items():
+        path = job.mp_dir / rel
+        original = gitsrc.tracked_content(job.mp_dir, rel)
+        if original is None or not path.exists() or path.read_text() == original:
+            continue
+        if _sha(path.read_text()) not in hashes:
+            raise UserError(f"{STEP}: {rel} was changed after mpforge edited it; restore it with git yourself")
+        if job.settings.dry:
+            ui.say(STEP, f"would restore {rel} from git")
+        else:
+            state.atomic_write(path, original)
+        restored += 1
+    if not job.settings.dry:
+        state.clear(job.settings.state_dir, _state_name(job))
+    ui.say(STEP, f"reverted {job.mp_dir}: removed {removed} file(s), restored {restored} file(s)"
+           if removed or restored else f"nothing of mpforge's in {job.mp_dir}, up to date")

@@ -1,0 +1,121 @@
+"""OS packages the ESP-IDF build needs, per package manager.
+
+The lists are ESP-IDF's own (docs/en/get-started/linux-macos-setup.rst,
+identical v5.0.4-v5.5; see shared/reference/esp-idf.md §1) plus make and a C
+compiler for mpy-cross. Nothing is installed without --yes or a "y" typed
+at a terminal, and the sudo command is always shown before it runs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+from . import shell, ui
+from .errors import UserError
+
+STEP = "install-prereqs"
+
+
+@dataclass(frozen=True)
+class Manager:
+    name: str
+    probe: str  # the program whose presence identifies the manager
+    packages: tuple[str, ...]
+    install: tuple[str, ...]
+    needs_root: bool = True
+    refresh: tuple[str, ...] = ()
+
+    def missing(self, packages) -> list[str]:
+        return [p for p in packages if not _installed(self, p)]
+
+
+MANAGERS = (
+    Manager("apt", "dpkg-query",
+            ("git", "wget", "flex", "bison", "gperf", "python3", "python3-pip", "python3-venv", "cmake",
+             "ninja-build", "ccache", "libffi-dev", "libssl-dev", "dfu-util", "libusb-1.0-0", "make", "gcc"),
+            ("apt-get", "install", "-y"), refresh=("apt-get", "update")),
+    Manager("dnf", "rpm",
+            ("git", "wget", "flex", "bison", "gperf", "python3", "cmake", "ninja-build", "ccache",
+             "dfu-util", "libusbx", "make", "gcc"),
+            ("dnf", "install", "-y")),
+    Manager("pacman", "pacman",
+            ("gcc", "git", "make", "flex", "bison", "gperf", "python", "python-pip", "cmake", "ninja",
+             "ccache", "dfu-util", "libusb"),
+            ("pacman", "-S", "--needed", "--noconfirm")),
+    Manager("brew", "brew", ("cmake", "ninja", "dfu-util", "ccache"), ("brew", "install"), needs_root=False),
+)
+
+
+def detect() -> Manager | None:
+    for manager in MANAGERS:
+        if shutil.which(manager.probe) and shutil.which(manager.install[0]):
+            return manager
+    return None
+
+
+def _installed(manager: Manager, package: str) -> bool:
+    query = {
+        "apt": ["dpkg-query", "-W", "-f=${Status}", package],
+        "dnf": ["rpm", "-q", package],
+        "pacman": ["pacman", "-Q", package],
+        "brew": ["brew", "list", "--versions", package],
+    }[manager.name]
+    result = subprocess.run(query, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if manager.name == "apt":
+        return result.returncode == 0 and "install ok installed" in result.stdout
+    return result.returncode == 0 and (manager.name != "brew" or bool(result.stdout.strip()))
+
+
+def _as_root(cmd: tuple[str, ...], manager: Manager) -> list[str]:
+    if manager.needs_root and os.geteuid() != 0:
+        shell.require(STEP, "sudo")
+        return ["sudo", *cmd]
+    return list(cmd)
+
+
+def status() -> tuple[bool, str, Manager | None, list[str]]:
+    manager = detect()
+    if manager is None:
+        return True, "no apt, dnf, pacman or brew found; OS packages not checked", None, []
+    missing = manager.missing(manager.packages)
+    if missing:
+        return False, f"missing {manager.name} packages: {' '.join(missing)}", manager, missing
+    return True, f"{len(manager.packages)} {manager.name} packages present", manager, []
+
+
+def ensure(*, yes: bool, dry: bool) -> None:
+    ok, message, manager, missing = status()
+    if ok:
+        ui.say(STEP, f"{message}, up to date" if manager else message)
+        return
+    command = _as_root(manager.install, manager) + missing
+    ui.say(STEP, message)
+    if dry:
+        shell.run(STEP, command, dry=True)
+        return
+    if not yes and not _ask(f"{STEP}: install them now with `{shell.quote(command)}`? [y/N] "):
+        raise UserError(f"{STEP}: missing OS packages: {' '.join(missing)}; "
+                        f"run `invoke install-prereqs --yes` to install them, or run `{shell.quote(command)}`")
+    if manager.refresh:
+        refresh = _as_root(manager.refresh, manager)
+        ui.say(STEP, f"running: {shell.quote(refresh)}")
+        shell.run(STEP, refresh)
+    ui.say(STEP, f"running: {shell.quote(command)}")
+    shell.run(STEP, command)
+    still = manager.missing(missing)
+    if still:
+        raise UserError(f"{STEP}: still missing after install: {' '.join(still)}")
+
+
+def _ask(question: str) -> bool:
+    """Ask on a terminal; without one, the answer is no."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        return input(question).strip().lower() in ("y", "yes")
+    except EOFError:
+        return False

@@ -1,0 +1,481 @@
+"""verify: prove on the board that it runs the firmware built for the profile.
+
+Over the board's REPL (mpremote's SerialTransport; the port is opened with
+pyserial's serial_for_url, so a device path, socket://host:port and
+rfc2217://host:port all work) verify interrupts whatever runs, enters the
+raw REPL without a soft reset, runs scripts/board_probe.py and checks what it
+prints against the profile and the release:
+
+  board name     os.uname().machine == "<build.board_name> with ESP32S3"
+                 (the banner's machine string)
+  release        sys.implementation.version == the release
+  build id       sys.implementation._build == "<BOARD>-<VARIANT>" (the
+                 attribute exists from MicroPython v1.25.0; n/a before)
+  flash size     esp.flash_size() == flash.size
+  PSRAM heap     PSRAM regions of esp32.idf_heap_info(HEAP_DATA) (or
+                 gc.mem_free() where that is missing) >= verify.min_psram_heap
+  filesystem     os.statvfs('/') total >= verify.min_fs_size
+  CPU frequency  machine.freq() == cpu.mhz
+
+Why all of them: from v1.26 esp.flash_size() reports the physical chip, so
+a stock image on a 16 MB board also says 16 MB, and its vfs also grows to
+fill the flash. Only the board name and the build id tell a stock image
+from mpforge's; the other checks prove the hardware is all usable.
+
+The checks are pure functions of (probe result, Profile, release version).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import PROJECT_ROOT, ui
+from .errors import UserError
+from .profiles import MB, Profile
+from .releases import version_tuple
+
+STEP = "verify"
+PROBE = PROJECT_ROOT / "scripts" / "board_probe.py"
+#: MicroPython's REPL runs at 115200 baud on a UART (USB-CDC ignores it).
+REPL_BAUD = 115200
+#: How long to wait for the raw REPL, in seconds (setting mpforge.verify.timeout).
+DEFAULT_TIMEOUT = 5.0
+#: sys.implementation._build exists from this release on.
+BUILD_ID_SINCE = (1, 25, 0)
+MCU_NAME = "ESP32S3"
+
+RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+
+
+# ---- checks: pure functions ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Check:
+    """One row of the report. passed is None when the check does not apply."""
+
+    name: str
+    expected: str
+    found: str
+    passed: bool | None
+    problem: str = ""  # why it failed, for the one-line summary
+
+    @property
+    def result(self) -> str:
+        return {True: "pass", False: "FAIL", None: "n/a"}[self.passed]
+
+
+def size_text(n: int | None) -> str:
+    """Bytes as a short human size: '16 MB', '13.5 MB', '320 KB'."""
+    if n is None:
+        return "?"
+    if n >= MB:
+        value = n / MB
+        return f"{value:.0f} MB" if n % MB == 0 else f"{value:.1f} MB"
+    if n >= 1024:
+        return f"{n / 1024:.0f} KB"
+    return f"{n} B"
+
+
+def expected_machine(profile: Profile) -> str:
+    return f"{profile.board_name} with {MCU_NAME}"
+
+
+def expected_build(profile: Profile) -> str:
+    return f"{profile.board}-{profile.variant}"
+
+
+def _missing(probe: dict, key: str) -> str:
+    reason = (probe.get("errors") or {}).get(key)
+    return f"unavailable ({reason})" if reason else "unavailable"
+
+
+def check_board_name(probe: dict, profile: Profile) -> Check:
+    want = expected_machine(profile)
+    got = probe.get("machine")
+    if got is None:
+        return Check("board name", want, _missing(probe, "machine"), False, "no board name (os.uname)")
+    ok = got == want
+    return Check("board name", want, got, ok, "" if ok else f"board name is '{got}'")
+
+
+def check_release(probe: dict, release: str) -> Check:
+    want = ".".join(map(str, version_tuple(release)))
+    got = probe.get("version")
+    if got is None:
+        return Check("release", want, _missing(probe, "version"), False, "no MicroPython version")
+    ok = got == want
+    shown = probe.get("uname_version") or got
+    return Check("release", want, shown, ok, "" if ok else f"it runs MicroPython {got}, not {want}")
+
+
+def check_build(probe: dict, profile: Profile, release: str) -> Check:
+    want = expected_build(profile)
+    got = probe.get("build")
+    if version_tuple(release) < BUILD_ID_SINCE:
+        return Check("build id", f"n/a before v1.25.0 ({want})", got or "-", None)
+    if got is None:
+        found = _missing(probe, "build") if (probe.get("errors") or {}).get("build") else "none"
+        return Check("build id", want, found, False, "no build id (sys.implementation._build)")
+    ok = got == want
+    return Check("build id", want, got, ok, "" if ok else f"build id is {got}")
+
+
+def check_flash(probe: dict, profile: Profile) -> Check:
+    want = size_text(profile.flash_size)
+    got = probe.get("flash_size")
+    if not isinstance(got, int):
+        return Check("flash size", want, _missing(probe, "flash_size"), False, "no flash size (esp.flash_size)")
+    ok = got == profile.flash_size
+    return Check("flash size", want, size_text(got), ok,
+                 "" if ok else f"flash is {size_text(got)}, not {want}")
+
+
+def check_psram(probe: dict, profile: Profile) -> Check:
+    got = probe.get("psram_heap")
+    source = probe.get("psram_source") or "?"
+    found = f"{size_text(got)} ({source})" if isinstance(got, int) else _missing(probe, "psram_heap")
+    if profile.psram_mode == "none":
+        return Check("PSRAM heap", "none in profile", found, None)
+    want = f">= {size_text(profile.min_psram_heap)}"
+    if not isinstance(got, int):
+        return Check("PSRAM heap", want, found, False, "no heap figures")
+    ok = got >= profile.min_psram_heap
+    if ok:
+        return Check("PSRAM heap", want, found, True)
+    problem = ("no PSRAM in the heap" if got == 0 else
+               f"PSRAM heap is {size_text(got)}, below {size_text(profile.min_psram_heap)}")
+    return Check("PSRAM heap", want, found, False, problem)
+
+
+def check_fs(probe: dict, profile: Profile) -> Check:
+    want = f">= {size_text(profile.min_fs_size)}"
+    got = probe.get("fs_size")
+    if not isinstance(got, int):
+        return Check("filesystem", want, _missing(probe, "fs_size"), False, "no filesystem at /")
+    ok = got >= profile.min_fs_size
+    return Check("filesystem", want, size_text(got), ok,
+                 "" if ok else f"filesystem is {size_text(got)}, below {size_text(profile.min_fs_size)}")
+
+
+def check_cpu(probe: dict, profile: Profile) -> Check:
+    want = f"{profile.cpu_mhz} MHz"
+    got = probe.get("freq")
+    if not isinstance(got, int):
+        return Check("CPU frequency", want, _missing(probe, "freq"), False, "no CPU frequency (machine.freq)")
+    mhz = got / 1_000_000
+    shown = f"{mhz:g} MHz"
+    ok = got == profile.cpu_mhz * 1_000_000
+    return Check("CPU frequency", want, shown, ok, "" if ok else f"CPU runs at {shown}, not {want}")
+
+
+def run_checks(probe: dict, profile: Profile, release: str) -> list[Check]:
+    """Every check, in report order."""
+    return [
+        check_board_name(probe, profile),
+        check_release(probe, release),
+        check_build(probe, profile, release),
+        check_flash(probe, profile),
+        check_psram(probe, profile),
+        check_fs(probe, profile),
+        check_cpu(probe, profile),
+    ]
+
+
+def failed(checks: list[Check]) -> list[Check]:
+    return [c for c in checks if c.passed is False]
+
+
+TABLE_HEADER = ("check", "expected", "found", "result")
+
+
+def table(checks: list[Check]) -> str:
+    """The report as an aligned text table (columns separated by 2+ spaces)."""
+    rows = [TABLE_HEADER] + [(c.name, c.expected, c.found, c.result) for c in checks]
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = []
+    for r in rows:
+        lines.append("  ".join(r[i].ljust(widths[i]) for i in range(3)) + "  " + r[3])
+    return "\n".join("  " + line.rstrip() for line in lines)
+
+
+def report(checks: list[Check], probe: dict, *, port: str, profile: Profile, release: str) -> dict:
+    """The report for --json."""
+    return {
+        "ok": not failed(checks),
+        "port": port,
+        "profile": profile.name,
+        "micropython": release,
+        "checks": [
+            {"check": c.name, "expected": c.expected, "found": c.found, "result": c.result,
+             "pass": c.passed, **({"problem": c.problem} if c.problem else {})}
+            for c in checks
+        ],
+        "probe": probe,
+    }
+
+
+def summary(checks: list[Check], *, port: str, profile: Profile) -> str:
+    """One line naming every failure."""
+    bad = failed(checks)
+    total = sum(1 for c in checks if c.passed is not None)
+    what = "; ".join(f"{c.name}: {c.problem}" for c in bad)
+    hint = ""
+    names = {c.name for c in bad}
+    if names & {"board name", "build id", "release"}:
+        hint = f" (not the firmware built for {profile.name}: flash it with `invoke flash --port {port}`)"
+    elif names & {"flash size", "PSRAM heap"}:
+        hint = f" (is the board really a {profile.title}? check --profile)"
+    return f"{STEP}: {len(bad)} of {total} checks failed on {port}: {what}{hint}"
+
+
+# ---- the board's REPL ---------------------------------------------------------------
+
+
+def _port_error(port: str, exc: BaseException) -> UserError:
+    """A one-line error for a port that would not open."""
+    text = str(exc)
+    code = getattr(exc, "errno", None)
+    lowered = text.lower()
+    if code in (errno.EACCES, errno.EPERM) or "permission denied" in lowered:
+        return UserError(
+            f"{STEP}: permission denied on {port}; add your user to the dialout group "
+            "(`sudo usermod -aG dialout $USER`, then log out and in) and retry")
+    if (code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY) or "exclusively lock" in lowered
+            or "resource busy" in lowered):
+        return UserError(
+            f"{STEP}: {port} is busy: another program holds it (a serial monitor, mpremote, "
+            "an IDE?); close it and retry")
+    if "connection refused" in lowered or code == errno.ECONNREFUSED:
+        return UserError(f"{STEP}: nothing listens at {port} (connection refused); "
+                         "is the remote serial server running?")
+    if code == errno.ENOENT or "no such file" in lowered:
+        return UserError(f"{STEP}: no serial port {port}; is the board plugged in? "
+                         "(list ports with `python -m serial.tools.list_ports`)")
+    if isinstance(exc, ValueError):
+        return UserError(f"{STEP}: '{port}' is not a serial port or pyserial URL "
+                         "(use a device path, socket://host:port or rfc2217://host:port)")
+    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return UserError(f"{STEP}: cannot open {port}: {first}")
+
+
+def open_port(port: str, *, baud: int = REPL_BAUD, timeout: float = 2.0):
+    """An mpremote SerialTransport on the port, opened exclusively; one-line errors."""
+    import serial
+    from mpremote.transport import TransportError
+    from mpremote.transport_serial import SerialTransport
+
+    if not port:
+        raise UserError(f"{STEP}: no port; pass --port /dev/ttyACM0 (or socket://host:port), "
+                        "or set mpforge.port")
+    try:
+        return SerialTransport(port, baudrate=baud, exclusive=True, timeout=timeout)
+    except (TransportError, OSError, ValueError) as first:
+        # SerialTransport hides why the port would not open: open it once more
+        # ourselves to find out (missing, busy, no permission, bad URL ...).
+        try:
+            probe = serial.serial_for_url(port, baudrate=baud, exclusive=True, timeout=timeout)
+        except (OSError, ValueError) as exc:
+            raise _port_error(port, exc) from None
+        probe.close()
+        raise _port_error(port, first) from None
+
+
+# What a board that is not (yet) running MicroPython prints instead of a REPL.
+_INVALID_HEADER = b"invalid header"
+_ROM_BANNER = b"ESP-ROM:"
+_RESET = b"rst:0x"
+_DOWNLOAD = b"waiting for download"
+
+
+def _boot_trouble(port: str, seen: bytes) -> UserError | None:
+    """A one-line error if the output is a ROM boot loop (or download mode)."""
+    if seen.count(_INVALID_HEADER) >= 2:
+        return UserError(
+            f"{STEP}: the board on {port} is in a boot loop: the ROM prints 'invalid header: "
+            f"0xffffffff' over and over (no firmware, e.g. a blank chip); flash it with "
+            f"`invoke flash --port {port}`")
+    if seen.count(_ROM_BANNER) + seen.count(_RESET) >= 4:
+        return UserError(
+            f"{STEP}: the board on {port} is in a boot loop: it keeps resetting (the ROM boot "
+            f"messages repeat); reflash it with `invoke flash --port {port}`")
+    if _DOWNLOAD in seen:
+        return UserError(
+            f"{STEP}: the board on {port} is in download mode (ROM 'waiting for download'); "
+            "press its RESET button (or replug it) and retry")
+    return None
+
+
+def _printable_tail(data: bytes, n: int = 60) -> str:
+    text = data.decode("ascii", "replace")
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    return " ".join(text.split())[-n:]
+
+
+def enter_raw_repl(transport, port: str, timeout: float) -> None:
+    """Interrupt the running program and enter the raw REPL, without a soft reset.
+
+    Watches the output while waiting, so that a ROM boot loop or a port with
+    no REPL behind it ends in a one-line error, not a hang.
+    """
+    from mpremote.transport import TransportError
+
+    ser = transport.serial
+    saved = ser.timeout
+    ser.timeout = 0.05
+    try:
+        ser.reset_input_buffer()
+    except (OSError, AttributeError):
+        pass
+    seen = b""
+    deadline = time.monotonic() + timeout
+    last_poke = 0.0
+    last_byte = time.monotonic()
+    try:
+        while True:
+            now = time.monotonic()
+            if now >= deadline:
+                break
+            # (Re)send Ctrl-C Ctrl-C (stop any program) and Ctrl-A (raw REPL);
+            # again after a quiet second, in case the board was still booting.
+            if now - max(last_poke, last_byte) >= 1.0 or last_poke == 0.0:
+                ser.write(b"\r\x03\x03\r\x01")
+                last_poke = now
+            chunk = ser.read(max(1, min(ser.in_waiting or 1, 4096)))
+            if chunk:
+                seen = (seen + chunk)[-8192:]
+                last_byte = time.monotonic()
+                if RAW_REPL_BANNER in seen:
+                    break
+                trouble = _boot_trouble(port, seen)
+                if trouble:
+                    raise trouble
+        if RAW_REPL_BANNER not in seen:
+            trouble = _boot_trouble(port, seen) if seen else None
+            if trouble:
+                raise trouble
+            if not seen.strip():
+                raise UserError(
+                    f"{STEP}: no answer from {port} within {timeout:g} s: no MicroPython REPL "
+                    f"there (is this the board's port, and is MicroPython flashed?)")
+            raise UserError(
+                f"{STEP}: {port} answered, but not as a MicroPython REPL (last output: "
+                f"'{_printable_tail(seen)}'); is MicroPython flashed on that board?")
+        # In the raw REPL. Let any echo of a repeated Ctrl-A arrive, then
+        # synchronise once more with mpremote's own (no soft reset).
+        quiet_since = time.monotonic()
+        while time.monotonic() - quiet_since < 0.1:
+            if ser.read(4096 if ser.in_waiting > 4096 else max(1, ser.in_waiting)):
+                quiet_since = time.monotonic()
+    finally:
+        ser.timeout = saved
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # it prints raw bytes on failure
+            transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
+    except TransportError:
+        raise UserError(f"{STEP}: {port} stopped answering while entering the raw REPL; "
+                        "retry, or reset the board") from None
+
+
+def parse_probe_output(out: bytes) -> dict:
+    """The JSON line the probe printed (the last line that is a JSON object)."""
+    text = out.decode("utf-8", "replace")
+    for line in reversed(text.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                value = json.loads(line)
+            except ValueError:
+                break
+            if isinstance(value, dict):
+                return value
+    raise UserError(f"{STEP}: the board probe printed no report (output: '{_printable_tail(out)}')")
+
+
+def probe_board(port: str, *, timeout: float = DEFAULT_TIMEOUT, probe: Path = PROBE) -> dict:
+    """Run the probe on the board at port and return what it reported."""
+    import serial
+    from mpremote.transport import TransportError, TransportExecError
+
+    source = probe.read_text()
+    transport = open_port(port)
+    try:
+        enter_raw_repl(transport, port, timeout)
+        try:
+            out = transport.exec(source)
+        except TransportExecError as exc:
+            lines = [l for l in str(exc.error_output).strip().splitlines() if l.strip()]
+            raise UserError(f"{STEP}: the board probe failed on {port}: "
+                            f"{lines[-1] if lines else 'no error text'}") from None
+        except TransportError as exc:
+            raise UserError(f"{STEP}: lost the REPL on {port} while running the probe: {exc}") from None
+        result = parse_probe_output(out)
+        try:
+            transport.exit_raw_repl()
+        except (OSError, serial.SerialException):
+            pass
+        return result
+    except serial.SerialException as exc:
+        raise UserError(f"{STEP}: the connection to {port} dropped: "
+                        f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+    finally:
+        with contextlib.suppress(Exception):
+            transport.close()
+
+
+def timeout_setting(settings) -> float:
+    """mpforge.verify.timeout (seconds), default DEFAULT_TIMEOUT."""
+    node = settings.extra.get("verify") if isinstance(settings.extra, dict) else None
+    try:
+        value = node.get("timeout") if node is not None else None
+    except AttributeError:
+        value = None
+    if value in (None, ""):
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"settings: 'verify.timeout' must be a number of seconds, not '{value}'") from None
+    if value <= 0:
+        raise UserError("settings: 'verify.timeout' must be more than 0 seconds")
+    return value
+
+
+def run(job, *, as_json: bool = False) -> list[Check]:
+    """The verify task: probe the board, print the report, fail on any failed check."""
+    settings = job.settings
+    port = settings.port
+    if not port:
+        raise UserError(f"{STEP}: no port; pass --port /dev/ttyACM0 (or socket://host:port), "
+                        "or set mpforge.port")
+    release = job.release.version
+    if settings.dry:
+        ui.would(STEP, f"run {PROBE.relative_to(PROJECT_ROOT)} on {port} and check it against "
+                       f"{job.label}")
+        return []
+    timeout = timeout_setting(settings)
+    probe = probe_board(port, timeout=timeout)
+    checks = run_checks(probe, job.profile, release)
+    if as_json:
+        print(json.dumps(report(checks, probe, port=port, profile=job.profile, release=release),
+                         indent=2), flush=True)
+    else:
+        ui.say(STEP, f"{job.label} on {port}")
+        print(table(checks), flush=True)
+    bad = failed(checks)
+    if bad:
+        raise UserError(summary(checks, port=port, profile=job.profile))
+    if not as_json:
+        ui.say(STEP, f"all {sum(1 for c in checks if c.passed)} checks passed: the board runs "
+                     f"the firmware built for {job.profile.name}")
+    return checks
+
+
+__all__ = ["Check", "run_checks", "table", "report", "summary", "probe_board", "run",
+           "expected_machine", "expected_build", "parse_probe_output", "open_port"]
