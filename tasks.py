@@ -8,7 +8,7 @@
 Settings: invoke.yaml (key `mpforge`), INVOKE_MPFORGE_* variables, flags.
 """
 
-from mpforge import idf, micropython, mpycross, overlay as overlay_mod, pipeline, prereqs
+from mpforge import idf, overlay as overlay_mod, pipeline, prereqs
 from mpforge.cli import settings, task
 from mpforge.settings import job as job_for, jobs as jobs_for
 
@@ -31,21 +31,21 @@ def install_prereqs(c, yes=False, profile=None, micropython=None):
 @task(help={"profile": PROFILE, "micropython": RELEASE})
 def fetch(c, profile=None, micropython=None):
     """Clone MicroPython at the release's pinned commit, with the esp32 port's submodules."""
-    micropython.ensure(job_for(settings(c), profile, micropython))
+    pipeline.run_step(job_for(settings(c), profile, micropython), "fetch")
 
 
 @task(name="mpy-cross", help={"profile": PROFILE, "micropython": RELEASE})
 def mpy_cross(c, profile=None, micropython=None):
-    """Build mpy-cross (skipped when newer than its sources)."""
-    mpycross.ensure(job_for(settings(c), profile, micropython))
+    """Build mpy-cross (skipped when newer than its sources); fetches first if needed."""
+    pipeline.run_through(job_for(settings(c), profile, micropython), "mpy-cross", start="fetch")
 
 
 @task(help={"profile": PROFILE, "micropython": RELEASE,
             "revert": "remove every file mpforge placed and restore edited files from git"})
 def overlay(c, profile=None, micropython=None, revert=False):
-    """Place the profile's board variant into ports/esp32/boards for this release."""
+    """Place the profile's board variant into ports/esp32/boards; fetches first if needed."""
     job = job_for(settings(c), profile, micropython)
-    overlay_mod.revert(job) if revert else overlay_mod.apply(job)
+    overlay_mod.revert(job) if revert else pipeline.run_through(job, "overlay", start="fetch")
 
 
 @task(help={"profile": PROFILE, "micropython": RELEASE, "yes": "install missing OS packages without asking"})

@@ -81,8 +81,8 @@ def ensure(job: Job) -> None:
     if ok:
         ui.say(STEP, f"{message}, up to date")
         return
-    shell.require(STEP, "make", "cmake")
     env = idf.environment(job)
+    shell.require(STEP, "make", "cmake", path=env.get("PATH"))
     inputs = _inputs(job)
     _invalidate_stale_config(job, inputs)
     # Forget the old stamp first: an interrupted build must never look complete.

@@ -147,26 +147,45 @@ def _install_tools(job: Job) -> None:
 
 
 def environment(job: Job, refresh: bool = False) -> dict:
-    """The environment `. export.sh` gives, captured once and cached per IDF commit."""
+    """The environment `. export.sh` gives, over the current one.
+
+    Only what export.sh changed is cached (per IDF commit), so variables set
+    later, such as CCACHE_DIR, still reach the build.
+    """
     idf_dir, tools = job.idf_dir, job.settings.idf_tools_path
     cache = job.settings.state_dir / f"env-{job.idf_version}-{state.digest(idf_dir, tools)}.json"
     commit = gitsrc.head(idf_dir)
+    delta = None
     if not refresh and cache.is_file():
         try:
             saved = json.loads(cache.read_text())
-            if saved.get("commit") == commit:
-                return saved["env"]
+            delta = saved["delta"] if saved.get("commit") == commit else None
         except (json.JSONDecodeError, KeyError):
-            pass
+            delta = None
+    if delta is None:
+        delta = _capture(job)
+        state.atomic_write(cache, json.dumps({"commit": commit, "delta": delta}))
+    env = scrubbed_env(tools)
+    env.update(delta["set"])
+    env["PATH"] = os.pathsep.join(delta["path_prefix"] + [env.get("PATH", "")])
+    return env
+
+
+def _capture(job: Job) -> dict:
+    """Run export.sh once; return what it set and the PATH entries it put in front."""
+    base = scrubbed_env(job.settings.idf_tools_path)
     shell.require(STEP, "bash")
     result = subprocess.run(
-        ["bash", "-c", '. "$0/export.sh" >/dev/null 2>&1 && env -0', str(idf_dir)],
-        env=scrubbed_env(tools), capture_output=True, stdin=subprocess.DEVNULL,
+        ["bash", "-c", '. "$0/export.sh" >/dev/null 2>&1 && env -0', str(job.idf_dir)],
+        env=base, capture_output=True, stdin=subprocess.DEVNULL,
     )
     env = dict(item.split("=", 1) for item in result.stdout.decode(errors="replace").split("\0") if "=" in item)
     _validate_env(job, env, result.returncode)
-    state.atomic_write(cache, json.dumps({"commit": commit, "env": env}))
-    return env
+    old_path = set(base.get("PATH", "").split(os.pathsep))
+    return {
+        "set": {k: v for k, v in env.items() if k != "PATH" and base.get(k) != v and k not in ("_", "SHLVL", "PWD", "OLDPWD")},
+        "path_prefix": [p for p in env.get("PATH", "").split(os.pathsep) if p and p not in old_path],
+    }
 
 
 def _validate_env(job: Job, env: dict, code: int) -> None:

@@ -183,6 +183,10 @@ def status(job: Job) -> tuple[bool, str]:
 def apply(job: Job) -> Rendered:
     """Place the variant's files; a no-op (no writes) when they are already there."""
     rendered = render(job)
+    if job.settings.dry and not job.board_dir.exists():  # nothing fetched yet in a dry run
+        for name in list(rendered.files) + list(rendered.edits):
+            ui.say(STEP, f"would place {_rel(job, name)}")
+        return rendered
     known = _load_state(job)
     to_write, to_edit = _plan(job, rendered, known)
     if not to_write and not to_edit:

@@ -45,13 +45,18 @@ STEPS = (
 )
 
 
-def run_through(job: Job, last: str) -> None:
-    """Run every step up to and including `last`, each only if needed."""
-    for step in STEPS:
+def _index(name: str) -> int:
+    return [step.name for step in STEPS].index(name)
+
+
+def run_through(job: Job, last: str, start: str = "install-prereqs") -> None:
+    """Run the steps from `start` to `last` inclusive, each only if needed."""
+    for step in STEPS[_index(start):_index(last) + 1]:
         step.ensure(job)
-        if step.name == last:
-            return
-    raise ValueError(last)
+
+
+def run_step(job: Job, name: str) -> None:
+    STEPS[_index(name)].ensure(job)
 
 
 def status_rows(job: Job) -> list[tuple[str, bool, str]]:

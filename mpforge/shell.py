@@ -60,7 +60,7 @@ def stream(step: str, cmd: list[str], *, cwd: Path, env: dict, log: Path,
     """
     require(step, cmd[0], path=env.get("PATH"))
     log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as log_file:
+    with open(log, "w", buffering=1) as log_file:  # line-buffered: `tail -f` works
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                 text=True, errors="replace", start_new_session=True)

@@ -11,6 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
 
 
 @pytest.fixture
@@ -36,6 +37,7 @@ def invoke_run(tmp_path):
         return subprocess.run([sys.executable, "-m", "invoke", *args], cwd=ROOT, env=full_env,
                               text=True, capture_output=True, timeout=timeout, input=input)
 
+    run.env = base_env
     return run
 
 
@@ -46,3 +48,22 @@ def one_line_error(result) -> str:
     lines = [l for l in result.stderr.strip().splitlines() if l.startswith("error: ")]
     assert len(lines) == 1, result.stderr
     return lines[0]
+
+
+@pytest.fixture(scope="session")
+def sources(tmp_path_factory):
+    """Real git repositories (MicroPython, simulated ESP-IDF) made once per session."""
+    from harness.fake_repos import make_sources
+
+    return make_sources(tmp_path_factory.mktemp("sources"))
+
+
+@pytest.fixture
+def mp(invoke_run, sources):
+    """invoke_run pointed at the session's repositories."""
+
+    def run(*args, env=None, **kw):
+        return invoke_run(*args, env={**sources.env(), **(env or {})}, **kw)
+
+    run.env = {**invoke_run.env, **sources.env()}
+    return run

@@ -86,6 +86,7 @@ class Sources:
             "INVOKE_MPFORGE_RELEASES_FILE": str(self.releases_file),
             "INVOKE_MPFORGE_OS_PACKAGES": "",  # the OS packages step has its own test
             "SIM_IDF_PYTHON": sys.executable,  # the simulated IDF's Python (needs esptool)
+            "SIM_CMAKE": shutil.which("cmake") or "",  # the cmake the simulated IDF installs
         }
 
 
