@@ -129,6 +129,7 @@ def add_idf_tree(dest: Path, tag: str) -> None:
     for name in ("install.sh", "export.sh"):
         path = dest / name
         path.write_text(path.read_text().replace("@MM@", f"{major}.{minor}"))
+    (dest / "tools" / "cmake").mkdir(parents=True, exist_ok=True)
     (dest / "tools" / "cmake" / "version.cmake").write_text(
         f"set(IDF_VERSION_MAJOR {major})\nset(IDF_VERSION_MINOR {minor})\nset(IDF_VERSION_PATCH {patch})\n"
     )
