@@ -48,6 +48,19 @@ def overlay(c, profile=None, micropython=None, revert=False):
     overlay_mod.revert(job) if revert else pipeline.run_through(job, "overlay", start="fetch")
 
 
+@task(help={"profile": PROFILE, "micropython": RELEASE,
+            "json": "print the resolved settings, defaults list and partitions as JSON on stdout"})
+def config(c, profile=None, micropython=None, json=False):
+    """Resolve the final sdkconfig before the build and check it against the profile.
+
+    Runs the board's cmake files as the port does, resolves the defaults with
+    the IDF's Kconfig (kconfgen, offline), validates the partition table and
+    prints each setting next to what the profile wants; exits non-zero on any
+    mismatch. `build` runs this check first.
+    """
+    pipeline.check_config(job_for(settings(c), profile, micropython), as_json=json)
+
+
 @task(help={"profile": PROFILE, "micropython": RELEASE, "yes": "install missing OS packages without asking"})
 def build(c, profile=None, micropython=None, yes=False):
     """Build the firmware, running every earlier step that is not done yet."""
@@ -73,7 +86,60 @@ def status(c, profile=None, micropython=None):
         print(f"  {name:<16} {'done' if ok else 'to do':<6} {message}")
 
 
+# ---- release artifacts: dist ------------------------------------------------------
+
+@task(help={"profile": PROFILE, "micropython": RELEASE,
+            "dest": "folder to put <profile>-<release>/ in (default: dist/ in the project)"})
+def dist(c, profile=None, micropython=None, dest=None):
+    """Collect a build into dist/<profile>-<release>/ for flashing without mpforge.
+
+    Writes firmware.bin (merged, at 0x0), the separate images, flash_args for
+    `esptool write-flash @flash_args`, an ESP Web Tools manifest.json,
+    build-info.json and SHA256SUMS. Does nothing when the dist is up to date.
+    """
+    from mpforge import dist as dist_mod
+    dist_mod.collect(job_for(settings(c), profile, micropython), dest)
+
+
 # ---- board side: erase, flash, ports ----------------------------------------------
+
+_PORT_HELP = ("serial port: a device path or a pyserial URL (socket://, rfc2217://); "
+              "repeat for several boards; default: the one board found")
+
+
+@task(iterable=["port"], help={
+    "port": _PORT_HELP,
+    "baud": "transfer baud rate (default: setting `baud`, 921600; falls back to 460800, 115200)",
+})
+def erase(c, port=None, baud=None):
+    """Erase the whole flash of one or more boards."""
+    from mpforge import fleet  # imported here: esptool loads only when a board task runs
+    fleet.erase_boards(settings(c), port, baud=baud)
+
+
+@task(iterable=["port"], help={
+    "port": _PORT_HELP,
+    "profile": "board profile (a name from boards/ or a .toml path)",
+    "micropython": "MicroPython release whose build to flash, e.g. v1.28.0",
+    "force": "flash even if the board's flash or PSRAM does not match the profile",
+    "erase": "erase the whole flash first",
+    "baud": "transfer baud rate (default: setting `baud`, 921600; falls back to 460800, 115200)",
+    "firmware": "flash this ESP-IDF build folder instead of the profile's build",
+})
+def flash(c, port=None, profile=None, micropython=None, force=False, erase=False, baud=None,
+          firmware=None):
+    """Write the built firmware to one or more boards (only what changed), then reset them."""
+    from mpforge import fleet
+    fleet.flash_boards(settings(c, profile=profile, micropython=micropython), port,
+                       force=force, erase=erase, baud=baud, firmware_dir=firmware)
+
+
+@task()
+def ports(c):
+    """List the serial ports that look like ESP32-S3 boards."""
+    from mpforge import fleet
+    fleet.list_ports()
+
 
 # ---- board side: verify -------------------------------------------------------------
 
@@ -82,7 +148,7 @@ from mpforge import settings as _settings_mod, verify as _verify  # noqa: E402
 
 @task(help={
     "port": "serial port: a device path (/dev/ttyACM0) or a pyserial URL (socket://host:port, "
-            "rfc2217://host:port) (default: setting mpforge.port)",
+            "rfc2217://host:port) (default: setting mpforge.port, else the one board on USB)",
     "profile": "board profile: a name from boards/ or a .toml path (default: setting mpforge.profile)",
     "micropython": "MicroPython release the board should run, e.g. v1.28.0 "
                    "(default: setting mpforge.micropython.version)",

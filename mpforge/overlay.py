@@ -20,7 +20,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import PROJECT_ROOT, gitsrc, state, ui
+from . import PROJECT_ROOT, gitsrc, profiles, state, ui
 from .errors import UserError
 from .profiles import Profile
 from .settings import Job
@@ -83,6 +83,12 @@ def render(job: Job) -> Rendered:
     spec = line_spec(line)
     csv = spec.get("partitions", {}).get(profile.flash_size_label)
     if csv is None:
+        sizes = sorted((profiles.parse_size(k, "overlay.toml"), k) for k in spec.get("partitions", {}))
+        if sizes and profile.flash_size < sizes[0][0]:
+            smallest = sizes[0][1]
+            raise UserError(f"{STEP}: profile {profile.name} has {profile.flash_size_label} flash, smaller than the "
+                            f"partition tables of micropython {job.release.version} need (the smallest, "
+                            f"{spec['partitions'][smallest]}, is for {smallest} flash)")
         raise UserError(f"{STEP}: release line {line} has no partition table for {profile.flash_size_label} flash "
                         f"(profile {profile.name}); add one to overlays/{line}/overlay.toml")
     values = {
@@ -102,7 +108,7 @@ def render(job: Job) -> Rendered:
     def template(name: str) -> str:
         path = OVERLAYS_DIR / line / name
         if not path.is_file():
-            raise UserError(f"{STEP}: overlay file {path.relative_to(PROJECT_ROOT)} is missing "
+            raise UserError(f"{STEP}: overlay file {path.relative_to(OVERLAYS_DIR.parent)} is missing "
                             f"(needed for {profile.name} on {job.release.version})")
         return path.read_text()
 

@@ -67,3 +67,80 @@ def problems(table: list[Partition], flash_size: int) -> list[str]:
         if p.type == APP and p.offset % 0x10000:
             found.append(f"app partition {p.label} at {p.offset:#x} is not 64 KB aligned")
     return found
+
+
+# ---- the CSV form (ports/esp32/partitions-*.csv) ----------------------------------------
+# Used when the IDF checkout's own gen_esp32part.py is not there to read it.
+# Format facts (shared/reference/esp-idf.md §6): `name, type, subtype, offset, size, flags`;
+# numbers in decimal, 0x hex or with a K/M suffix; a blank offset is placed after the
+# previous partition, aligned (apps to 64 KB, the rest to 4 KB).
+
+TYPES = {"app": APP, "data": DATA, "bootloader": 0x02, "partition_table": 0x03}
+SUBTYPES = {
+    APP: {"factory": 0x00, "test": 0x20, **{f"ota_{i}": 0x10 + i for i in range(16)}},
+    DATA: {"ota": 0x00, "phy": 0x01, "nvs": 0x02, "coredump": 0x03, "nvs_keys": 0x04, "efuse": 0x05,
+           "undefined": 0x06, "esphttpd": 0x80, "fat": 0x81, "spiffs": 0x82, "littlefs": 0x83},
+}
+TABLE_OFFSET = 0x8000  # CONFIG_PARTITION_TABLE_OFFSET's default; the table takes one 4 KB sector
+
+
+def parse_number(text: str) -> int:
+    """'0x1F0000', '2M', '24K', '4096' -> bytes; ValueError otherwise."""
+    t = text.strip()
+    factor = 1
+    if t[-1:].upper() in ("K", "M"):
+        factor = 1024 if t[-1].upper() == "K" else 1024 * 1024
+        t = t[:-1]
+    value = int(t, 0)
+    if value < 0:
+        raise ValueError(f"negative number {text!r}")
+    return value * factor
+
+
+def _code(field: str, names: dict, what: str) -> int:
+    key = field.strip().lower()
+    if key in names:
+        return names[key]
+    try:
+        return int(key, 0)
+    except ValueError:
+        raise ValueError(f"unknown {what} {field.strip()!r}") from None
+
+
+def parse_csv(text: str, table_offset: int = TABLE_OFFSET) -> list[Partition]:
+    """The partitions in a CSV table; ValueError naming the line when one cannot be read."""
+    result: list[Partition] = []
+    next_free = table_offset + 0x1000
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        fields = [f.strip() for f in line.split(",")]
+        fields += [""] * (6 - len(fields))
+        try:
+            if "$" in line:
+                raise ValueError("environment variables in the table are not supported here")
+            label, type_name, subtype_name, offset_text, size_text = fields[:5]
+            ptype = _code(type_name, TYPES, "type")
+            subtype = _code(subtype_name, SUBTYPES.get(ptype, {}), "subtype") if subtype_name else 0
+            align = 0x10000 if ptype == APP else 0x1000
+            offset = parse_number(offset_text) if offset_text else -(-next_free // align) * align
+            if not size_text:
+                raise ValueError("no size")
+            size = parse_number(size_text)
+        except ValueError as exc:
+            raise ValueError(f"line {number}: {exc}") from None
+        result.append(Partition(label[:15], ptype, subtype, offset, size))
+        next_free = offset + size
+    if not result:
+        raise ValueError("no partitions")
+    return result
+
+
+def filesystem(table: list[Partition]) -> Partition | None:
+    """The partition MicroPython mounts: data 'vfs', else 'ffat' (ports/esp32/modules/flashbdev.py)."""
+    for label in ("vfs", "ffat"):
+        for p in table:
+            if p.type == DATA and p.label == label:
+                return p
+    return None

@@ -7,10 +7,12 @@ needs the profile and release the user asked for.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from . import build, idf, micropython, mpycross, overlay, prereqs
+from . import build, configcheck, gitsrc, idf, micropython, mpycross, overlay, prereqs
 from .errors import UserError
 from .settings import Job
 
@@ -41,6 +43,7 @@ STEPS = (
     Step("fetch", micropython.status, micropython.ensure),
     Step("mpy-cross", mpycross.status, mpycross.ensure),
     Step("overlay", overlay.status, overlay.apply),
+    Step("config", configcheck.status, configcheck.ensure),
     Step("build", build.status, build.ensure),
 )
 
@@ -57,6 +60,33 @@ def run_through(job: Job, last: str, start: str = "install-prereqs") -> None:
 
 def run_step(job: Job, name: str) -> None:
     STEPS[_index(name)].ensure(job)
+
+
+def check_config(job: Job, as_json: bool = False) -> None:
+    """`invoke config`: the steps the check needs, then the check, printed (JSON on stdout with as_json).
+
+    With the idf.python setting the checkouts are used as they are (nothing is
+    fetched or installed): the MicroPython tree must be at the release's
+    commit and the IDF at its version; only the overlay is placed.
+    """
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        if configcheck.own_python(job):
+            _check_tree(job)
+            overlay.apply(job)
+        else:
+            for step in STEPS:
+                if step.name in ("install-prereqs", "fetch", "overlay"):  # mpy-cross is not needed
+                    step.ensure(job)
+    configcheck.run(job, as_json=as_json)
+
+
+def _check_tree(job: Job) -> None:
+    mp_dir, release = job.mp_dir, job.release
+    if not gitsrc.is_checkout(mp_dir):
+        raise UserError(f"config: micropython {release.version} is not checked out at {mp_dir}; run `invoke fetch`")
+    if gitsrc.head(mp_dir) != release.commit:
+        raise UserError(f"config: {mp_dir} is at {gitsrc.describe(mp_dir)}, not micropython {release.version} "
+                        f"({release.short}); run `invoke fetch` or pass --micropython for its release")
 
 
 def status_rows(job: Job) -> list[tuple[str, bool, str]]:

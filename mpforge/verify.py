@@ -105,20 +105,31 @@ def check_board_name(probe: dict, profile: Profile) -> Check:
     return Check("board name", want, got, ok, "" if ok else f"board name is '{got}'")
 
 
+def _release_tuple(release: str) -> tuple[int, int, int] | None:
+    try:
+        return version_tuple(release)
+    except ValueError:
+        return None
+
+
 def check_release(probe: dict, release: str) -> Check:
-    want = ".".join(map(str, version_tuple(release)))
+    numbers = _release_tuple(release)
+    want = ".".join(map(str, numbers)) if numbers else release.lstrip("v")
     got = probe.get("version")
     if got is None:
         return Check("release", want, _missing(probe, "version"), False, "no MicroPython version")
     ok = got == want
-    shown = probe.get("uname_version") or got
-    return Check("release", want, shown, ok, "" if ok else f"it runs MicroPython {got}, not {want}")
+    # Show the git tag the firmware was built from (e.g. v1.28.0-dirty) when known.
+    shown = (probe.get("uname_version") or "").split(" on ")[0] or f"v{got}"
+    return Check("release", f"v{want}", shown, ok,
+                 "" if ok else f"it runs MicroPython {got}, not {want}")
 
 
 def check_build(probe: dict, profile: Profile, release: str) -> Check:
     want = expected_build(profile)
     got = probe.get("build")
-    if version_tuple(release) < BUILD_ID_SINCE:
+    numbers = _release_tuple(release)
+    if numbers is not None and numbers < BUILD_ID_SINCE:
         return Check("build id", f"n/a before v1.25.0 ({want})", got or "-", None)
     if got is None:
         found = _missing(probe, "build") if (probe.get("errors") or {}).get("build") else "none"
@@ -134,7 +145,8 @@ def check_flash(probe: dict, profile: Profile) -> Check:
         return Check("flash size", want, _missing(probe, "flash_size"), False, "no flash size (esp.flash_size)")
     ok = got == profile.flash_size
     return Check("flash size", want, size_text(got), ok,
-                 "" if ok else f"flash is {size_text(got)}, not {want}")
+                 "" if ok else f"flash is {size_text(got)}, not {want} (a smaller chip, "
+                               "or firmware built for less flash)")
 
 
 def check_psram(probe: dict, profile: Profile) -> Check:
@@ -149,7 +161,8 @@ def check_psram(probe: dict, profile: Profile) -> Check:
     ok = got >= profile.min_psram_heap
     if ok:
         return Check("PSRAM heap", want, found, True)
-    problem = ("no PSRAM in the heap" if got == 0 else
+    problem = ("no PSRAM in the heap (no PSRAM on the board, or firmware without PSRAM support)"
+               if got == 0 else
                f"PSRAM heap is {size_text(got)}, below {size_text(profile.min_psram_heap)}")
     return Check("PSRAM heap", want, found, False, problem)
 
@@ -230,8 +243,8 @@ def summary(checks: list[Check], *, port: str, profile: Profile) -> str:
     names = {c.name for c in bad}
     if names & {"board name", "build id", "release"}:
         hint = f" (not the firmware built for {profile.name}: flash it with `invoke flash --port {port}`)"
-    elif names & {"flash size", "PSRAM heap"}:
-        hint = f" (is the board really a {profile.title}? check --profile)"
+    elif names & {"flash size", "PSRAM heap", "filesystem", "CPU frequency"}:
+        hint = f" (does --profile {profile.name} match this board?)"
     return f"{STEP}: {len(bad)} of {total} checks failed on {port}: {what}{hint}"
 
 
@@ -335,22 +348,20 @@ def enter_raw_repl(transport, port: str, timeout: float) -> None:
         pass
     seen = b""
     deadline = time.monotonic() + timeout
-    last_poke = 0.0
-    last_byte = time.monotonic()
+    last_poke = float("-inf")
     try:
         while True:
             now = time.monotonic()
             if now >= deadline:
                 break
-            # (Re)send Ctrl-C Ctrl-C (stop any program) and Ctrl-A (raw REPL);
-            # again after a quiet second, in case the board was still booting.
-            if now - max(last_poke, last_byte) >= 1.0 or last_poke == 0.0:
+            # Ctrl-C Ctrl-C (stop any program), Ctrl-A (raw REPL); again every
+            # second, in case the board was still booting and lost them.
+            if now - last_poke >= 1.0:
                 ser.write(b"\r\x03\x03\r\x01")
                 last_poke = now
             chunk = ser.read(max(1, min(ser.in_waiting or 1, 4096)))
             if chunk:
                 seen = (seen + chunk)[-8192:]
-                last_byte = time.monotonic()
                 if RAW_REPL_BANNER in seen:
                     break
                 trouble = _boot_trouble(port, seen)
@@ -370,7 +381,7 @@ def enter_raw_repl(transport, port: str, timeout: float) -> None:
         # In the raw REPL. Let any echo of a repeated Ctrl-A arrive, then
         # synchronise once more with mpremote's own (no soft reset).
         quiet_since = time.monotonic()
-        while time.monotonic() - quiet_since < 0.1:
+        while time.monotonic() - quiet_since < 0.1 and time.monotonic() < deadline + 1:
             if ser.read(4096 if ser.in_waiting > 4096 else max(1, ser.in_waiting)):
                 quiet_since = time.monotonic()
     finally:
@@ -452,12 +463,13 @@ def run(job, *, as_json: bool = False) -> list[Check]:
     settings = job.settings
     port = settings.port
     if not port:
-        raise UserError(f"{STEP}: no port; pass --port /dev/ttyACM0 (or socket://host:port), "
-                        "or set mpforge.port")
+        from . import ports  # the one ESP32-S3 on USB, or a one-line error
+
+        port = ports.choose(None, "")[0]
     release = job.release.version
     if settings.dry:
-        ui.would(STEP, f"run {PROBE.relative_to(PROJECT_ROOT)} on {port} and check it against "
-                       f"{job.label}")
+        ui.would(STEP, f"{PROBE.relative_to(PROJECT_ROOT)} in the raw REPL on {port}, checked "
+                       f"against {job.label}")
         return []
     timeout = timeout_setting(settings)
     probe = probe_board(port, timeout=timeout)

@@ -23,7 +23,7 @@ from conftest import ROOT, one_line_error
 from harness.fake_repos import git
 
 BUILD = "ports/esp32/build-ESP32_GENERIC_S3-FLASH_16M_SPIRAM_OCT"
-STEPS = ("install-prereqs", "fetch", "mpy-cross", "overlay", "build")
+STEPS = ("install-prereqs", "fetch", "mpy-cross", "overlay", "config", "build")
 
 
 def counts(tmp_path):

@@ -1,0 +1,353 @@
+"""The `config` step: the sdkconfig a build would get, resolved before the build
+and checked against the profile.
+
+1. boardcmake: the board's cmake files, run as the port runs them, give the
+   ordered SDKCONFIG_DEFAULTS list and the board name (MICROPY_DEF_BOARD).
+2. sdkconfig: ESP-IDF's Kconfig and kconfgen resolve that list offline.
+3. Here: the settings that matter are compared with the profile, and the
+   partition table the resolved config names is validated for the profile's
+   flash (the IDF checkout's gen_esp32part.py when present, else mpforge's own
+   reading of the CSV).
+
+Every mismatch is a row in the table; any mismatch fails the step, so `build`
+never starts with a configuration that does not match the board.
+A check that passed is stamped with a digest of everything it read, so a
+second run with nothing changed does not run kconfgen again.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import boardcmake, idf, overlay, partitions, releases, sdkconfig, state, ui
+from .errors import UserError
+from .settings import Job
+
+STEP = "config"
+# The smallest app partition accepted before a build. An ESP32_GENERIC_S3 app
+# of MicroPython v1.22-v1.28 (BLE, USB, PSRAM support) is about 1.5-1.7 MB,
+# which is why the port's own tables give the factory app 0x1F0000; a
+# partition under 1.5 MB cannot hold it. The exact fit is checked after the
+# build against the real app image (build.check_images).
+MIN_APP_SIZE = 0x180000
+# MicroPython's tables all start at 0x9000: they assume the table at 0x8000.
+TABLE_OFFSET = partitions.TABLE_OFFSET
+# From v1.26.0 the firmware creates the vfs partition at boot, from the end of
+# the last partition to the end of the detected flash
+# (shared/reference/micropython-esp32-history.md §3).
+VFS_AT_BOOT_FROM = (1, 26, 0)
+FLASH_MODES = ("QIO", "QOUT", "DIO", "DOUT", "OPI")
+MB = 1024 * 1024
+
+
+@dataclass
+class Row:
+    setting: str
+    want: str
+    got: str
+    ok: bool
+
+
+@dataclass
+class Report:
+    profile: str
+    release: str
+    idf: str
+    board: str
+    variant: str
+    defaults: list[str]
+    rows: list[Row] = field(default_factory=list)
+    partitions: list[dict] = field(default_factory=list)
+    filesystem: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rows)
+
+    @property
+    def mismatches(self) -> list[Row]:
+        return [r for r in self.rows if not r.ok]
+
+    def as_dict(self) -> dict:
+        data = asdict(self)
+        data["ok"] = self.ok
+        return data
+
+
+def _size(n: int) -> str:
+    if n % MB == 0:
+        return f"{n // MB}MB"
+    if n % 1024 == 0 and n < MB:
+        return f"{n // 1024}KB"
+    return f"{n / MB:.2f}MB"
+
+
+# ---- inputs: python, IDF version, defaults ------------------------------------------
+
+def own_python(job: Job) -> str | None:
+    """The idf.python setting: a Python with ESP-IDF's kconfgen to use instead of the IDF's own environment."""
+    value = (job.settings.extra.get("idf") or {}).get("python") if isinstance(job.settings.extra.get("idf"), dict) else None
+    return str(value) if value else None
+
+
+def _python_and_env(job: Job) -> tuple[str, dict | None]:
+    python = own_python(job)
+    if python:
+        return python, None
+    env = idf.environment(job)
+    venv = env.get("IDF_PYTHON_ENV_PATH")
+    if not venv:
+        raise UserError(f"{STEP}: the ESP-IDF environment has no IDF_PYTHON_ENV_PATH; run `invoke install-prereqs`")
+    return str(Path(venv) / "bin" / "python"), env
+
+
+def idf_version(job: Job) -> str:
+    """The checkout's version (it decides the Kconfig recipe); the IDF must be one the release accepts."""
+    idf.check_compatible(job)
+    found = idf.version_of(job.idf_dir)
+    if found is None:
+        raise UserError(f"{STEP}: {job.idf_dir} is not an ESP-IDF checkout (no tools/cmake/version.cmake); "
+                        "run `invoke install-prereqs` or set idf.dir")
+    if found != job.idf_version:
+        raise UserError(f"{STEP}: {job.idf_dir} is ESP-IDF {found}, expected {job.idf_version} "
+                        f"(micropython {job.release.version} needs {job.release.idf_min} or newer)")
+    return found
+
+
+def board_defaults(job: Job, idf_ver: str, env: dict | None = None) -> boardcmake.BoardDefaults:
+    """The port's defaults list for this job (v1.24 on, the port checks the variant)."""
+    cmake = boardcmake.cmake_program(env.get("PATH") if env else None)
+    return boardcmake.evaluate(job.port_dir, job.profile.board, job.profile.variant,
+                               check_variant=job.release.line != "v1.22", idf_version=idf_ver, cmake=cmake)
+
+
+def _variant_entries(job: Job) -> list[str]:
+    """The defaults entries the overlay adds: its sdkconfig files, as the variant cmake lists them."""
+    rendered = overlay.render(job)
+    return [f"boards/{job.profile.board}/{name}" for name in rendered.files if name.startswith("sdkconfig")]
+
+
+def _expected_csv(job: Job) -> str:
+    return overlay.line_spec(job.release.line)["partitions"][job.profile.flash_size_label]
+
+
+# ---- the check ------------------------------------------------------------------------
+
+def check(job: Job) -> Report:
+    """Resolve the configuration and compare it with the profile (no printing, no writes)."""
+    version = idf_version(job)
+    variant_entries = _variant_entries(job)  # also: the overlay exists for this pair
+    python, env = _python_and_env(job)
+    defaults = board_defaults(job, version, env)
+    resolved = sdkconfig.resolve(job.idf_dir, version, defaults.files, python, env)
+    return compare(job, version, defaults, resolved.values, variant_entries, list(resolved.warnings))
+
+
+def compare(job: Job, version: str, defaults: boardcmake.BoardDefaults, values: dict,
+            variant_entries: list[str], warnings: list[str] | None = None) -> Report:
+    p = job.profile
+    report = Report(p.name, job.release.version, version, p.board, p.variant, list(defaults.entries),
+                    warnings=list(warnings or []))
+    add = report.rows.append
+
+    def flag(name: str) -> bool:
+        return values.get(name) is True
+
+    def chosen(prefix: str, options) -> str:
+        picked = [o for o in options if flag(prefix + o)]
+        return "/".join(picked) if picked else "none"
+
+    tail = list(defaults.entries[-len(variant_entries):]) if variant_entries else []
+    add(Row("variant defaults last", ", ".join(variant_entries), ", ".join(tail) or "none",
+            bool(variant_entries) and tail == variant_entries))
+    name = defaults.board_name
+    got_name = name if name is not None else f"{boardcmake.header_board_name(job.board_dir) or 'none'} (mpconfigboard.h)"
+    add(Row("board name", p.board_name, got_name, name == p.board_name))
+
+    add(Row("flash size", p.flash_size_label, str(values.get("ESPTOOLPY_FLASHSIZE")),
+            values.get("ESPTOOLPY_FLASHSIZE") == p.flash_size_label))
+    # The derived ESPTOOLPY_FLASHMODE string is "dio" even for QIO (esp-idf.md §5): compare the choice.
+    want_mode = "OPI" if p.flash_type == "octal" else "QIO"
+    got_mode = chosen("ESPTOOLPY_FLASHMODE_", FLASH_MODES)
+    add(Row("flash mode", want_mode, got_mode, got_mode == want_mode))
+    want_oct = p.flash_type == "octal"
+    add(Row("octal flash", "yes" if want_oct else "no", "yes" if flag("ESPTOOLPY_OCT_FLASH") else "no",
+            flag("ESPTOOLPY_OCT_FLASH") == want_oct))
+    freqs = sorted({k.removeprefix("ESPTOOLPY_FLASHFREQ_") for k in values
+                    if k.startswith("ESPTOOLPY_FLASHFREQ_") and values[k] is True})
+    got_freq = "/".join(f.lower() for f in freqs) or "none"
+    add(Row("flash freq", p.flash_freq, got_freq, got_freq == p.flash_freq))
+
+    want_psram = p.psram_mode != "none"
+    add(Row("PSRAM", "on" if want_psram else "off", "on" if flag("SPIRAM") else "off", flag("SPIRAM") == want_psram))
+    if want_psram:
+        got_pmode = {"OCT": "octal", "QUAD": "quad"}.get(chosen("SPIRAM_MODE_", ("OCT", "QUAD")), "none")
+        add(Row("PSRAM mode", p.psram_mode, got_pmode, got_pmode == p.psram_mode))
+        speeds = sorted(k.removeprefix("SPIRAM_SPEED_").lower() for k in values
+                        if k.startswith("SPIRAM_SPEED_") and values[k] is True)
+        got_speed = "/".join(speeds) or "none"
+        add(Row("PSRAM speed", p.psram_speed, got_speed, got_speed == p.psram_speed))
+    cpu = values.get("ESP_DEFAULT_CPU_FREQ_MHZ")
+    add(Row("CPU MHz", str(p.cpu_mhz), str(cpu), cpu == p.cpu_mhz))
+
+    want_csv = _expected_csv(job)
+    got_csv = values.get("PARTITION_TABLE_CUSTOM_FILENAME") if flag("PARTITION_TABLE_CUSTOM") else None
+    add(Row("partition table", want_csv, got_csv or "not custom (IDF built-in)", got_csv == want_csv))
+    offset = values.get("PARTITION_TABLE_OFFSET")
+    add(Row("partition table offset", hex(TABLE_OFFSET), hex(offset) if isinstance(offset, int) else str(offset),
+            offset == TABLE_OFFSET))
+    if got_csv:
+        _check_partitions(job, report, got_csv, offset if isinstance(offset, int) else TABLE_OFFSET)
+    return report
+
+
+def _check_partitions(job: Job, report: Report, csv_name: str, offset: int) -> None:
+    """The table fits the profile's flash, has no overlaps, holds the app and leaves the filesystem room."""
+    p, add = job.profile, report.rows.append
+    csv = Path(csv_name) if Path(csv_name).is_absolute() else job.port_dir / csv_name
+    try:
+        table = read_table(job, csv, offset)
+    except UserError as exc:
+        add(Row("partition table valid", f"fits {p.flash_size_label}", str(exc).removeprefix(f"{STEP}: "), False))
+        return
+    report.partitions = [{"label": t.label, "type": t.type, "subtype": t.subtype, "offset": t.offset,
+                          "size": t.size} for t in table]
+    problems = partitions.problems(table, p.flash_size)
+    low = [t for t in table if t.offset < offset + 0x1000]
+    problems += [f"partition {t.label} at {t.offset:#x} overlaps the table at {offset:#x}" for t in low]
+    add(Row("partition table valid", f"fits {p.flash_size_label}, no overlaps",
+            problems[0] if problems else "ok", not problems))
+    app = partitions.first_app(table)
+    add(Row("app partition", f">= {_size(MIN_APP_SIZE)}",
+            f"{app.label} {_size(app.size)}" if app else "none", bool(app and app.size >= MIN_APP_SIZE)))
+    vfs = partitions.filesystem(table)
+    end = max(t.end for t in table)
+    if vfs is not None:
+        fs_size, where = vfs.size, f"partition {vfs.label}"
+    elif releases.version_tuple(job.release.version) >= VFS_AT_BOOT_FROM:
+        fs_size, where = max(0, p.flash_size - end), f"made at boot: {_size(p.flash_size)} flash - table end {end:#x}"
+    else:
+        fs_size, where = 0, "no vfs partition"
+    report.filesystem = {"size": fs_size, "source": where, "min": p.min_fs_size}
+    add(Row("filesystem", f">= {_size(p.min_fs_size)}", f"{_size(fs_size)} ({where})", fs_size >= p.min_fs_size))
+
+
+def read_table(job: Job, csv: Path, offset: int) -> list[partitions.Partition]:
+    """The CSV, checked by the IDF checkout's gen_esp32part.py when it has one, else read by mpforge."""
+    if not csv.is_file():
+        raise UserError(f"{STEP}: partition table {csv} does not exist")
+    tool = job.idf_dir / "components" / "partition_table" / "gen_esp32part.py"
+    if not tool.is_file():
+        try:
+            return partitions.parse_csv(csv.read_text(), offset)
+        except ValueError as exc:
+            raise UserError(f"{STEP}: {csv.name}: {exc}") from None
+    with tempfile.TemporaryDirectory(prefix="mpforge-parts-") as tmp:
+        out = Path(tmp) / "partition-table.bin"
+        # gen_esp32part is stdlib-only and runs with any Python 3 (esp-idf.md §6).
+        result = subprocess.run([sys.executable, str(tool), "--flash-size", job.profile.flash_size_label,
+                                 "--offset", hex(offset), str(csv), str(out)],
+                                capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        if result.returncode != 0:
+            lines = [l.strip() for l in (result.stderr + result.stdout).splitlines() if l.strip()]
+            raise UserError(f"{STEP}: gen_esp32part.py rejects {csv.name}: {lines[-1] if lines else 'no message'}")
+        try:
+            return partitions.parse(out.read_bytes())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{STEP}: gen_esp32part.py wrote no readable table for {csv.name} ({exc})") from None
+
+
+# ---- the step -------------------------------------------------------------------------
+
+def _stamp_name(job: Job) -> str:
+    return f"config-{job.key}"
+
+
+def _inputs(job: Job) -> str:
+    """A digest of everything the check reads (cheap: no kconfgen)."""
+    version = idf_version(job)
+    defaults = board_defaults(job, version, _python_and_env(job)[1])
+    tables = sorted(job.port_dir.glob("partitions*.csv"))
+    return state.digest(version, job.idf_dir.resolve(), job.profile.digest, overlay.render(job).digest,
+                        own_python(job) or "", *defaults.entries, *defaults.def_board, *defaults.files,
+                        *tables, Path(boardcmake.__file__), Path(sdkconfig.__file__), Path(__file__))
+
+
+def status(job: Job) -> tuple[bool, str]:
+    stamp = state.read(job.settings.state_dir, _stamp_name(job))
+    if stamp and stamp.get("inputs") == _inputs(job):
+        return True, f"resolved sdkconfig matches {job.profile.name} ({stamp.get('summary', '')})"
+    report = check(job)
+    if not report.ok:
+        first = report.mismatches[0]
+        return False, f"{len(report.mismatches)} mismatch(es), first: {first.setting} is {first.got}, want {first.want}"
+    return True, f"resolved sdkconfig matches {job.profile.name}"
+
+
+def _summary(report: Report) -> str:
+    return f"{report.idf}, {len(report.defaults)} defaults files"
+
+
+def ensure(job: Job) -> None:
+    """Check the configuration; print the table; fail on any mismatch."""
+    if job.settings.dry:
+        ui.say(STEP, f"would resolve the sdkconfig of {job.label} and check it against the profile")
+        return
+    inputs = _inputs(job)
+    stamp = state.read(job.settings.state_dir, _stamp_name(job))
+    if stamp and stamp.get("inputs") == inputs:
+        ui.say(STEP, f"resolved sdkconfig matches {job.profile.name} ({stamp.get('summary', '')}), up to date")
+        return
+    report = check(job)
+    print_table(report)
+    _finish(job, report, inputs)
+
+
+def _finish(job: Job, report: Report, inputs: str) -> None:
+    if not report.ok:
+        state.clear(job.settings.state_dir, _stamp_name(job))
+        bad = report.mismatches
+        raise UserError(f"{STEP}: the resolved sdkconfig does not match profile {job.profile.name} "
+                        f"({len(bad)} mismatch(es): " + "; ".join(f"{r.setting} is {r.got}, want {r.want}" for r in bad)
+                        + f"); the build would not give this board what it needs (run `invoke overlay`, "
+                          "or fix the profile)")
+    state.write(job.settings.state_dir, _stamp_name(job), {"inputs": inputs, "summary": _summary(report)})
+    ui.say(STEP, f"resolved sdkconfig matches {job.profile.name} ({_summary(report)})")
+
+
+def run(job: Job, as_json: bool = False) -> Report:
+    """`invoke config`: always resolve and print (the table, or JSON on stdout); fail on any mismatch."""
+    inputs = _inputs(job)
+    report = check(job)
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        print_table(report)
+    _finish(job, report, inputs) if not as_json else _finish_quiet(job, report, inputs)
+    return report
+
+
+def _finish_quiet(job: Job, report: Report, inputs: str) -> None:
+    """As _finish, but the success line goes to stderr so stdout stays JSON."""
+    import contextlib
+
+    with contextlib.redirect_stdout(sys.stderr):
+        _finish(job, report, inputs)
+
+
+def print_table(report: Report) -> None:
+    print(f"{STEP}: {report.profile} @ micropython {report.release}, ESP-IDF {report.idf}, "
+          f"{report.board} variant {report.variant}")
+    print(f"  defaults: {' '.join(report.defaults)}")
+    width = max(len(r.setting) for r in report.rows)
+    want_w = min(40, max(len(r.want) for r in report.rows))
+    for r in report.rows:
+        print(f"  {'ok ' if r.ok else 'BAD'} {r.setting:<{width}}  want {r.want:<{want_w}}  got {r.got}")
+    for w in report.warnings:
+        ui.warn(STEP, w)

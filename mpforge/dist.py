@@ -1,0 +1,483 @@
+"""Release artifacts: a build collected into one folder that can be flashed
+without mpforge, served to a browser, or handed to `invoke flash`.
+
+`collect(job)` writes ``<dist root>/<profile>-<release>/``:
+
+    firmware.bin          bootloader + partition table + app merged, written at 0x0
+    bootloader.bin, partition-table.bin, micropython.bin
+                          the separate images (offsets in flash_args and build-info.json)
+    flash_args            `cd <folder> && esptool --chip esp32s3 --port P write-flash @flash_args`
+    manifest.json         ESP Web Tools manifest (chipFamily, parts: firmware.bin at 0)
+    build-info.json       profile, release and commit, IDF, resolved settings, overlay
+                          files with hashes, mpforge version, build time, images
+    SHA256SUMS            `sha256sum -c SHA256SUMS` format, over every file above
+
+The folder is made in a temporary folder beside it and renamed into place, so
+a dist is never half written. Its content depends only on the build (the
+build time is the app image's mtime), so dist on an unchanged build changes
+nothing and says "up to date". Files you add to the folder (an index.html
+to serve it, say) are kept when it is rewritten; a folder that is not a
+dist is never replaced.
+
+`load(folder_or_zip)` reads a dist back (a folder, or a zip of one) after
+checking every file against SHA256SUMS; a changed or missing file is refused
+with its name. It returns a `Dist`:
+
+    dist.images      firmware.Image tuple (offset, path, role), sorted by offset
+    dist.merged      Path of firmware.bin (write at 0x0)
+    dist.firmware    a firmware.Firmware for the separate images, as `firmware.load`
+                     returns for a build folder (chip, flash mode/size/freq)
+    dist.info        build-info.json as a dict
+
+A zip is extracted (after the check) into a private temporary folder that is
+removed when the Dist is garbage collected or the process ends.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import weakref
+import zipfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
+
+from esptool.bin_image import LoadFirmwareImage
+from esptool.targets import CHIP_DEFS
+
+from . import PROJECT_ROOT, __version__, build, firmware, overlay, partitions, ui
+from .errors import UserError
+from .settings import Job
+
+STEP = "dist"
+SUMS = "SHA256SUMS"
+INFO = "build-info.json"
+MANIFEST = "manifest.json"
+FLASH_ARGS = "flash_args"
+MERGED = "firmware.bin"
+FORMAT = 1  # build-info.json "format": bumped when its layout changes
+_NAMES = {"bootloader": "bootloader.bin", "partition-table": "partition-table.bin", "app": "micropython.bin"}
+
+
+# ---- collect ----------------------------------------------------------------------------
+
+def default_root() -> Path:
+    return PROJECT_ROOT / "dist"
+
+
+def folder_for(job: Job, dest: str | os.PathLike | None = None) -> Path:
+    """Where collect() puts this job's dist: <dest or <project>/dist>/<profile>-<release>."""
+    root = Path(dest).expanduser().resolve() if dest else default_root()
+    return root / f"{job.profile.name}-{job.release.version}"
+
+
+def collect(job: Job, dest: str | os.PathLike | None = None) -> Path:
+    """Collect the job's build into its dist folder; return the folder.
+
+    Refuses (one line) when nothing is built yet (naming the build to run)
+    or when an image is not a whole, valid image for the profile.
+    """
+    folder = folder_for(job, dest)
+    fw = firmware.load(job.build_dir, hint=build.hint(job))
+    _check(job, fw)
+    files = _contents(job, fw)
+    rel = _shown(folder)
+    if job.settings.dry:
+        ui.say(STEP, f"would write {len(files)} files to {rel}")
+        return folder
+    if _up_to_date(folder, files):
+        ui.say(STEP, f"{job.label} in {rel}, up to date")
+        return folder
+    if folder.exists() and not (folder / SUMS).is_file():
+        raise UserError(f"{STEP}: {folder} exists and is not a dist folder (no {SUMS}); move it away and run again")
+    _publish(folder, files, _build_time(fw), _extras(folder))
+    ui.say(STEP, f"{job.label}: {len(files)} files in {rel} (flash {MERGED} at 0x0, "
+                 f"or `esptool --chip {fw.chip} write-flash @{FLASH_ARGS}` in that folder)")
+    return folder
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _check(job: Job, fw: firmware.Firmware) -> None:
+    """Every image whole and valid for the profile, the table sound: else one line naming the file."""
+    if fw.chip not in CHIP_DEFS:
+        raise UserError(f"{STEP}: {job.build_dir / 'flasher_args.json'} names an unknown chip {fw.chip!r}")
+    for role in ("bootloader", "partition-table", "app"):
+        fw.image(role)  # each must exist
+    for image in fw.images:
+        try:
+            if image.role == "partition-table":
+                _check_table(image.path, job)
+            elif image.role in ("bootloader", "app"):
+                build.check_image(image.path, job.profile.flash_size_label)
+                _check_whole(image.path)
+            # other images (e.g. ota_data_initial.bin) are data, copied as they are
+        except UserError as exc:
+            raise UserError(f"{STEP}: {exc}; {build.hint(job)}") from None
+
+
+def _check_whole(path: Path) -> None:
+    """The checksum and the appended SHA-256 match: catches a truncated tail that
+    esptool's loader alone accepts (it reads a short digest without complaint)."""
+    try:
+        image = LoadFirmwareImage("esp32s3", str(path))
+        checksum_ok = image.calculate_checksum() == image.checksum
+    except Exception as exc:
+        raise UserError(f"{path} is not an ESP firmware image ({exc})") from None
+    if not checksum_ok:
+        raise UserError(f"{path} is damaged (its checksum does not match)")
+    if getattr(image, "append_digest", False) and image.stored_digest != image.calc_digest:
+        raise UserError(f"{path} is truncated or damaged (its SHA-256 does not match)")
+
+
+def _check_table(path: Path, job: Job) -> None:
+    data = path.read_bytes()
+    try:
+        table = partitions.parse(data)
+    except ValueError as exc:
+        raise UserError(f"{path} is not a partition table ({exc})") from None
+    if not table:
+        raise UserError(f"{path} is not a partition table (no entries)")
+    md5_at = len(table) * partitions.ENTRY.size
+    entry = data[md5_at:md5_at + partitions.ENTRY.size]
+    if entry[:2] == partitions.MD5_MAGIC and hashlib.md5(data[:md5_at]).digest() != entry[16:32]:
+        raise UserError(f"{path} is truncated or damaged (its MD5 does not match)")
+    if len(data) < partitions.MAX_SIZE:  # gen_esp32part.py pads every table to 0xC00 bytes
+        raise UserError(f"{path} is truncated ({len(data)} bytes, a partition table has {partitions.MAX_SIZE})")
+    problems = partitions.problems(table, job.profile.flash_size)
+    if problems:
+        raise UserError(f"{path}: {problems[0]}")
+
+
+def _build_time(fw: firmware.Firmware) -> float:
+    return fw.image("app").path.stat().st_mtime
+
+
+def _names(fw: firmware.Firmware) -> dict[int, str]:
+    """offset -> file name in the dist folder, unique."""
+    names: dict[int, str] = {}
+    for image in fw.images:
+        name = _NAMES.get(image.role) or image.path.name
+        if name in names.values() or name in (MERGED, SUMS, INFO, MANIFEST, FLASH_ARGS):
+            name = f"{image.offset:#x}-{image.path.name}"
+        names[image.offset] = name
+    return names
+
+
+def _contents(job: Job, fw: firmware.Firmware) -> dict[str, bytes]:
+    """Every file of the dist, by name, SHA256SUMS last."""
+    names = _names(fw)
+    files: dict[str, bytes] = {}
+    parts = []
+    for image in fw.images:
+        data = image.path.read_bytes()
+        files[names[image.offset]] = data
+        parts.append((image.offset, data))
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        merged = _merge(parts, fw.chip)
+    files[MERGED] = merged
+    files[FLASH_ARGS] = _flash_args(fw, names).encode()
+    files[MANIFEST] = _json(_manifest(job, fw))
+    files[INFO] = _json(_build_info(job, fw, names, files))
+    files[SUMS] = "".join(f"{_sha256(data)}  {name}\n" for name, data in sorted(files.items())).encode()
+    return files
+
+
+def _merge(parts: list[tuple[int, bytes]], chip: str) -> bytes:
+    from esptool.cmds import merge_bin  # esptool's own merge, header flash settings kept
+
+    return merge_bin(parts, chip=chip, output=None, flash_mode="keep", flash_size="keep",
+                     flash_freq="keep", format="raw")
+
+
+def _flash_args(fw: firmware.Firmware, names: dict[int, str]) -> str:
+    lines = [f"--flash-mode {fw.flash_mode} --flash-freq {fw.flash_freq} --flash-size {fw.flash_size}"]
+    lines += [f"{offset:#x} {names[offset]}" for offset in sorted(names)]
+    return "\n".join(lines) + "\n"
+
+
+def _manifest(job: Job, fw: firmware.Firmware) -> dict:
+    """ESP Web Tools: one build, the merged image at 0 (the S3 bootloader is at 0x0, not 0x1000)."""
+    return {
+        "name": f"MicroPython {job.release.version} for {job.profile.title}",
+        "version": f"{job.release.version}-{job.profile.name}",
+        "new_install_prompt_erase": True,
+        "builds": [{"chipFamily": CHIP_DEFS[fw.chip].CHIP_NAME, "parts": [{"path": MERGED, "offset": 0}]}],
+    }
+
+
+def _resolver():
+    """`invoke config`'s resolution of a job's sdkconfig (mpforge.configcheck.check), as a
+    function job -> dict, or None when that module is not there."""
+    try:
+        from . import configcheck
+    except ImportError:
+        return None
+    check = getattr(configcheck, "check", None)
+    if not callable(check):
+        return None
+
+    def resolve(job: Job) -> dict | None:
+        report = check(job)
+        return report.as_dict() if hasattr(report, "as_dict") else None
+
+    return resolve
+
+
+def _resolved_settings(job: Job) -> tuple[dict | None, str | None]:
+    """(settings, where from): what `invoke config` resolves (needs the IDF checkout),
+    else the sdkconfig.json the build wrote, else (None, None)."""
+    resolve = _resolver()
+    if resolve is not None:
+        try:
+            value = resolve(job)
+        except (UserError, OSError, subprocess.SubprocessError):
+            value = None  # no IDF here (e.g. a copied build): fall back to the build's own record
+        if isinstance(value, dict):
+            return value, "invoke config"
+    for rel in ("config/sdkconfig.json", "sdkconfig.json"):
+        path = job.build_dir / rel
+        if path.is_file():
+            try:
+                return json.loads(path.read_text()), f"build/{rel}"
+            except json.JSONDecodeError:
+                raise UserError(f"{STEP}: {path} is not valid JSON; run `invoke build` again") from None
+    return None, None
+
+
+def _build_info(job: Job, fw: firmware.Firmware, names: dict[int, str], files: dict[str, bytes]) -> dict:
+    rendered = overlay.render(job)
+    board = job.board_dir.relative_to(job.mp_dir)
+    resolved, source = _resolved_settings(job)
+    built = datetime.fromtimestamp(_build_time(fw), timezone.utc).replace(microsecond=0)
+    return {
+        "format": FORMAT,
+        "profile": job.profile.name,
+        "board": job.profile.board,
+        "variant": job.profile.variant,
+        "micropython": {"version": job.release.version, "commit": job.release.commit},
+        "idf_version": job.idf_version,
+        "chip": fw.chip,
+        "flash": {"mode": fw.flash_mode, "size": fw.flash_size, "freq": fw.flash_freq},
+        "images": [{"file": names[image.offset], "offset": image.offset, "role": image.role,
+                    "size": len(files[names[image.offset]]), "sha256": _sha256(files[names[image.offset]])}
+                   for image in fw.images],
+        "merged": {"file": MERGED, "offset": 0, "size": len(files[MERGED])},
+        "settings": resolved,
+        "settings_source": source,
+        "overlay": {
+            "files": {str(board / name): _sha256(text.encode()) for name, text in sorted(rendered.files.items())},
+            "edits": {str(board / name): _sha256(text.encode()) for name, text in sorted(rendered.edits.items())},
+        },
+        "mpforge_version": __version__,
+        "built_at": built.isoformat().replace("+00:00", "Z"),
+    }
+
+
+def _json(data: dict) -> bytes:
+    return (json.dumps(data, indent=2) + "\n").encode()
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _up_to_date(folder: Path, files: dict[str, bytes]) -> bool:
+    """The folder holds exactly these files (compared by their sums)."""
+    try:
+        if (folder / SUMS).read_bytes() != files[SUMS]:
+            return False
+        present = {p.name for p in folder.iterdir()}
+    except OSError:
+        return False
+    if not set(files) <= present:
+        return False
+    return all(_sha256((folder / name).read_bytes()) == _sha256(data)
+               for name, data in files.items() if name != SUMS)
+
+
+def _extras(folder: Path) -> list[str]:
+    """Names in an existing dist folder that dist did not write (e.g. an index.html to serve it)."""
+    try:
+        ours = set(_parse_sums(folder, (folder / SUMS).read_bytes())) | {SUMS}
+        return sorted(p.name for p in folder.iterdir() if p.name not in ours)
+    except FileNotFoundError:
+        return []
+
+
+def _publish(folder: Path, files: dict[str, bytes], mtime: float, extras: list[str] = ()) -> None:
+    """Write into a temporary folder beside `folder`, then rename it into place.
+    `extras` (files the user added to the old folder) are carried over."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    old = None
+    try:
+        for name, data in files.items():
+            path = tmp / name
+            path.write_bytes(data)
+            os.chmod(path, 0o644)
+            os.utime(path, (mtime, mtime))  # same content, same dates: reproducible archives
+        for name in extras:
+            source = folder / name
+            if source.is_dir() and not source.is_symlink():
+                shutil.copytree(source, tmp / name, symlinks=True)
+            else:
+                shutil.copy2(source, tmp / name, follow_symlinks=False)
+        os.chmod(tmp, 0o755)
+        if folder.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old.", dir=folder.parent))
+            os.replace(folder, old / folder.name)
+        try:
+            os.replace(tmp, folder)
+        except OSError:
+            if old is not None:
+                os.replace(old / folder.name, folder)  # put the previous dist back
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+# ---- load -------------------------------------------------------------------------------
+
+@dataclass(frozen=True, eq=False)
+class Dist:
+    """A checked dist: every file matched SHA256SUMS when it was loaded."""
+
+    source: Path  # the folder or zip given to load()
+    folder: Path  # where the files are (a private temporary folder for a zip)
+    chip: str
+    flash_mode: str
+    flash_size: str
+    flash_freq: str
+    images: tuple[firmware.Image, ...]  # the separate images, by offset
+    merged: Path  # firmware.bin, to be written at 0x0
+    info: dict = field(repr=False)  # build-info.json
+
+    @property
+    def firmware(self) -> firmware.Firmware:
+        """The separate images as a Firmware, as firmware.load() gives for a build folder."""
+        return firmware.Firmware(self.folder, self.chip, self.flash_mode, self.flash_size,
+                                 self.flash_freq, self.images)
+
+    @property
+    def label(self) -> str:
+        return f"{self.info.get('profile')} @ micropython {self.info.get('micropython', {}).get('version')}"
+
+
+def load(source: str | os.PathLike) -> Dist:
+    """A dist folder or zip, checked against its SHA256SUMS (one-line error naming the file)."""
+    src = Path(source).expanduser().resolve()
+    if src.is_dir():
+        return _from_files(src, src, _FolderReader(src))
+    if src.is_file() and zipfile.is_zipfile(src):
+        with zipfile.ZipFile(src) as archive:
+            reader = _ZipReader(src, archive)
+            _verify(src, reader)  # before anything is written to disk
+            tmp = Path(tempfile.mkdtemp(prefix="mpforge-dist-"))
+            try:
+                for name in reader.sums:
+                    (tmp / name).write_bytes(reader.read(name))
+                (tmp / SUMS).write_bytes(reader.read(SUMS))
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        dist = _from_files(src, tmp, _FolderReader(tmp))
+        weakref.finalize(dist, shutil.rmtree, tmp, True)
+        return dist
+    if not src.exists():
+        raise UserError(f"{STEP}: {src} does not exist; make it with `invoke dist`")
+    raise UserError(f"{STEP}: {src} is neither a dist folder nor a zip of one")
+
+
+class _FolderReader:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.sums = _parse_sums(folder, self.read(SUMS))
+
+    def where(self, name: str) -> str:
+        return str(self.folder / name)
+
+    def read(self, name: str) -> bytes:
+        try:
+            return (self.folder / name).read_bytes()
+        except FileNotFoundError:
+            hint = "not a dist folder" if name == SUMS else "listed in SHA256SUMS"
+            raise UserError(f"{STEP}: {self.folder / name} is missing ({hint}); "
+                            "make the dist again with `invoke dist`") from None
+
+
+class _ZipReader:
+    """Members of a zip of a dist folder: at the top level or in one folder."""
+
+    def __init__(self, path: Path, archive: zipfile.ZipFile):
+        self.path, self.archive = path, archive
+        candidates = sorted((n for n in archive.namelist() if PurePosixPath(n).name == SUMS),
+                            key=lambda n: n.count("/"))
+        if not candidates:
+            raise UserError(f"{STEP}: {path} holds no {SUMS}; is it a zip of a dist folder?")
+        self.prefix = candidates[0][: -len(SUMS)]
+        self.sums = _parse_sums(path, self.read(SUMS))
+
+    def where(self, name: str) -> str:
+        return f"{self.path}:{self.prefix}{name}"
+
+    def read(self, name: str) -> bytes:
+        try:
+            return self.archive.read(self.prefix + name)
+        except KeyError:
+            raise UserError(f"{STEP}: {self.where(name)} is missing (listed in SHA256SUMS); "
+                            "make the dist again with `invoke dist`") from None
+
+
+def _parse_sums(where: Path, data: bytes) -> dict[str, str]:
+    sums = {}
+    for number, line in enumerate(data.decode(errors="replace").splitlines(), 1):
+        if not line.strip():
+            continue
+        digest, sep, name = line.partition("  ")
+        name = name.removeprefix("*")
+        if not sep or len(digest) != 64 or not name or "/" in name or name.startswith("."):
+            raise UserError(f"{STEP}: {where}/{SUMS} line {number} is not `<sha256>  <file>`")
+        sums[name] = digest.lower()
+    return sums
+
+
+def _verify(src: Path, reader) -> None:
+    for name, digest in reader.sums.items():
+        if _sha256(reader.read(name)) != digest:
+            raise UserError(f"{STEP}: {reader.where(name)} does not match {SUMS} (changed after "
+                            "`invoke dist` made it); make the dist again")
+    for name in (INFO, MERGED, FLASH_ARGS):
+        if name not in reader.sums:
+            raise UserError(f"{STEP}: {reader.where(name)} is not listed in {SUMS}; not a complete dist")
+
+
+def _from_files(src: Path, folder: Path, reader: _FolderReader) -> Dist:
+    _verify(src, reader)
+    try:
+        info = json.loads(reader.read(INFO))
+        flash = info["flash"]
+        images = tuple(sorted(
+            (firmware.Image(int(entry["offset"]), folder / entry["file"], entry["role"]) for entry in info["images"]),
+            key=lambda image: image.offset))
+        chip = info["chip"]
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise UserError(f"{STEP}: {reader.where(INFO)} is not a build-info.json ({exc})") from None
+    for image in images:
+        if image.path.name not in reader.sums:
+            raise UserError(f"{STEP}: {reader.where(image.path.name)} is not listed in {SUMS}; not a complete dist")
+    return Dist(src, folder, chip, flash["mode"], flash["size"], flash["freq"], images, folder / MERGED, info)

@@ -1,0 +1,206 @@
+"""erase / flash on one or many boards: one progress line per port, a summary table.
+
+Each port runs in its own thread (esptool waits on the serial link most of the
+time), so boards are flashed in parallel and one board's failure does not
+stop the others. The exit code says whether all succeeded.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+import traceback
+from pathlib import Path
+
+from . import device, firmware, ports, settings as settings_mod, ui
+from .errors import UserError
+
+
+class LineReporter(device.Reporter):
+    """A board's progress as one line: redrawn in place on a terminal, printed per step otherwise."""
+
+    def __init__(self, screen: "Screen", port: str):
+        super().__init__(port)
+        self.screen = screen
+        self.text = "waiting"
+
+    def step(self, text: str, keep: bool = False) -> None:
+        super().step(text, keep)
+        self.text = text
+        self.screen.show(self, text, new_step=True, keep=keep)
+
+    def progress(self, done: int, total: int) -> None:
+        if total > 0:
+            self.screen.show(self, f"{self.text} {done * 100 // total:3d}%", new_step=False)
+
+
+class Screen:
+    """The terminal: one line per port."""
+
+    def __init__(self, step: str, port_list: list[str], stream=None):
+        self.step = step
+        self.ports = port_list
+        self.stream = stream or sys.stdout
+        self.tty = self.stream.isatty()
+        self.lines = {port: "waiting" for port in port_list}
+        self.lock = threading.Lock()
+        self.drawn = False
+        self.last_draw = 0.0
+
+    def show(self, reporter: LineReporter, text: str, new_step: bool, keep: bool = False) -> None:
+        with self.lock:
+            self.lines[reporter.port] = text
+            if self.tty:
+                now = time.monotonic()
+                if new_step or now - self.last_draw > 0.1:
+                    self._redraw()
+                    self.last_draw = now
+            elif keep:  # a log (CI): only the lines worth keeping
+                self.stream.write(f"{self.step} {reporter.port}: {text}\n")
+                self.stream.flush()
+
+    def _redraw(self) -> None:
+        if self.drawn:
+            self.stream.write(f"\x1b[{len(self.ports)}A")
+        for port in self.ports:
+            self.stream.write(f"\r\x1b[2K{self.step} {port}: {self.lines[port]}"[:160] + "\n")
+        self.stream.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        with self.lock:
+            if self.tty:
+                self._redraw()
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MB"
+    if n >= 1024:
+        return f"{n / 1024:.0f} KB"
+    return f"{n} B"
+
+
+def _run_one(work, port: str, reporter: LineReporter) -> device.Result:
+    try:
+        result = work(port, reporter)
+    except UserError as exc:
+        result = device.Result(port, ok=False, board=reporter.board, error=str(exc))
+    except Exception as exc:  # a bug: keep the other boards going, show the traceback
+        traceback.print_exc()
+        result = device.Result(port, ok=False, board=reporter.board,
+                               error=f"unexpected error: {exc!r}")
+    result.warnings = reporter.warnings
+    return result
+
+
+def run(step: str, port_list: list[str], work) -> list[device.Result]:
+    """work(port, reporter) -> Result on every port, in parallel; results in port order."""
+    screen = Screen(step, port_list)
+    reporters = {port: LineReporter(screen, port) for port in port_list}
+    if len(port_list) == 1:  # in this thread, so Ctrl-C stops it at once
+        port = port_list[0]
+        try:
+            return [_run_one(work, port, reporters[port])]
+        finally:
+            screen.close()
+    results: dict[str, device.Result] = {}
+    threads = []
+    for port in port_list:
+        def target(port=port):
+            results[port] = _run_one(work, port, reporters[port])
+        thread = threading.Thread(target=target, name=f"{step} {port}", daemon=True)
+        thread.start()
+        threads.append(thread)
+    try:
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)  # short joins keep Ctrl-C responsive
+    finally:
+        screen.close()
+    return [results[port] for port in port_list]
+
+
+def summary(step: str, results: list[device.Result]) -> None:
+    """One line for one board; a table for several. A failure raises one line."""
+    for result in results:
+        for text in dict.fromkeys(result.warnings):  # esptool's, once each
+            ui.warn(step, f"{result.port}: {text}")
+    if len(results) == 1:
+        result = results[0]
+        if not result.ok:
+            raise UserError(result.error)
+        ui.say(step, f"{result.port}: {_outcome(step, result)}")
+        return
+    rows = [("PORT", "BOARD", "RESULT", "WRITTEN", "TIME")]
+    for r in results:
+        rows.append((r.port, f"{r.board.chip} {r.board.mac}" if r.board else "-",
+                     "ok" if r.ok else "FAILED", _size(r.bytes_written) if r.ok else "-",
+                     f"{r.seconds:.1f} s" if r.ok else "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip(), flush=True)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        print(f"  {r.port}: {r.error}", file=sys.stderr, flush=True)
+    if failed:
+        raise UserError(f"{step}: {len(failed)} of {len(results)} boards failed (see above)")
+
+
+def _outcome(step: str, result: device.Result) -> str:
+    if step == "erase":
+        return f"{result.board.describe()}: erased in {result.seconds:.1f} s"
+    return (f"{result.board.describe()}: wrote {_size(result.bytes_written)} of "
+            f"{_size(result.total_bytes)} in {result.seconds:.1f} s at {result.baud} baud "
+            f"({'; '.join(result.regions)})")
+
+
+# ---- what the tasks call ----------------------------------------------------------
+
+def flash_boards(s: settings_mod.Settings, port_args, *, profile: str | None = None,
+                 micropython: str | None = None, firmware_dir: str | None = None,
+                 force: bool = False, erase: bool = False, baud: int | None = None) -> list[device.Result]:
+    """`invoke flash`: the job's build (or --firmware DIR) to every port."""
+    job = settings_mod.job(s, profile, micropython)
+    if firmware_dir:
+        build_dir = Path(firmware_dir).expanduser().resolve()
+        hint = "point --firmware at an ESP-IDF build folder"
+    else:
+        build_dir = job.build_dir
+        hint = f"run `invoke build --profile {job.profile.name} --micropython {job.release.version}`"
+    fw = firmware.load(build_dir, hint=hint)
+    device.check_firmware(fw, job.profile, force)
+    link = device.Link.from_settings(s, baud)
+    port_list = ports.choose(port_args, s.port)
+    if s.dry:
+        ui.would("flash", f"write {fw.build_dir} ({job.label}) to {', '.join(port_list)}")
+        return []
+    results = run("flash", port_list, lambda port, reporter: device.flash(
+        port, fw, job.profile, link, s.state_dir, reporter, force=force, erase_first=erase))
+    summary("flash", results)
+    return results
+
+
+def erase_boards(s: settings_mod.Settings, port_args, baud: int | None = None) -> list[device.Result]:
+    """`invoke erase`: erase the whole flash of every port's board."""
+    link = device.Link.from_settings(s, baud)
+    port_list = ports.choose(port_args, s.port)
+    if s.dry:
+        ui.would("erase", f"erase the whole flash of {', '.join(port_list)}")
+        return []
+    results = run("erase", port_list, lambda port, reporter: device.erase(
+        port, link, s.state_dir, reporter))
+    summary("erase", results)
+    return results
+
+
+def list_ports() -> None:
+    """`invoke ports`: the ports that look like ESP32-S3 boards."""
+    found = ports.candidates()
+    if not found:
+        ui.say("ports", "no ESP32-S3 boards found (looked for Espressif USB 303A:1001/303A:4001 "
+                        "and CP210x/CH34x/FTDI USB-UART bridges)")
+        return
+    for candidate in found:
+        print(candidate.line(), flush=True)

@@ -1,0 +1,179 @@
+"""Serial ports: finding ESP32-S3 boards, opening a port, telling why it failed.
+
+A port is a device path or any pyserial URL (socket://, rfc2217://), so every
+open goes through serial.serial_for_url.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import serial
+from serial.tools import list_ports
+
+from .errors import UserError
+
+# USB ids an ESP32-S3 board shows up with: its own USB-Serial/JTAG (download
+# mode and IDF console), MicroPython's TinyUSB CDC, and the USB-UART bridges
+# dev boards carry on their "UART" connector.
+KNOWN_USB = {
+    (0x303A, 0x1001): "ESP32-S3 USB-Serial/JTAG",
+    (0x303A, 0x4001): "ESP32-S3 running MicroPython (USB CDC)",
+    (0x10C4, 0xEA60): "CP210x USB-UART bridge",
+    (0x1A86, 0x7523): "CH340 USB-UART bridge",
+    (0x1A86, 0x55D3): "CH343 USB-UART bridge",
+    (0x1A86, 0x55D4): "CH9102 USB-UART bridge",
+    (0x0403, 0x6001): "FTDI FT232R USB-UART bridge",
+    (0x0403, 0x6010): "FTDI FT2232 USB-UART bridge",
+    (0x0403, 0x6014): "FTDI FT232H USB-UART bridge",
+    (0x0403, 0x6015): "FTDI FT-X USB-UART bridge",
+}
+
+PERMISSION_HINT = ("add your user to the dialout group (`sudo usermod -aG dialout $USER`, "
+                   "then log out and in) or use a udev rule")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A serial port that may be an ESP32-S3 board."""
+
+    device: str
+    vid: int
+    pid: int
+    kind: str
+    description: str
+
+    def line(self) -> str:
+        return f"{self.device}  {self.vid:04X}:{self.pid:04X}  {self.kind}  ({self.description})"
+
+
+def candidates(comports=None) -> list[Candidate]:
+    """Ports whose USB id is an ESP32-S3 or a common USB-UART bridge, sorted by device."""
+    found = []
+    for info in list_ports.comports() if comports is None else comports:
+        kind = KNOWN_USB.get((info.vid, info.pid))
+        if kind:
+            found.append(Candidate(info.device, info.vid, info.pid, kind,
+                                   info.description or info.product or "n/a"))
+    return sorted(found, key=lambda c: c.device)
+
+
+def choose(given, configured: str = "", comports=None) -> list[str]:
+    """The ports to use: --port flags, else the configured port, else the one board found."""
+    ports = [p for p in (given or []) if p]
+    if ports:
+        return list(dict.fromkeys(ports))  # a port named twice is flashed once
+    if configured:
+        return [configured]
+    found = candidates(comports)
+    if len(found) == 1:
+        return [found[0].device]
+    if not found:
+        raise UserError("no ESP32-S3 board found on USB (looked for Espressif 303A:1001/4001 "
+                        "and CP210x/CH34x/FTDI bridges); connect one or pass --port")
+    names = ", ".join(c.device for c in found)
+    raise UserError(f"{len(found)} possible boards found ({names}); pass --port "
+                    "(repeat it to flash several), `invoke ports` lists them")
+
+
+def _holders(device: str) -> list[str]:
+    """'name (pid N)' of the processes that have a device open (Linux /proc), best effort."""
+    try:
+        target = os.path.realpath(device)
+    except OSError:
+        return []
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        if int(proc.name) == os.getpid():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                if os.path.realpath(fd) == target:
+                    name = (proc / "comm").read_text().strip()
+                    found.append(f"{name} (pid {proc.name})")
+                    break
+        except OSError:
+            continue
+    return found
+
+
+def _is_url(port: str) -> bool:
+    return "://" in port
+
+
+def open_port(port: str, baud: int = 115200, timeout: float = 0.1) -> serial.SerialBase:
+    """Open a port exclusively; missing, busy and permission problems become one-line errors."""
+    try:
+        ser = serial.serial_for_url(port, baudrate=baud, timeout=timeout, exclusive=True,
+                                    do_not_open=True)
+    except (ValueError, serial.SerialException) as exc:  # e.g. an unknown URL scheme
+        raise UserError(f"port {port}: {exc}") from None
+    ser.dtr = False  # opening must not reset the board (DTR/RTS drive EN and BOOT)
+    ser.rts = False
+    try:
+        ser.open()
+    except (serial.SerialException, OSError) as exc:
+        raise port_error(port, exc) from None
+    return ser
+
+
+def port_error(port: str, exc: BaseException) -> UserError:
+    """The one-line error for a port that failed to open."""
+    code = getattr(exc, "errno", None)
+    text = str(exc)
+    if _is_url(port):
+        if code == errno.ECONNREFUSED or "refused" in text.lower():
+            return UserError(f"port {port}: nothing is listening there (connection refused); "
+                             "check the host and port")
+        return UserError(f"port {port}: could not connect: {text}")
+    if code == errno.ENOENT or not os.path.exists(port):
+        return UserError(f"port {port} not found; is the board plugged in? "
+                         "`invoke ports` lists the boards connected")
+    if code in (errno.EACCES, errno.EPERM):
+        return UserError(f"no permission to open {port}; {PERMISSION_HINT}")
+    if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "lock" in text.lower():
+        holders = _holders(port)
+        who = f"held by {', '.join(holders)}" if holders else "held by another program"
+        return UserError(f"port {port} is busy ({who}); close that program (serial monitor, "
+                         "mpremote, IDE) and run again")
+    return UserError(f"could not open {port}: {text}")
+
+
+# What an ESP chip's ROM prints on reset; seen over and over, the board is in a boot loop.
+_ROM_MARKERS = (b"ESP-ROM:", b"rst:0x", b"invalid header", b"boot:0x")
+
+
+def probe(port: str, seconds: float = 0.6) -> bytes:
+    """What a port sends on its own for a moment (the board is not reset), b'' if nothing."""
+    try:
+        ser = open_port(port)
+    except UserError:
+        return b""
+    data = b""
+    try:
+        end = time.monotonic() + seconds
+        while time.monotonic() < end and len(data) < 4096:
+            data += ser.read(512)
+    except (serial.SerialException, OSError):
+        pass
+    finally:
+        ser.close()
+    return data
+
+
+def no_bootloader_error(port: str) -> UserError:
+    """Why no ESP bootloader answered on a port that opened: a boot loop, or not a board."""
+    seen = probe(port)
+    if any(marker in seen for marker in _ROM_MARKERS) and b"waiting for download" not in seen:
+        lines = [line.strip() for line in seen.splitlines()]
+        sample = next((line for line in lines if b"invalid header" in line),
+                      next((line for line in lines if b"rst:" in line), b""))
+        return UserError(f"the board on {port} is in a boot loop ('{sample.decode(errors='replace')}')"
+                         " and does not enter download mode; hold BOOT, press RESET, release "
+                         "BOOT, then run again")
+    return UserError(f"no ESP32 bootloader answered on {port}; is a board connected there? "
+                     "(hold BOOT and press RESET to put it in download mode)")

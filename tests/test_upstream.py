@@ -1,0 +1,164 @@
+"""Upstream tier (opt-in): the config step against real MicroPython releases and real ESP-IDF Kconfig.
+
+    MPFORGE_UPSTREAM_MICROPYTHON=/path/to/micropython  (a clone or bare mirror with the release tags)
+    MPFORGE_UPSTREAM_IDF=/path/to/esp-idf              (a clone or bare mirror with the IDF tags)
+    MPFORGE_UPSTREAM_PYTHON50=/path/to/python          (optional: a Python with kconfiglib and future,
+                                                        for IDF v5.0's own confgen.py; default: this one)
+
+Each supported release is checked out in a temporary `git worktree` (no
+submodules: the config needs none) and every profile is overlaid on it.
+Without an IDF only the MicroPython half runs (cmake evaluation of the real
+board files); with one, `invoke config --json` runs for every pair against
+the IDF version the release pins, whose Kconfig, confgen and gen_esp32part.py
+are taken from the clone with `git archive` (only the parts config reads, so a
+mirror without the large example blobs works too). A table of the results is
+printed at the end (`pytest -s`).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+from mpforge import configcheck, overlay, profiles, releases, settings
+from mpforge.errors import UserError
+
+MP_REPO = os.environ.get("MPFORGE_UPSTREAM_MICROPYTHON")
+IDF_REPO = os.environ.get("MPFORGE_UPSTREAM_IDF")
+pytestmark = pytest.mark.skipif(not MP_REPO, reason="upstream tier: set MPFORGE_UPSTREAM_MICROPYTHON to a MicroPython "
+                                                    "clone (and MPFORGE_UPSTREAM_IDF to an ESP-IDF clone)")
+RELEASES = list(releases.RELEASES)
+PROFILES = profiles.available()
+RESULTS: dict[tuple[str, str], str] = {}
+
+
+def git(repo, *args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory):
+    """release -> a worktree of the MicroPython clone at that release's tag (removed afterwards)."""
+    root = tmp_path_factory.mktemp("upstream")
+    made = {}
+    try:
+        for version in RELEASES:
+            dest = root / f"micropython-{version}"
+            result = git(MP_REPO, "worktree", "add", "--detach", str(dest), version)
+            if result.returncode != 0:
+                pytest.fail(f"cannot check out {version} from {MP_REPO}: {result.stderr.strip()}")
+            head = git(dest, "rev-parse", "HEAD").stdout.strip()
+            assert head == releases.RELEASES[version].commit, f"{version} in {MP_REPO} is {head}, mpforge pins another"
+            made[version] = dest
+        yield root, made
+    finally:
+        for dest in made.values():
+            git(MP_REPO, "worktree", "remove", "--force", str(dest))
+        git(MP_REPO, "worktree", "prune")
+
+
+def idf_tree(root: Path, tag: str) -> Path:
+    """The parts of ESP-IDF `tag` the config step reads, exported from the clone."""
+    dest = root / f"esp-idf-{tag}"
+    if dest.is_dir():
+        return dest
+    paths = ["Kconfig", "sdkconfig.rename", "components", "tools"]
+    result = subprocess.run(["git", "-C", IDF_REPO, "archive", "--format=tar", tag, *paths], capture_output=True)
+    if result.returncode != 0 and not result.stdout:
+        pytest.fail(f"cannot export ESP-IDF {tag} from {IDF_REPO}: {result.stderr.decode(errors='replace')[-300:]}")
+    dest.mkdir()
+    with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
+        tar.extractall(dest, filter="data")
+    return dest
+
+
+def job_for(root: Path, tree: Path, profile: str, version: str):
+    s = settings.from_config({"mpforge": {"workdir": str(root / "work"), "micropython": {"dir": str(tree)}}})
+    return settings.job(s, profile, version)
+
+
+@pytest.mark.parametrize("version", RELEASES)
+def test_board_cmake_on_real_trees(trees, version):
+    """MicroPython half (no IDF): every profile overlaid; the real board files, run by cmake, end with the variant's."""
+    root, made = trees
+    tree = made[version]
+    line = releases.RELEASES[version].line
+    stock = job_for(root, tree, PROFILES[0], version)
+    if line == "v1.22":  # before the overlay: the port ignores the unknown variant
+        base = configcheck.board_defaults(stock, releases.RELEASES[version].idf)
+        assert not any("mpforge" in e for e in base.entries)
+    else:
+        with pytest.raises(UserError, match="Invalid MICROPY_BOARD_VARIANT specified"):
+            configcheck.board_defaults(stock, releases.RELEASES[version].idf)
+    for name in PROFILES:
+        job = job_for(root, tree, name, version)
+        overlay.apply(job)
+        defaults = configcheck.board_defaults(job, releases.RELEASES[version].idf)
+        variant = configcheck._variant_entries(job)
+        assert list(defaults.entries[-len(variant):]) == variant, (name, defaults.entries)
+        assert defaults.board_name == job.profile.board_name
+        assert defaults.target == "esp32s3"
+        assert (job.port_dir / configcheck._expected_csv(job)).is_file()
+        if (version, name) not in RESULTS:
+            RESULTS[(version, name)] = "cmake ok"
+
+
+def _python_for(idf_tag: str) -> str:
+    if releases.version_tuple(idf_tag) >= (5, 1, 0):
+        return sys.executable
+    python = os.environ.get("MPFORGE_UPSTREAM_PYTHON50", sys.executable)
+    probe = subprocess.run([python, "-c", "import kconfiglib, future"], capture_output=True)
+    if probe.returncode != 0:
+        pytest.skip(f"IDF {idf_tag}'s confgen.py needs kconfiglib and future: set MPFORGE_UPSTREAM_PYTHON50 "
+                    "to a Python that has them")
+    return python
+
+
+@pytest.mark.skipif(not IDF_REPO, reason="set MPFORGE_UPSTREAM_IDF to an ESP-IDF clone for the Kconfig half")
+@pytest.mark.parametrize("version", RELEASES)
+def test_invoke_config_on_real_trees(trees, version, invoke_run):
+    """`invoke config --json` for every profile: real board files, real IDF Kconfig, every setting matches."""
+    root, made = trees
+    release = releases.RELEASES[version]
+    idf_dir = idf_tree(root, release.idf)
+    python = _python_for(release.idf)
+    failures = []
+    for name in PROFILES:
+        result = invoke_run("config", "--json", "--profile", name, "--micropython", version, env={
+            "INVOKE_MPFORGE_MICROPYTHON_DIR": str(made[version]),
+            "INVOKE_MPFORGE_IDF_DIR": str(idf_dir),
+            "INVOKE_MPFORGE_IDF_PYTHON": python,
+            "INVOKE_MPFORGE_WORKDIR": str(root / "work"),  # the overlay state of test_board_cmake_on_real_trees
+        })
+        try:
+            report = json.loads(result.stdout)
+        except json.JSONDecodeError:
+            RESULTS[(version, name)] = f"error: {result.stderr.strip().splitlines()[-1:]}"
+            failures.append(name)
+            continue
+        bad = [f"{r['setting']}={r['got']}" for r in report["settings"] if not r["ok"]]
+        fs = report["filesystem"]
+        RESULTS[(version, name)] = (f"ok ({release.idf}, fs {fs['size'] / 2**20:.1f}MB)" if not bad
+                                    else "MISMATCH " + ", ".join(bad))
+        if result.returncode != 0 or bad:
+            failures.append(f"{name}: {bad or result.stderr.strip()}")
+    assert not failures, failures
+
+
+def test_zz_print_results():
+    """Prints the table of results (run with -s)."""
+    if not RESULTS:
+        pytest.skip("no upstream results")
+    width = max(len(p) for p in PROFILES)
+    print(f"\n\n{'release':<9} {'profile':<{width}}  result")
+    for version in RELEASES:
+        for name in PROFILES:
+            print(f"{version:<9} {name:<{width}}  {RESULTS.get((version, name), '-')}")
