@@ -61,18 +61,22 @@ def config(c, profile=None, micropython=None, json=False):
     pipeline.check_config(job_for(settings(c), profile, micropython), as_json=json)
 
 
-@task(help={"profile": PROFILE, "micropython": RELEASE, "yes": "install missing OS packages without asking"})
-def build(c, profile=None, micropython=None, yes=False):
+FROZEN = "a folder of .py modules or a manifest.py to freeze into the firmware (over the profile's [frozen] path)"
+
+
+@task(help={"profile": PROFILE, "micropython": RELEASE, "yes": "install missing OS packages without asking",
+            "frozen": FROZEN})
+def build(c, profile=None, micropython=None, yes=False, frozen=None):
     """Build the firmware, running every earlier step that is not done yet."""
-    pipeline.run_through(job_for(settings(c, yes=yes), profile, micropython), "build")
+    pipeline.run_through(job_for(settings(c, yes=yes, frozen=frozen), profile, micropython), "build")
 
 
 @task(iterable=["profile", "micropython"],
       help={"profile": PROFILE + "; repeat for several", "micropython": RELEASE + "; repeat for several",
-            "yes": "install missing OS packages without asking"})
-def build_all(c, profile=None, micropython=None, yes=False):
+            "yes": "install missing OS packages without asking", "frozen": FROZEN})
+def build_all(c, profile=None, micropython=None, yes=False, frozen=None):
     """The whole chain, for the default profile and release or for each one given."""
-    for job in jobs_for(settings(c, yes=yes), profile, micropython):
+    for job in jobs_for(settings(c, yes=yes, frozen=frozen), profile, micropython):
         print(f"== {job.label}")
         pipeline.run_through(job, "build")
 
@@ -146,7 +150,9 @@ def ports(c):
 from mpforge import settings as _settings_mod, verify as _verify  # noqa: E402
 
 
-@task(help={
+@task(iterable=["frozen_module"], help={
+    "frozen_module": "a module frozen into the firmware that must import on the board (repeatable)",
+    "firmware": "a dist folder or zip (from `invoke dist`): check the board against its build-info.json",
     "port": "serial port: a device path (/dev/ttyACM0) or a pyserial URL (socket://host:port, "
             "rfc2217://host:port) (default: setting mpforge.port, else the one board on USB)",
     "profile": "board profile: a name from boards/ or a .toml path (default: setting mpforge.profile)",
@@ -154,12 +160,12 @@ from mpforge import settings as _settings_mod, verify as _verify  # noqa: E402
                    "(default: setting mpforge.micropython.version)",
     "json": "print the report as JSON on stdout instead of a table",
 })
-def verify(c, port=None, profile=None, micropython=None, json=False):
+def verify(c, port=None, profile=None, micropython=None, json=False, frozen_module=None, firmware=None):
     """Prove on the board that it runs the firmware built for the profile.
 
     Runs scripts/board_probe.py in the raw REPL and checks the board name,
     release, build id, flash size, PSRAM heap, filesystem size and CPU
     frequency; exits non-zero if any check fails.
     """
-    _verify.run(_settings_mod.job(settings(c, port=port, profile=profile, micropython=micropython)),
-                as_json=json)
+    job, modules = _verify.target(settings(c, port=port, profile=profile, micropython=micropython), firmware)
+    _verify.run(job, as_json=json, frozen_modules=[*modules, *(frozen_module or ())])

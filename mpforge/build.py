@@ -16,7 +16,7 @@ from pathlib import Path
 from esptool.bin_image import LoadFirmwareImage
 from esptool.targets import CHIP_DEFS
 
-from . import firmware, gitsrc, idf, overlay, partitions, shell, state, ui
+from . import firmware, frozen, gitsrc, idf, overlay, partitions, shell, state, ui
 from .errors import UserError
 from .settings import Job
 
@@ -26,8 +26,12 @@ _CHIP_NAMES = {cls.IMAGE_CHIP_ID: name for name, cls in CHIP_DEFS.items() if has
 
 
 def make_command(job: Job) -> list[str]:
-    return ["make", "-C", str(job.port_dir), f"-j{job.settings.jobs}",
-            f"BOARD={job.profile.board}", f"BOARD_VARIANT={job.profile.variant}"]
+    cmd = ["make", "-C", str(job.port_dir), f"-j{job.settings.jobs}",
+           f"BOARD={job.profile.board}", f"BOARD_VARIANT={job.profile.variant}"]
+    manifest = frozen.manifest_path(job)
+    if manifest:
+        cmd.append(f"FROZEN_MANIFEST={manifest}")
+    return cmd
 
 
 def hint(job: Job) -> str:
@@ -42,6 +46,7 @@ def _inputs(job: Job) -> dict:
         "overlay": overlay.render(job).digest,
         "profile": job.profile.digest,
         "make": shell.quote(make_command(job)[3:]),
+        "frozen": frozen.digest(job),
     }
 
 
@@ -83,6 +88,7 @@ def ensure(job: Job) -> None:
         return
     env = idf.environment(job)
     shell.require(STEP, "make", "cmake", path=env.get("PATH"))
+    frozen.write_manifest(job)
     inputs = _inputs(job)
     _invalidate_stale_config(job, inputs)
     # Forget the old stamp first: an interrupted build must never look complete.

@@ -18,6 +18,7 @@ second run with nothing changed does not run kconfgen again.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -76,6 +77,7 @@ class Report:
 
     def as_dict(self) -> dict:
         data = asdict(self)
+        data["settings"] = data.pop("rows")
         data["ok"] = self.ok
         return data
 
@@ -92,7 +94,10 @@ def _size(n: int) -> str:
 
 def own_python(job: Job) -> str | None:
     """The idf.python setting: a Python with ESP-IDF's kconfgen to use instead of the IDF's own environment."""
-    value = (job.settings.extra.get("idf") or {}).get("python") if isinstance(job.settings.extra.get("idf"), dict) else None
+    try:
+        value = job.settings.extra["idf"]["python"]
+    except (KeyError, TypeError):
+        return None
     return str(value) if value else None
 
 
@@ -179,8 +184,9 @@ def compare(job: Job, version: str, defaults: boardcmake.BoardDefaults, values: 
     want_oct = p.flash_type == "octal"
     add(Row("octal flash", "yes" if want_oct else "no", "yes" if flag("ESPTOOLPY_OCT_FLASH") else "no",
             flag("ESPTOOLPY_OCT_FLASH") == want_oct))
-    freqs = sorted({k.removeprefix("ESPTOOLPY_FLASHFREQ_") for k in values
-                    if k.startswith("ESPTOOLPY_FLASHFREQ_") and values[k] is True})
+    # Only the choice members (ESPTOOLPY_FLASHFREQ_80M); v5.2 also has helper bools like *_80M_DEFAULT.
+    freqs = sorted(m.group(1) for k in values if values[k] is True
+                   for m in [re.fullmatch(r"ESPTOOLPY_FLASHFREQ_(\d+M)", k)] if m)
     got_freq = "/".join(f.lower() for f in freqs) or "none"
     add(Row("flash freq", p.flash_freq, got_freq, got_freq == p.flash_freq))
 
@@ -189,8 +195,8 @@ def compare(job: Job, version: str, defaults: boardcmake.BoardDefaults, values: 
     if want_psram:
         got_pmode = {"OCT": "octal", "QUAD": "quad"}.get(chosen("SPIRAM_MODE_", ("OCT", "QUAD")), "none")
         add(Row("PSRAM mode", p.psram_mode, got_pmode, got_pmode == p.psram_mode))
-        speeds = sorted(k.removeprefix("SPIRAM_SPEED_").lower() for k in values
-                        if k.startswith("SPIRAM_SPEED_") and values[k] is True)
+        speeds = sorted(m.group(1).lower() for k in values if values[k] is True
+                        for m in [re.fullmatch(r"SPIRAM_SPEED_(\d+M)", k)] if m)
         got_speed = "/".join(speeds) or "none"
         add(Row("PSRAM speed", p.psram_speed, got_speed, got_speed == p.psram_speed))
     cpu = values.get("ESP_DEFAULT_CPU_FREQ_MHZ")

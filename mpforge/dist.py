@@ -52,7 +52,7 @@ from pathlib import Path, PurePosixPath
 from esptool.bin_image import LoadFirmwareImage
 from esptool.targets import CHIP_DEFS
 
-from . import PROJECT_ROOT, __version__, build, firmware, overlay, partitions, ui
+from . import PROJECT_ROOT, __version__, build, firmware, frozen, overlay, partitions, profiles, releases, ui
 from .errors import UserError
 from .settings import Job
 
@@ -265,6 +265,9 @@ def _build_info(job: Job, fw: firmware.Firmware, names: dict[int, str], files: d
     return {
         "format": FORMAT,
         "profile": job.profile.name,
+        # The profile itself, so verify can check a board against a dist folder on its own.
+        "profile_toml": job.profile.path.read_text(),
+        "frozen_modules": frozen.module_names(job),
         "board": job.profile.board,
         "variant": job.profile.variant,
         "micropython": {"version": job.release.version, "commit": job.release.commit},
@@ -376,6 +379,21 @@ class Dist:
     @property
     def label(self) -> str:
         return f"{self.info.get('profile')} @ micropython {self.info.get('micropython', {}).get('version')}"
+
+
+def job_for(dist: Dist, settings) -> Job:
+    """The Job a dist folder was built for, from its build-info.json alone (no profile file,
+    MicroPython tree or IDF needed): what flash and verify check the board against."""
+    info, where = dist.info, dist.source / "build-info.json"
+    try:
+        profile = profiles.from_text(info["profile_toml"], info["profile"], where)
+        version, commit = info["micropython"]["version"], info["micropython"]["commit"]
+    except (KeyError, TypeError):
+        raise UserError(f"{STEP}: {where} does not say which profile and release it was built for") from None
+    known = releases.table(settings.releases_file).get(version)
+    release = known if known and known.commit == commit else releases.Release(
+        version, commit, info.get("idf_version", ""), info.get("idf_version", ""), "")
+    return Job(settings, profile, release)
 
 
 def load(source: str | os.PathLike) -> Dist:

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from . import build, configcheck, gitsrc, idf, micropython, mpycross, overlay, prereqs
+from . import build, configcheck, frozen, gitsrc, idf, micropython, mpycross, overlay, prereqs
 from .errors import UserError
 from .settings import Job
 
@@ -54,6 +54,8 @@ def _index(name: str) -> int:
 
 def run_through(job: Job, last: str, start: str = "install-prereqs") -> None:
     """Run the steps from `start` to `last` inclusive, each only if needed."""
+    if _index(last) >= _index("build"):
+        frozen.source(job)  # a bad --frozen path fails now, not after the long steps
     for step in STEPS[_index(start):_index(last) + 1]:
         step.ensure(job)
 

@@ -32,6 +32,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "psram": {"size": (str, False), "mode": (str, True), "speed": (str, False)},
     "cpu": {"mhz": (int, True)},
     "verify": {"min_psram_heap": (str, False), "min_fs_size": (str, True)},
+    "frozen": {"path": (str, False)},
 }
 
 
@@ -56,6 +57,7 @@ class Profile:
     cpu_mhz: int
     min_psram_heap: int  # bytes verify must find in the PSRAM heap
     min_fs_size: int  # bytes verify must find in the filesystem
+    frozen: Path | None = None  # a folder of modules or a manifest.py to freeze
 
     @property
     def flash_size_label(self) -> str:
@@ -113,6 +115,15 @@ def load(name: str) -> Profile:
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
     return _validate(path, data)
+
+
+def from_text(text: str, name: str, where: Path) -> Profile:
+    """A profile from TOML text kept elsewhere (a dist folder's build-info.json)."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise UserError(f"{where}: the profile in it is not valid TOML: {exc}") from None
+    return _validate(where.with_name(f"{name}.toml"), data)
 
 
 def _validate(path: Path, data: dict) -> Profile:
@@ -205,4 +216,5 @@ def _validate(path: Path, data: dict) -> Profile:
         cpu_mhz=cpu_mhz,
         min_psram_heap=min_psram_heap,
         min_fs_size=min_fs_size,
+        frozen=(path.parent / get("frozen", "path")).resolve() if get("frozen", "path") else None,
     )

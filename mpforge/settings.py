@@ -34,6 +34,7 @@ class Settings:
     jobs: int
     dry: bool = False
     yes: bool = False
+    frozen: Path | None = None  # --frozen: user code to freeze, over the profile's
     extra: dict = field(default_factory=dict)
 
     @property
@@ -59,7 +60,7 @@ def _get(cfg, dotted: str, default=None):
 
 
 def from_config(config, *, profile: str | None = None, micropython: str | None = None,
-                port: str | None = None, yes: bool = False) -> Settings:
+                port: str | None = None, yes: bool = False, frozen: str | None = None) -> Settings:
     """Build Settings from an invoke Config (or any nested mapping)."""
     cfg = _get(config, "mpforge", {}) or {}
     dry = bool(_get(config, "run.dry", False))
@@ -84,6 +85,7 @@ def from_config(config, *, profile: str | None = None, micropython: str | None =
         jobs=jobs,
         dry=dry,
         yes=yes,
+        frozen=Path(frozen).expanduser().resolve() if frozen else None,
         extra=dict(cfg),
     )
 
@@ -119,6 +121,11 @@ class Job:
     @property
     def build_dir(self) -> Path:
         return self.port_dir / f"build-{self.profile.board}-{self.profile.variant}"
+
+    @property
+    def frozen(self) -> Path | None:
+        """User code to freeze: the --frozen flag, else the profile's [frozen] path."""
+        return self.settings.frozen or self.profile.frozen
 
     @property
     def key(self) -> str:

@@ -188,7 +188,20 @@ def check_cpu(probe: dict, profile: Profile) -> Check:
     return Check("CPU frequency", want, shown, ok, "" if ok else f"CPU runs at {shown}, not {want}")
 
 
-def run_checks(probe: dict, profile: Profile, release: str) -> list[Check]:
+def check_import(probe: dict, name: str) -> Check:
+    """A frozen module imports, and from the firmware, not from a file on the board."""
+    got = (probe.get("imports") or {}).get(name)
+    if got is None:
+        return Check(f"frozen {name}", "imports", "not checked", False, f"the probe did not try {name}")
+    if ":" in got and got.split(":")[0].endswith("Error"):
+        return Check(f"frozen {name}", "imports", got, False, f"{name} does not import")
+    if got.startswith("/"):
+        return Check(f"frozen {name}", "imports", f"from {got}", False,
+                     f"{name} comes from the board's filesystem ({got}), not from the firmware")
+    return Check(f"frozen {name}", "imports", f"frozen ({got or 'built in'})", True)
+
+
+def run_checks(probe: dict, profile: Profile, release: str, frozen_modules=()) -> list[Check]:
     """Every check, in report order."""
     return [
         check_board_name(probe, profile),
@@ -198,7 +211,7 @@ def run_checks(probe: dict, profile: Profile, release: str) -> list[Check]:
         check_psram(probe, profile),
         check_fs(probe, profile),
         check_cpu(probe, profile),
-    ]
+    ] + [check_import(probe, name) for name in frozen_modules]
 
 
 def failed(checks: list[Check]) -> list[Check]:
@@ -409,12 +422,12 @@ def parse_probe_output(out: bytes) -> dict:
     raise UserError(f"{STEP}: the board probe printed no report (output: '{_printable_tail(out)}')")
 
 
-def probe_board(port: str, *, timeout: float = DEFAULT_TIMEOUT, probe: Path = PROBE) -> dict:
+def probe_board(port: str, *, timeout: float = DEFAULT_TIMEOUT, probe: Path = PROBE, imports=()) -> dict:
     """Run the probe on the board at port and return what it reported."""
     import serial
     from mpremote.transport import TransportError, TransportExecError
 
-    source = probe.read_text()
+    source = f"MPFORGE_IMPORTS = {list(imports)!r}\n" + probe.read_text()
     transport = open_port(port)
     try:
         enter_raw_repl(transport, port, timeout)
@@ -458,7 +471,19 @@ def timeout_setting(settings) -> float:
     return value
 
 
-def run(job, *, as_json: bool = False) -> list[Check]:
+def target(settings, firmware=None):
+    """(job, frozen modules) to check a board against: a dist folder's build-info.json
+    when given, else the profile and release from the settings."""
+    from . import dist, frozen, settings as settings_mod
+
+    if firmware:
+        built = dist.load(firmware)
+        return dist.job_for(built, settings), list(built.info.get("frozen_modules") or [])
+    job = settings_mod.job(settings)
+    return job, (frozen.module_names(job) if job.frozen and job.frozen.exists() else [])
+
+
+def run(job, *, as_json: bool = False, frozen_modules=()) -> list[Check]:
     """The verify task: probe the board, print the report, fail on any failed check."""
     settings = job.settings
     port = settings.port
@@ -472,8 +497,8 @@ def run(job, *, as_json: bool = False) -> list[Check]:
                        f"against {job.label}")
         return []
     timeout = timeout_setting(settings)
-    probe = probe_board(port, timeout=timeout)
-    checks = run_checks(probe, job.profile, release)
+    probe = probe_board(port, timeout=timeout, imports=frozen_modules)
+    checks = run_checks(probe, job.profile, release, frozen_modules)
     if as_json:
         print(json.dumps(report(checks, probe, port=port, profile=job.profile, release=release),
                          indent=2), flush=True)

@@ -22,6 +22,10 @@
 #   fs_size        os.statvfs('/'): fragment size x blocks
 #   fs_free        os.statvfs('/'): fragment size x free blocks
 #   freq           machine.freq() in Hz
+#   imports        for each name in MPFORGE_IMPORTS (set by verify before the
+#                  probe runs): the module's __file__ ("" when it has none),
+#                  or "ImportError: ..." when it does not import. Frozen
+#                  modules do not live under "/" (the filesystem).
 
 
 def _mpforge_probe():
@@ -113,6 +117,14 @@ def _mpforge_probe():
         errors["fs_size"] = errors.pop("fs")
         result["fs_size"] = result["fs_free"] = None
     put("freq", freq)
+    imports = {}
+    for name in globals().get("MPFORGE_IMPORTS") or ():
+        try:
+            module = __import__(name)
+            imports[name] = getattr(module, "__file__", "") or ""
+        except Exception as exc:
+            imports[name] = "%s: %s" % (type(exc).__name__, exc)
+    result["imports"] = imports
     result["errors"] = errors
     print(json.dumps(result))
 

@@ -17,12 +17,10 @@ printed at the end (`pytest -s`).
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
 import pytest
@@ -65,18 +63,36 @@ def trees(tmp_path_factory):
         git(MP_REPO, "worktree", "prune")
 
 
+def _wanted(path: str) -> bool:
+    """The files of an IDF tree the config step reads."""
+    name = path.rsplit("/", 1)[-1]
+    return (name.startswith(("Kconfig", "sdkconfig.rename")) or path.startswith("tools/kconfig_new/")
+            or path in ("tools/cmake/version.cmake", "components/partition_table/gen_esp32part.py"))
+
+
 def idf_tree(root: Path, tag: str) -> Path:
-    """The parts of ESP-IDF `tag` the config step reads, exported from the clone."""
+    """The parts of ESP-IDF `tag` the config step reads, written out from the clone's objects.
+
+    File by file (git ls-tree + cat-file), so a mirror that lacks some large
+    unrelated blobs (example images) still gives them."""
     dest = root / f"esp-idf-{tag}"
     if dest.is_dir():
         return dest
-    paths = ["Kconfig", "sdkconfig.rename", "components", "tools"]
-    result = subprocess.run(["git", "-C", IDF_REPO, "archive", "--format=tar", tag, *paths], capture_output=True)
-    if result.returncode != 0 and not result.stdout:
-        pytest.fail(f"cannot export ESP-IDF {tag} from {IDF_REPO}: {result.stderr.decode(errors='replace')[-300:]}")
-    dest.mkdir()
-    with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
-        tar.extractall(dest, filter="data")
+    listing = git(IDF_REPO, "ls-tree", "-r", tag)
+    if listing.returncode != 0:
+        pytest.fail(f"cannot list ESP-IDF {tag} in {IDF_REPO}: {listing.stderr.strip()}")
+    entries = [line.split(None, 3) for line in listing.stdout.splitlines()]
+    wanted = [(sha, path) for _mode, kind, sha, path in entries if kind == "blob" and _wanted(path)]
+    batch = subprocess.run(["git", "-C", IDF_REPO, "cat-file", "--batch"], capture_output=True,
+                           input="".join(f"{sha}\n" for sha, _ in wanted).encode())
+    data, pos = batch.stdout, 0
+    for sha, path in wanted:
+        header_end = data.index(b"\n", pos)
+        size = int(data[pos:header_end].split()[2])
+        target = dest / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data[header_end + 1:header_end + 1 + size])
+        pos = header_end + 1 + size + 1
     return dest
 
 

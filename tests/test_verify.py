@@ -347,3 +347,22 @@ def test_not_a_repl_fails(invoke_run, rom_peer, short_timeout):
     peer = rom_peer(text=b"$GPGGA,123519,4807.038,N,01131.000,E*47\r\n", period=0.2)
     line = one_line_error(invoke_run("-f", short_timeout, "verify", "--port", peer.port, timeout=60))
     assert "answered, but not as a MicroPython REPL" in line and "GPGGA" in line
+
+
+def test_frozen_modules_import_on_the_board(invoke_run, repl_peers):
+    peer = repl_peers("frozen")  # app and sensors import like frozen modules
+    result = invoke_run("verify", "--port", peer.port, "--frozen-module", "app", "--frozen-module", "sensors",
+                        timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    rows = {r[0]: r for r in table_rows(result.stdout)}
+    assert rows["frozen app"][-1] == "pass" and rows["frozen sensors"][-1] == "pass"
+    assert "all 9 checks passed" in result.stdout
+
+
+def test_frozen_module_missing_or_from_the_filesystem_fails(invoke_run, repl_peers):
+    peer = repl_peers("frozen")
+    line = one_line_error(invoke_run("verify", "--port", peer.port, "--frozen-module", "nosuch", timeout=60))
+    assert "frozen nosuch" in line and "nosuch does not import" in line
+    # A module the board loads from a file is not the frozen one (the simulated esp lives in /sim).
+    line = one_line_error(invoke_run("verify", "--port", peer.port, "--frozen-module", "_sim_esp", timeout=60))
+    assert "comes from the board's filesystem" in line

@@ -30,6 +30,11 @@ embedded flash or PSRAM and a MAC shared by every mock):
   CHANGE_BAUDRATE above it, as a cable that cannot carry that rate does.
 - a write hook: ``on_write(total_bytes)`` runs after each block is written
   (tests use it to interrupt a flash half way).
+- UART timing: with ``wire=True`` receiving takes as long as the bytes would
+  at the current baud rate (the benchmark uses it; tests run unthrottled).
+
+The flash store is a subclass of the mock's that writes with slice assignment
+(the mock copies byte by byte) and counts bytes written.
 
 Also here: `BootLoopPeer`, a serial peer that prints what an ESP32-S3 with a
 blank or broken flash prints forever, and never answers the bootloader

@@ -49,6 +49,7 @@ BOARDS: dict[str, dict[str, str]] = {
     "noesp32": {"SIM_MISSING": "esp32", "SIM_GC_FREE": str(7 * MB)},
     # A program (main.py) runs and prints until verify interrupts it.
     "running": {"SIM_RUNNING": "sensor: 21.5 C"},
+    "frozen": {"SIM_FROZEN": "app,sensors"},
     # A v1.24.1 build: no sys.implementation._build yet.
     "v1.24.1": {"SIM_VERSION": "1.24.1", "SIM_BUILD": ""},
 }

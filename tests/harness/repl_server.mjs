@@ -32,6 +32,8 @@
 //            empty, as before MicroPython v1.25.0)
 //   gc       only when SIM_GC_FREE is set: mem_free() returns it (the wasm
 //            heap grows on demand and reports ~140 MB free otherwise)
+// SIM_FROZEN is a comma-separated list of modules that import the way frozen
+// ones do: their __file__ is not under "/" (the board's filesystem).
 // SIM_MISSING is a comma-separated list of those modules to leave out (e.g.
 // "esp32" for a build without it). SIM_RUNNING=TEXT simulates a program
 // (main.py) running at start and printing TEXT every 50 ms: bytes sent to it
@@ -161,9 +163,12 @@ const order = ["esp", "esp32", "machine", "gc", "os", "sys"].filter(
   (name) => modules[name] !== undefined && !board.missing.has(name),
 );
 for (const name of order) mp.FS.writeFile(`/sim/_sim_${name}.py`, modules[name]);
+const frozen = (env.SIM_FROZEN || "").split(",").map((s) => s.trim()).filter(Boolean);
+for (const name of frozen) mp.FS.writeFile(`/sim/${name}.py`, `# simulated frozen module ${name}\n`);
 mp.runPython(
   "import sys\nsys.path.append('/sim')\n" +
     order.map((n) => `import _sim_${n}\nsys.modules['${n}'] = _sim_${n}\n`).join("") +
+    frozen.map((n) => `import ${n}\n${n}.__file__ = '.frozen/${n}.py'\ndel ${n}\n`).join("") +
     "sys.path.remove('/sim')\ndel sys\n" +
     order.map((n) => `del _sim_${n}\n`).join(""),
 );
