@@ -128,13 +128,14 @@ def erase(c, port=None, baud=None):
     "force": "flash even if the board's flash or PSRAM does not match the profile",
     "erase": "erase the whole flash first",
     "baud": "transfer baud rate (default: setting `baud`, 921600; falls back to 460800, 115200)",
-    "firmware": "flash this ESP-IDF build folder instead of the profile's build",
+    "firmware": "flash this instead of the profile's build: an `invoke dist` folder or zip "
+                "(checked against its SHA256SUMS; its profile is checked against the board) or a build folder",
 })
 def flash(c, port=None, profile=None, micropython=None, force=False, erase=False, baud=None,
           firmware=None):
     """Write the built firmware to one or more boards (only what changed), then reset them."""
     from mpforge import fleet
-    fleet.flash_boards(settings(c, profile=profile, micropython=micropython), port,
+    fleet.flash_boards(settings(c), port, profile=profile, micropython=micropython,
                        force=force, erase=erase, baud=baud, firmware_dir=firmware)
 
 

@@ -381,6 +381,12 @@ class Dist:
         return f"{self.info.get('profile')} @ micropython {self.info.get('micropython', {}).get('version')}"
 
 
+def is_dist(source: str | os.PathLike) -> bool:
+    """A folder made by `invoke dist` (it has SHA256SUMS), or a zip file."""
+    path = Path(source).expanduser()
+    return (path.is_dir() and (path / SUMS).is_file()) or (path.is_file() and zipfile.is_zipfile(path))
+
+
 def job_for(dist: Dist, settings) -> Job:
     """The Job a dist folder was built for, from its build-info.json alone (no profile file,
     MicroPython tree or IDF needed): what flash and verify check the board against."""

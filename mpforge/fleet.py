@@ -13,7 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import device, firmware, ports, settings as settings_mod, ui
+from . import device, dist, firmware, ports, profiles, settings as settings_mod, ui
 from .errors import UserError
 
 
@@ -161,15 +161,25 @@ def _outcome(step: str, result: device.Result) -> str:
 def flash_boards(s: settings_mod.Settings, port_args, *, profile: str | None = None,
                  micropython: str | None = None, firmware_dir: str | None = None,
                  force: bool = False, erase: bool = False, baud: int | None = None) -> list[device.Result]:
-    """`invoke flash`: the job's build (or --firmware DIR) to every port."""
-    job = settings_mod.job(s, profile, micropython)
-    if firmware_dir:
-        build_dir = Path(firmware_dir).expanduser().resolve()
-        hint = "point --firmware at an ESP-IDF build folder"
+    """`invoke flash`: the job's build (or --firmware: a dist folder or zip, or a build folder)
+    to every port."""
+    built = None  # a loaded dist; kept alive while flashing (a zip unpacks to a temp folder)
+    if firmware_dir and dist.is_dist(firmware_dir):
+        built = dist.load(firmware_dir)
+        job = dist.job_for(built, s)
+        if profile and profiles.profile_path(profile).stem != job.profile.name:
+            raise UserError(f"{firmware_dir} holds firmware for profile {job.profile.name}, not {profile}; "
+                            f"flash it without --profile, or run `invoke dist --profile {profile}`")
+        fw = built.firmware
     else:
-        build_dir = job.build_dir
-        hint = f"run `invoke build --profile {job.profile.name} --micropython {job.release.version}`"
-    fw = firmware.load(build_dir, hint=hint)
+        job = settings_mod.job(s, profile, micropython)
+        if firmware_dir:
+            build_dir = Path(firmware_dir).expanduser().resolve()
+            hint = "point --firmware at an ESP-IDF build folder or an `invoke dist` folder"
+        else:
+            build_dir = job.build_dir
+            hint = f"run `invoke build --profile {job.profile.name} --micropython {job.release.version}`"
+        fw = firmware.load(build_dir, hint=hint)
     device.check_firmware(fw, job.profile, force)
     link = device.Link.from_settings(s, baud)
     port_list = ports.choose(port_args, s.port)

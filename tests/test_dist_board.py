@@ -55,3 +55,77 @@ def test_verify_refuses_a_tampered_dist(invoke_run, repl_peers, dist_folder):
     (dist_folder / "build-info.json").write_text("{}\n")
     line = one_line_error(invoke_run("verify", "--port", "/dev/null", "--firmware", str(dist_folder), timeout=60))
     assert "build-info.json" in line
+
+
+# ---- flash --firmware DIST against the ROM peer -------------------------------------
+
+from harness.esp_mock import MockBoard  # noqa: E402
+from harness.images import make_app_image  # noqa: E402
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    """A peer without reset lines (as in CI), failing fast on dead ports."""
+    path = tmp_path / "ci.yaml"
+    path.write_text("mpforge:\n  before: no-reset\n  after: hard-reset\n  connect_attempts: 2\n")
+    return str(path)
+
+
+def holds_parts(board, folder) -> bool:
+    built = dist.load(folder)
+    return all(board.flash.data[img.offset:img.offset + img.path.stat().st_size] == img.path.read_bytes()
+               for img in built.images)
+
+
+def resum(folder):
+    """Rewrite SHA256SUMS after changing a file (as someone crafting a bad folder would)."""
+    import hashlib
+    lines = []
+    for line in (folder / "SHA256SUMS").read_text().splitlines():
+        name = line.split(maxsplit=1)[1].lstrip("*")
+        lines.append(f"{hashlib.sha256((folder / name).read_bytes()).hexdigest()}  {name}")
+    (folder / "SHA256SUMS").write_text("\n".join(lines) + "\n")
+
+
+@pytest.mark.parametrize("as_zip", [False, True])
+def test_flash_from_a_dist_folder_or_zip(invoke_run, cfg, dist_folder, tmp_path, as_zip):
+    import shutil
+    source = shutil.make_archive(str(tmp_path / "fw"), "zip", dist_folder) if as_zip else str(dist_folder)
+    with MockBoard() as board:
+        result = invoke_run("-f", cfg, "flash", "--port", board.url, "--firmware", source, timeout=120,
+                            env={"INVOKE_MPFORGE_MICROPYTHON_DIR": str(tmp_path / "no-tree-here")})
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert holds_parts(board, dist_folder)
+
+
+def test_a_tampered_dist_is_refused_before_anything_is_written(invoke_run, cfg, dist_folder):
+    app = dist_folder / "micropython.bin"
+    app.write_bytes(app.read_bytes()[:-1] + b"\x00")
+    with MockBoard() as board:
+        line = one_line_error(invoke_run("-f", cfg, "flash", "--port", board.url, "--firmware", str(dist_folder)))
+        assert "micropython.bin" in line
+        assert board.flash.bytes_written == 0
+
+
+def test_a_dist_for_another_profile_is_refused(invoke_run, cfg, dist_folder):
+    with MockBoard() as board:
+        line = one_line_error(invoke_run("-f", cfg, "flash", "--port", board.url, "--firmware", str(dist_folder),
+                                         "--profile", "esp32s3-n8r8"))
+        assert "holds firmware for profile esp32s3-n16r8, not esp32s3-n8r8" in line
+        assert board.flash.bytes_written == 0
+
+
+def test_a_dist_for_another_chip_is_refused(invoke_run, cfg, dist_folder):
+    (dist_folder / "micropython.bin").write_bytes(make_app_image(64 * 1024, chip="esp32c3"))
+    resum(dist_folder)
+    with MockBoard() as board:
+        line = one_line_error(invoke_run("-f", cfg, "flash", "--port", board.url, "--firmware", str(dist_folder)))
+        assert "is an image for an ESP32-C3, not an ESP32-S3" in line
+        assert board.flash.bytes_written == 0
+
+
+def test_a_board_smaller_than_the_dists_profile_is_refused(invoke_run, cfg, dist_folder):
+    with MockBoard(flash_size=8 * 1024 * 1024) as board:
+        line = one_line_error(invoke_run("-f", cfg, "flash", "--port", board.url, "--firmware", str(dist_folder)))
+        assert "8MB" in line and "16MB" in line
+        assert board.flash.bytes_written == 0
