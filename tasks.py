@@ -8,7 +8,7 @@
 Settings: invoke.yaml (key `mpforge`), INVOKE_MPFORGE_* variables, flags.
 """
 
-from mpforge import idf, overlay as overlay_mod, pipeline, prereqs
+from mpforge import overlay as overlay_mod, pipeline, verify as verify_mod
 from mpforge.cli import settings, task
 from mpforge.settings import job as job_for, jobs as jobs_for
 
@@ -22,10 +22,7 @@ RELEASE = "MicroPython release, e.g. v1.28.0 (default: setting mpforge.micropyth
             "profile": PROFILE, "micropython": RELEASE})
 def install_prereqs(c, yes=False, profile=None, micropython=None):
     """Install OS packages, clone ESP-IDF at the release's version and install its tools."""
-    job = job_for(settings(c, yes=yes), profile, micropython)
-    if job.settings.extra.get("os_packages", True):
-        prereqs.ensure(yes=yes, dry=job.settings.dry)
-    idf.ensure(job)
+    pipeline.run_step(job_for(settings(c, yes=yes), profile, micropython), "install-prereqs")
 
 
 @task(help={"profile": PROFILE, "micropython": RELEASE})
@@ -123,8 +120,8 @@ def erase(c, port=None, baud=None):
 
 @task(iterable=["port"], help={
     "port": _PORT_HELP,
-    "profile": "board profile (a name from boards/ or a .toml path)",
-    "micropython": "MicroPython release whose build to flash, e.g. v1.28.0",
+    "profile": PROFILE,
+    "micropython": "the release whose build to flash: " + RELEASE,
     "force": "flash even if the board's flash or PSRAM does not match the profile",
     "erase": "erase the whole flash first",
     "baud": "transfer baud rate (default: setting `baud`, 921600; falls back to 460800, 115200)",
@@ -148,17 +145,14 @@ def ports(c):
 
 # ---- board side: verify -------------------------------------------------------------
 
-from mpforge import settings as _settings_mod, verify as _verify  # noqa: E402
-
 
 @task(iterable=["frozen_module"], help={
     "frozen_module": "a module frozen into the firmware that must import on the board (repeatable)",
     "firmware": "a dist folder or zip (from `invoke dist`): check the board against its build-info.json",
     "port": "serial port: a device path (/dev/ttyACM0) or a pyserial URL (socket://host:port, "
             "rfc2217://host:port) (default: setting mpforge.port, else the one board on USB)",
-    "profile": "board profile: a name from boards/ or a .toml path (default: setting mpforge.profile)",
-    "micropython": "MicroPython release the board should run, e.g. v1.28.0 "
-                   "(default: setting mpforge.micropython.version)",
+    "profile": PROFILE,
+    "micropython": "the release the board should run: " + RELEASE,
     "json": "print the report as JSON on stdout instead of a table",
 })
 def verify(c, port=None, profile=None, micropython=None, json=False, frozen_module=None, firmware=None):
@@ -168,5 +162,5 @@ def verify(c, port=None, profile=None, micropython=None, json=False, frozen_modu
     release, build id, flash size, PSRAM heap, filesystem size and CPU
     frequency; exits non-zero if any check fails.
     """
-    job, modules = _verify.target(settings(c, port=port, profile=profile, micropython=micropython), firmware)
-    _verify.run(job, as_json=json, frozen_modules=[*modules, *(frozen_module or ())])
+    job, modules = verify_mod.target(settings(c, port=port, profile=profile, micropython=micropython), firmware)
+    verify_mod.run(job, as_json=json, frozen_modules=[*modules, *(frozen_module or ())])

@@ -13,16 +13,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from esptool.bin_image import LoadFirmwareImage
-from esptool.targets import CHIP_DEFS
-
 from . import firmware, frozen, gitsrc, idf, overlay, partitions, shell, state, ui
 from .errors import UserError
 from .settings import Job
 
 STEP = "build"
 _NINJA_PROGRESS = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)")
-_CHIP_NAMES = {cls.IMAGE_CHIP_ID: name for name, cls in CHIP_DEFS.items() if hasattr(cls, "IMAGE_CHIP_ID")}
 
 
 def make_command(job: Job) -> list[str]:
@@ -141,7 +137,7 @@ def check_images(job: Job) -> firmware.Firmware:
     """The images are ESP32-S3 images for the profile's flash, and the app fits its partition."""
     fw = firmware.load(job.build_dir, hint=hint(job))
     for role in ("bootloader", "app"):
-        check_image(fw.image(role).path, job.profile.flash_size_label)
+        firmware.check_image(fw.image(role).path, job.profile.chip, job.profile.flash_size_label)
     table_image = fw.image("partition-table")
     try:
         table = partitions.parse(table_image.path.read_bytes())
@@ -159,20 +155,3 @@ def check_images(job: Job) -> firmware.Firmware:
     ui.say(STEP, f"images checked: ESP32-S3, {job.profile.flash_size_label} in the header, "
                  f"app uses {size * 100 // app_part.size}% of {app_part.label}")
     return fw
-
-
-def check_image(path: Path, flash_size: str | None = None) -> None:
-    """An ESP32-S3 image (by the chip id in its header) with the given header flash size."""
-    try:
-        image = LoadFirmwareImage("esp32s3", str(path))
-    except Exception as exc:  # esptool raises FatalError and struct errors alike
-        raise UserError(f"{path} is not an ESP firmware image ({exc})") from None
-    chip_id = getattr(image, "chip_id", None)
-    if chip_id != CHIP_DEFS["esp32s3"].IMAGE_CHIP_ID:
-        raise UserError(f"{path} is an image for {_CHIP_NAMES.get(chip_id, f'chip id {chip_id}')}, not esp32s3")
-    if flash_size:
-        size_code = image.flash_size_freq & 0xF0
-        sizes = {v: k for k, v in CHIP_DEFS["esp32s3"].FLASH_SIZES.items()}
-        found = sizes.get(size_code, f"code {size_code:#x}")
-        if found != flash_size:
-            raise UserError(f"{path} says {found} flash in its header, the profile needs {flash_size}")

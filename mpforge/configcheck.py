@@ -17,6 +17,7 @@ second run with nothing changed does not run kconfgen again.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -335,16 +336,9 @@ def run(job: Job, as_json: bool = False) -> Report:
         print(json.dumps(report.as_dict(), indent=2))
     else:
         print_table(report)
-    _finish(job, report, inputs) if not as_json else _finish_quiet(job, report, inputs)
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        _finish(job, report, inputs)  # with --json, stdout stays JSON only
     return report
-
-
-def _finish_quiet(job: Job, report: Report, inputs: str) -> None:
-    """As _finish, but the success line goes to stderr so stdout stays JSON."""
-    import contextlib
-
-    with contextlib.redirect_stdout(sys.stderr):
-        _finish(job, report, inputs)
 
 
 def print_table(report: Report) -> None:
@@ -357,3 +351,6 @@ def print_table(report: Report) -> None:
         print(f"  {'ok ' if r.ok else 'BAD'} {r.setting:<{width}}  want {r.want:<{want_w}}  got {r.got}")
     for w in report.warnings:
         ui.warn(STEP, w)
+    if report.warnings:
+        ui.warn(STEP, "options of components the IDF fetches at build time (managed components such as "
+                      "esp_tinyusb) are unknown offline; only IDF options are checked")

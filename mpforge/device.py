@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,24 +25,20 @@ from esptool.cmds import (attach_flash, detect_chip, detect_flash_size, erase_fl
                           run_stub, write_flash)
 from esptool import reset as esptool_reset
 from esptool.logger import log as esptool_log
-from esptool.targets import CHIP_DEFS
 from esptool.util import FatalError, PrintOnce
 
 from . import ports, state
 from .errors import UserError
-from .firmware import Firmware
+from .firmware import Firmware, check_image, chip_name
 from .profiles import MB, Profile
 
 BEFORE_MODES = ("default-reset", "usb-reset", "no-reset", "no-reset-no-sync")
 AFTER_MODES = ("hard-reset", "soft-reset", "no-reset", "no-reset-stub", "watchdog-reset")
 FALLBACK_BAUDS = (921600, 460800, 115200)
 ROM_BAUD = 115200
-IMAGE_MAGIC = 0xE9
 # eFuse PSRAM capability of an ESP32-S3 -> (bytes, mode): R8/R16V parts are octal, R2/R4 quad.
 _S3_PSRAM = {0: (0, "none"), 1: (8 * MB, "octal"), 2: (2 * MB, "quad"), 3: (16 * MB, "octal"),
              4: (4 * MB, "quad")}
-_CHIP_BY_ID = {rom.IMAGE_CHIP_ID: rom.CHIP_NAME for rom in CHIP_DEFS.values()
-               if getattr(rom, "IMAGE_CHIP_ID", None) is not None}
 
 
 # ---- settings for reaching boards -------------------------------------------------
@@ -120,14 +115,9 @@ def fingerprint(esp) -> Fingerprint:
     return Fingerprint(esp.CHIP_NAME, size, "octal" if octal else "quad", psram_size, psram_mode, mac)
 
 
-def _chip_name(chip: str) -> str:
-    rom = CHIP_DEFS.get(chip)
-    return rom.CHIP_NAME if rom else chip
-
-
 def check_board(fp: Fingerprint, profile: Profile, port: str, force: bool) -> None:
     """Refuse a board that does not match the profile (a wrong chip even with --force)."""
-    wanted_chip = _chip_name(profile.chip)
+    wanted_chip = chip_name(profile.chip)
     if fp.chip != wanted_chip:
         raise UserError(f"the board on {port} is an {fp.chip}; profile {profile.name} is for an "
                         f"{wanted_chip}")
@@ -152,22 +142,18 @@ def check_board(fp: Fingerprint, profile: Profile, port: str, force: bool) -> No
 
 def check_firmware(fw: Firmware, profile: Profile, force: bool = False) -> None:
     """Refuse, before any board is touched, a build for another chip or another flash size."""
-    wanted = _chip_name(profile.chip)
+    wanted = chip_name(profile.chip)
     if fw.chip != profile.chip:
-        raise UserError(f"the firmware in {fw.build_dir} is for an {_chip_name(fw.chip)}, not an "
+        raise UserError(f"the firmware in {fw.build_dir} is for an {chip_name(fw.chip)}, not an "
                         f"{wanted}; build it for profile {profile.name} (`invoke build --profile "
                         f"{profile.name}`)")
     for image in fw.images:
-        if image.role not in ("bootloader", "app"):
-            continue
-        head = image.path.read_bytes()[:16]
-        if len(head) < 16 or head[0] != IMAGE_MAGIC:
-            raise UserError(f"{image.path} is not an ESP image (no 0xE9 header); run the build again")
-        chip_id = struct.unpack_from("<H", head, 12)[0]
-        if chip_id != CHIP_DEFS[profile.chip].IMAGE_CHIP_ID:
-            found = _CHIP_BY_ID.get(chip_id, f"chip id {chip_id}")
-            raise UserError(f"{image.path} is an image for an {found}, not an {wanted}; build it "
-                            f"for profile {profile.name} (`invoke build --profile {profile.name}`)")
+        if image.role in ("bootloader", "app"):
+            try:
+                check_image(image.path, profile.chip)
+            except UserError as exc:
+                raise UserError(f"{exc}; build it for profile {profile.name} "
+                                f"(`invoke build --profile {profile.name}`)") from None
     if (not force and fw.flash_size not in ("keep", "detect")
             and fw.flash_size != profile.flash_size_label):
         raise UserError(f"the firmware in {fw.build_dir} was built for {fw.flash_size} flash; "

@@ -49,7 +49,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from esptool.bin_image import LoadFirmwareImage
 from esptool.targets import CHIP_DEFS
 
 from . import PROJECT_ROOT, __version__, build, firmware, frozen, overlay, partitions, profiles, releases, ui
@@ -121,25 +120,10 @@ def _check(job: Job, fw: firmware.Firmware) -> None:
             if image.role == "partition-table":
                 _check_table(image.path, job)
             elif image.role in ("bootloader", "app"):
-                build.check_image(image.path, job.profile.flash_size_label)
-                _check_whole(image.path)
+                firmware.check_image(image.path, job.profile.chip, job.profile.flash_size_label)
             # other images (e.g. ota_data_initial.bin) are data, copied as they are
         except UserError as exc:
             raise UserError(f"{STEP}: {exc}; {build.hint(job)}") from None
-
-
-def _check_whole(path: Path) -> None:
-    """The checksum and the appended SHA-256 match: catches a truncated tail that
-    esptool's loader alone accepts (it reads a short digest without complaint)."""
-    try:
-        image = LoadFirmwareImage("esp32s3", str(path))
-        checksum_ok = image.calculate_checksum() == image.checksum
-    except Exception as exc:
-        raise UserError(f"{path} is not an ESP firmware image ({exc})") from None
-    if not checksum_ok:
-        raise UserError(f"{path} is damaged (its checksum does not match)")
-    if getattr(image, "append_digest", False) and image.stored_digest != image.calc_digest:
-        raise UserError(f"{path} is truncated or damaged (its SHA-256 does not match)")
 
 
 def _check_table(path: Path, job: Job) -> None:

@@ -18,7 +18,6 @@ import hashlib
 import re
 import tomllib
 from dataclasses import dataclass
-from pathlib import Path
 
 from . import PROJECT_ROOT, gitsrc, profiles, state, ui
 from .errors import UserError

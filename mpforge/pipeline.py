@@ -79,6 +79,9 @@ def check_config(job: Job, as_json: bool = False) -> None:
             for step in STEPS:
                 if step.name in ("install-prereqs", "fetch", "overlay"):  # mpy-cross is not needed
                     step.ensure(job)
+    if job.settings.dry:  # nothing was fetched or placed: there is nothing to resolve yet
+        configcheck.ensure(job)
+        return
     configcheck.run(job, as_json=as_json)
 
 

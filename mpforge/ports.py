@@ -125,16 +125,19 @@ def port_error(port: str, exc: BaseException) -> UserError:
     """The one-line error for a port that failed to open."""
     code = getattr(exc, "errno", None)
     text = str(exc)
+    if isinstance(exc, ValueError):  # pyserial: an unknown URL scheme
+        return UserError(f"'{port}' is not a serial port or pyserial URL "
+                         "(use a device path, socket://host:port or rfc2217://host:port)")
     if _is_url(port):
         if code == errno.ECONNREFUSED or "refused" in text.lower():
             return UserError(f"port {port}: nothing is listening there (connection refused); "
                              "check the host and port")
         return UserError(f"port {port}: could not connect: {text}")
+    if code in (errno.EACCES, errno.EPERM):
+        return UserError(f"no permission to open {port}; {PERMISSION_HINT}")
     if code == errno.ENOENT or not os.path.exists(port):
         return UserError(f"port {port} not found; is the board plugged in? "
                          "`invoke ports` lists the boards connected")
-    if code in (errno.EACCES, errno.EPERM):
-        return UserError(f"no permission to open {port}; {PERMISSION_HINT}")
     if code in (errno.EBUSY, errno.EAGAIN, errno.EWOULDBLOCK) or "lock" in text.lower():
         holders = _holders(port)
         who = f"held by {', '.join(holders)}" if holders else "held by another program"

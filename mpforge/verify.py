@@ -28,7 +28,6 @@ The checks are pure functions of (probe result, Profile, release version).
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import json
 import time
@@ -265,30 +264,10 @@ def summary(checks: list[Check], *, port: str, profile: Profile) -> str:
 
 
 def _port_error(port: str, exc: BaseException) -> UserError:
-    """A one-line error for a port that would not open."""
-    text = str(exc)
-    code = getattr(exc, "errno", None)
-    lowered = text.lower()
-    if code in (errno.EACCES, errno.EPERM) or "permission denied" in lowered:
-        return UserError(
-            f"{STEP}: permission denied on {port}; add your user to the dialout group "
-            "(`sudo usermod -aG dialout $USER`, then log out and in) and retry")
-    if (code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY) or "exclusively lock" in lowered
-            or "resource busy" in lowered):
-        return UserError(
-            f"{STEP}: {port} is busy: another program holds it (a serial monitor, mpremote, "
-            "an IDE?); close it and retry")
-    if "connection refused" in lowered or code == errno.ECONNREFUSED:
-        return UserError(f"{STEP}: nothing listens at {port} (connection refused); "
-                         "is the remote serial server running?")
-    if code == errno.ENOENT or "no such file" in lowered:
-        return UserError(f"{STEP}: no serial port {port}; is the board plugged in? "
-                         "(list ports with `python -m serial.tools.list_ports`)")
-    if isinstance(exc, ValueError):
-        return UserError(f"{STEP}: '{port}' is not a serial port or pyserial URL "
-                         "(use a device path, socket://host:port or rfc2217://host:port)")
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return UserError(f"{STEP}: cannot open {port}: {first}")
+    """The port's one-line error (shared with flash), said by verify."""
+    from . import ports
+
+    return UserError(f"{STEP}: {ports.port_error(port, exc)}")
 
 
 def open_port(port: str, *, baud: int = REPL_BAUD, timeout: float = 2.0):

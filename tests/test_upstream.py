@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from mpforge import configcheck, overlay, profiles, releases, settings
+from mpforge import configcheck, overlay, partitions, profiles, releases, settings
 from mpforge.errors import UserError
 
 MP_REPO = os.environ.get("MPFORGE_UPSTREAM_MICROPYTHON")
@@ -122,9 +122,13 @@ def test_board_cmake_on_real_trees(trees, version):
         assert list(defaults.entries[-len(variant):]) == variant, (name, defaults.entries)
         assert defaults.board_name == job.profile.board_name
         assert defaults.target == "esp32s3"
-        assert (job.port_dir / configcheck._expected_csv(job)).is_file()
+        table = partitions.parse_csv((job.port_dir / configcheck._expected_csv(job)).read_text())
+        assert partitions.problems(table, job.profile.flash_size) == [], (name, table)
         if (version, name) not in RESULTS:
             RESULTS[(version, name)] = "cmake ok"
+    if (tree / "ports/esp32/boards/sdkconfig.idf52").is_file():  # v1.23-v1.24: only with IDF 5.2 or newer
+        assert "boards/sdkconfig.idf52" in configcheck.board_defaults(job, "v5.2.2").entries
+        assert "boards/sdkconfig.idf52" not in configcheck.board_defaults(job, "v5.0.4").entries
 
 
 def _python_for(idf_tag: str) -> str:
@@ -161,6 +165,10 @@ def test_invoke_config_on_real_trees(trees, version, invoke_run):
             failures.append(name)
             continue
         bad = [f"{r['setting']}={r['got']}" for r in report["settings"] if not r["ok"]]
+        idf52 = ((made[version] / "ports/esp32/boards/sdkconfig.idf52").is_file()
+                 and releases.version_tuple(release.idf) >= (5, 2, 0))
+        if idf52 != ("boards/sdkconfig.idf52" in report["defaults"]):
+            bad.append(f"sdkconfig.idf52 {'missing from' if idf52 else 'wrongly in'} the defaults")
         fs = report["filesystem"]
         RESULTS[(version, name)] = (f"ok ({release.idf}, fs {fs['size'] / 2**20:.1f}MB)" if not bad
                                     else "MISMATCH " + ", ".join(bad))

@@ -166,7 +166,7 @@ def test_permission_denied_says_dialout(monkeypatch):
     with pytest.raises(UserError) as info:
         verify.open_port("/dev/ttyACM0")
     message = str(info.value)
-    assert "permission denied on /dev/ttyACM0" in message and "dialout" in message
+    assert "no permission to open /dev/ttyACM0" in message and "dialout" in message
 
 
 # ---- the real task against real peers ----------------------------------------------------
@@ -288,13 +288,13 @@ def test_busy_port_fails(invoke_run, repl_peers):
         line = one_line_error(invoke_run("verify", "--port", peer.port, timeout=60))
     finally:
         holder.close()
-    assert line == (f"error: verify: {peer.port} is busy: another program holds it "
-                    "(a serial monitor, mpremote, an IDE?); close it and retry")
+    assert line.startswith(f"error: verify: port {peer.port} is busy (held by ")
+    assert line.endswith("close that program (serial monitor, mpremote, IDE) and run again")
 
 
 def test_missing_port_fails(invoke_run):
     line = one_line_error(invoke_run("verify", "--port", "/dev/ttyMPFORGE-nothing", timeout=60))
-    assert "no serial port /dev/ttyMPFORGE-nothing; is the board plugged in?" in line
+    assert "port /dev/ttyMPFORGE-nothing not found; is the board plugged in?" in line
 
 
 def test_no_port_given_fails(invoke_run):
@@ -318,7 +318,7 @@ def test_permission_denied_fails(invoke_run, rom_peer):
     peer = rom_peer(text=None)
     os.chmod(peer.port, 0)
     line = one_line_error(invoke_run("verify", "--port", peer.port, timeout=60))
-    assert "permission denied" in line and "dialout group" in line
+    assert "no permission to open" in line and "dialout group" in line
 
 
 def test_boot_loop_fails(invoke_run, rom_peer):
