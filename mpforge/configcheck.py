@@ -322,7 +322,7 @@ def _finish(job: Job, report: Report, inputs: str) -> None:
         bad = report.mismatches
         raise UserError(f"{STEP}: the resolved sdkconfig does not match profile {job.profile.name} "
                         f"({len(bad)} mismatch(es): " + "; ".join(f"{r.setting} is {r.got}, want {r.want}" for r in bad)
-                        + f"); the build would not give this board what it needs (run `invoke overlay`, "
+                        + "); the build would not give this board what it needs (run `invoke overlay`, "
                           "or fix the profile)")
     state.write(job.settings.state_dir, _stamp_name(job), {"inputs": inputs, "summary": _summary(report)})
     ui.say(STEP, f"resolved sdkconfig matches {job.profile.name} ({_summary(report)})")
