@@ -8,6 +8,7 @@ half-done behind and a moved tag never becomes a checkout.
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from . import shell
@@ -16,6 +17,14 @@ from .errors import UserError
 
 def _git(step: str, args: list[str], cwd: Path | None = None, dry: bool = False, check: bool = True):
     return shell.run(step, ["git", *args], cwd=cwd, dry=dry, check=check, capture=True)
+
+
+def _git_long(step: str, args: list[str], cwd: Path | None = None, check: bool = True):
+    """A long git command (clone, submodules): on a terminal git shows its own progress;
+    otherwise it runs quietly and its last line goes into the error."""
+    if sys.stderr.isatty():  # git draws progress on a terminal by itself
+        return shell.run(step, ["git", *args], cwd=cwd, check=check)
+    return shell.run(step, ["git", args[0], "--quiet", *args[1:]], cwd=cwd, check=check, capture=True)
 
 
 def is_checkout(path: Path) -> bool:
@@ -40,17 +49,17 @@ def clone(step: str, url: str, dest: Path, tag: str, commit: str | None, *, dry:
     """Shallow-clone url at tag into dest; with commit, refuse a tag that moved."""
     shell.require(step, "git")
     partial = dest.with_name(f".{dest.name}.partial")
-    cmd = ["clone", "--quiet", "--depth", "1", "--branch", tag, url, str(partial)]
+    cmd = ["clone", "--depth", "1", "--branch", tag, url, str(partial)]
     if dry:
         shell.run(step, ["git", *cmd], dry=True)
         return
     if partial.exists():  # left by an interrupted run
         shutil.rmtree(partial)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    result = _git(step, cmd, check=False)
+    result = _git_long(step, cmd, check=False)
     if result.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        last = ((result.stderr or "").strip().splitlines() or ["see git's output above"])[-1]
         raise UserError(f"{step}: could not clone {url} at {tag}: {last}")
     got = head(partial)
     if commit and got != commit:
@@ -83,10 +92,10 @@ def update_submodules(step: str, repo: Path, paths: tuple[str, ...] | None = Non
     if dry:
         shell.run(step, ["git", *base, "--depth", "1", *tail], cwd=repo, dry=True)
         return
-    shallow = _git(step, [*base, "--depth", "1", *tail], cwd=repo, check=False)
+    shallow = _git_long(step, [*base, "--depth", "1", *tail], cwd=repo, check=False)
     if shallow.returncode != 0:
         # A server that refuses to serve a commit by hash needs a full fetch.
-        _git(step, [*base, *tail], cwd=repo)
+        _git_long(step, [*base, *tail], cwd=repo)
 
 
 def dirty(repo: Path, pathspec: str) -> list[str]:

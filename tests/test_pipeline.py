@@ -58,8 +58,8 @@ def test_dry_build_all_prints_commands_and_changes_nothing(mp, tmp_path):
     result = mp("--dry", "build-all")
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "would run: git clone --quiet --depth 1 --branch v5.5.1" in out
-    assert "would run: git clone --quiet --depth 1 --branch v1.28.0" in out
+    assert "would run: git clone --depth 1 --branch v5.5.1" in out
+    assert "would run: git clone --depth 1 --branch v1.28.0" in out
     assert "install.sh esp32s3" in out
     assert "would run: make -C" in out and "BOARD_VARIANT=FLASH_16M_SPIRAM_OCT" in out
     assert not (tmp_path / "work" / "micropython").exists()
