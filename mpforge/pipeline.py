@@ -25,15 +25,15 @@ class Step:
 
 
 def _prereqs_status(job: Job) -> tuple[bool, str]:
-    ok, message, _manager, _missing = prereqs.status() if job.settings.extra.get("os_packages", True) else (True, "OS packages not checked (os_packages: false)", None, [])
-    if not ok:
-        return False, message
-    idf_ok, idf_message = idf.status(job)
-    return idf_ok, idf_message
+    if job.settings.os_packages:
+        ok, message, _manager, _missing = prereqs.status()
+        if not ok:
+            return False, message
+    return idf.status(job)
 
 
 def _prereqs_ensure(job: Job) -> None:
-    if job.settings.extra.get("os_packages", True):
+    if job.settings.os_packages:
         prereqs.ensure(yes=job.settings.yes, dry=job.settings.dry)
     idf.ensure(job)
 

@@ -34,6 +34,7 @@ class Settings:
     jobs: int
     dry: bool = False
     yes: bool = False
+    os_packages: bool = True  # check (and with --yes install) OS packages
     frozen: Path | None = None  # --frozen: user code to freeze, over the profile's
     extra: dict = field(default_factory=dict)
 
@@ -75,7 +76,7 @@ def from_config(config, *, profile: str | None = None, micropython: str | None =
         micropython_version=releases.normalise(micropython or str(_get(cfg, "micropython.version", releases.DEFAULT))),
         micropython_url=str(_get(cfg, "micropython.url", "https://github.com/micropython/micropython.git")),
         micropython_dir=_path(_get(cfg, "micropython.dir")),
-        idf_version=releases.normalise(str(_get(cfg, "idf.version", "") or "")) if _get(cfg, "idf.version") else "",
+        idf_version=releases.normalise(str(_get(cfg, "idf.version") or "")),
         idf_url=str(_get(cfg, "idf.url", "https://github.com/espressif/esp-idf.git")),
         idf_dir=_path(_get(cfg, "idf.dir")),
         idf_tools_path=_path(_get(cfg, "idf.tools_path") or "~/.espressif"),
@@ -85,6 +86,7 @@ def from_config(config, *, profile: str | None = None, micropython: str | None =
         jobs=jobs,
         dry=dry,
         yes=yes,
+        os_packages=bool(_get(cfg, "os_packages", True)),
         frozen=Path(frozen).expanduser().resolve() if frozen else None,
         extra=dict(cfg),
     )
