@@ -13,7 +13,7 @@ import time
 import traceback
 from pathlib import Path
 
-from . import device, dist, firmware, ports, profiles, settings as settings_mod, ui
+from . import build, device, dist, firmware, ports, profiles, settings as settings_mod, ui
 from .errors import UserError
 
 
@@ -177,31 +177,29 @@ def flash_boards(s: settings_mod.Settings, port_args, *, profile: str | None = N
             build_dir = Path(firmware_dir).expanduser().resolve()
             hint = "point --firmware at an ESP-IDF build folder or an `invoke dist` folder"
         else:
-            build_dir = job.build_dir
-            hint = f"run `invoke build --profile {job.profile.name} --micropython {job.release.version}`"
+            build_dir, hint = job.build_dir, build.hint(job)
         fw = firmware.load(build_dir, hint=hint)
     device.check_firmware(fw, job.profile, force)
-    link = device.Link.from_settings(s, baud)
-    port_list = ports.choose(port_args, s.port)
-    if s.dry:
-        ui.would("flash", f"write {fw.build_dir} ({job.label}) to {', '.join(port_list)}")
-        return []
-    results = run("flash", port_list, lambda port, reporter: device.flash(
-        port, fw, job.profile, link, s.state_dir, reporter, force=force, erase_first=erase))
-    summary("flash", results)
-    return results
+    return _on_boards("flash", s, port_args, baud, f"write {fw.build_dir} ({job.label}) to",
+                      lambda port, link, reporter: device.flash(port, fw, job.profile, link, s.state_dir,
+                                                                reporter, force=force, erase_first=erase))
 
 
 def erase_boards(s: settings_mod.Settings, port_args, baud: int | None = None) -> list[device.Result]:
     """`invoke erase`: erase the whole flash of every port's board."""
+    return _on_boards("erase", s, port_args, baud, "erase the whole flash of",
+                      lambda port, link, reporter: device.erase(port, link, s.state_dir, reporter))
+
+
+def _on_boards(step: str, s: settings_mod.Settings, port_args, baud, what: str, action) -> list[device.Result]:
+    """The chosen ports, each board in parallel through action(port, link, reporter), then the summary."""
     link = device.Link.from_settings(s, baud)
     port_list = ports.choose(port_args, s.port)
     if s.dry:
-        ui.would("erase", f"erase the whole flash of {', '.join(port_list)}")
+        ui.would(step, f"{what} {', '.join(port_list)}")
         return []
-    results = run("erase", port_list, lambda port, reporter: device.erase(
-        port, link, s.state_dir, reporter))
-    summary("erase", results)
+    results = run(step, port_list, lambda port, reporter: action(port, link, reporter))
+    summary(step, results)
     return results
 
 

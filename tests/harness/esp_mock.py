@@ -235,12 +235,7 @@ class MockBoard:
             target = self._serve_pty
         else:
             self._pty = None
-            self._srv = socket.socket()
-            self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            self._srv.bind(("127.0.0.1", 0))
-            self._srv.listen(4)
-            self._srv.settimeout(0.1)
-            self.url = f"socket://127.0.0.1:{self._srv.getsockname()[1]}"
+            self._srv, self.url = _listen()
             target = self._serve_tcp
         if mac is None:
             tail = zlib.crc32(self.url.encode()) & 0xFFFFFF
@@ -322,18 +317,23 @@ BOOT_LOOP_TEXT = (
 )
 
 
+def _listen() -> tuple[socket.socket, str]:
+    """A loopback listening socket on a free port, and its socket:// URL."""
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(4)
+    srv.settimeout(0.1)
+    return srv, f"socket://127.0.0.1:{srv.getsockname()[1]}"
+
+
 class BootLoopPeer:
     """socket:// peer that prints a boot loop and ignores what it is sent."""
 
     def __init__(self, text: bytes = BOOT_LOOP_TEXT, period: float = 0.05):
         self.text, self.period = text, period
         self.stop = threading.Event()
-        self._srv = socket.socket()
-        self._srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self._srv.bind(("127.0.0.1", 0))
-        self._srv.listen(4)
-        self._srv.settimeout(0.1)
-        self.url = f"socket://127.0.0.1:{self._srv.getsockname()[1]}"
+        self._srv, self.url = _listen()
         self._thread = threading.Thread(target=self._serve, daemon=True)
         self._thread.start()
 
