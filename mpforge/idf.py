@@ -95,7 +95,7 @@ def ensure(job: Job) -> None:
         _check_user_checkout(job)
     elif not idf_dir.exists():
         ui.say(STEP, f"cloning ESP-IDF {job.idf_version} into {idf_dir} (a few minutes)")
-        gitsrc.clone(STEP, job.settings.idf_url, idf_dir, job.idf_version, None, dry=dry)
+        gitsrc.clone(STEP, job.settings.idf_url, idf_dir, job.idf_version, job.idf_commit or None, dry=dry)
     else:
         _check_user_checkout(job, ours=True)
     if not dry:
@@ -130,6 +130,11 @@ def _check_user_checkout(job: Job, ours: bool = False) -> None:
             f"{job.idf_version}; check out {job.idf_version} there, or set idf.version to {found} "
             f"(the release accepts {job.release.idf_min} or newer)"
         )
+    head = gitsrc.head(idf_dir)
+    if job.idf_commit and head != job.idf_commit:
+        # Same version, other commit: local patches, or a tag that moved. Say so; it may be on purpose.
+        ui.warn(STEP, f"{idf_dir} is at {head[:7]}, not {job.idf_commit[:7]} where ESP-IDF {job.idf_version} "
+                      "was tagged; building with it as it is")
 
 
 def _install_tools(job: Job) -> None:

@@ -13,6 +13,7 @@ TOML file named by the ``releases_file`` setting:
     commit = "<40 hex digits>"
     idf = "v5.5.2"
     line = "v1.26"
+    idf_commit = "<40 hex digits>"   # optional: pins the IDF tag too
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class Release:
     idf_min: str  # the oldest IDF the release accepts
     line: str  # overlay folder in overlays/
     submodules: tuple[str, ...] = BASE_SUBMODULES
+    idf_commit: str = ""  # the commit the IDF tag must point at ("" = IDF_COMMITS)
 
     @property
     def short(self) -> str:
@@ -54,6 +56,15 @@ RELEASES: dict[str, Release] = {
         Release("v1.27.0", "78ff170de9e32c79db6e64d3e33d2bd60002bdcd", "v5.5.1", "v5.2.0", "v1.26"),
         Release("v1.28.0", "e0e9fbb17ed6fd06bb76e266ae554784c9c80804", "v5.5.1", "v5.3.0", "v1.26"),
     )
+}
+
+# The commits ESP-IDF's release tags point at (read from the upstream tags):
+# a clone whose tag points elsewhere is refused, as for MicroPython.
+IDF_COMMITS = {
+    "v5.0.4": "8fbf4ba6058bcf736317d8a7aa75d0578563c38b",
+    "v5.2.2": "3b8741b172dc951e18509698dee938304bcf1523",
+    "v5.4.2": "f5c3654a1c2d2a01f7f67def7a0dc48e691f63c0",
+    "v5.5.1": "fcae32885b0296b32044cb99ecbdc50d98dddb83",
 }
 
 DEFAULT = "v1.28.0"
@@ -109,7 +120,7 @@ def _load_file(path: Path) -> dict[str, Release]:
     extra = {}
     for i, entry in enumerate(data.get("release", [])):
         where = f"{path}: release #{i + 1}"
-        unknown = set(entry) - {"version", "commit", "idf", "idf_min", "line", "submodules"}
+        unknown = set(entry) - {"version", "commit", "idf", "idf_min", "line", "submodules", "idf_commit"}
         if unknown:
             raise UserError(f"{where}: unknown key '{sorted(unknown)[0]}'")
         try:
@@ -117,10 +128,13 @@ def _load_file(path: Path) -> dict[str, Release]:
             commit, idf, line = entry["commit"], normalise(entry["idf"]), entry["line"]
         except KeyError as exc:
             raise UserError(f"{where}: missing key '{exc.args[0]}'") from None
-        if not re.fullmatch(r"[0-9a-f]{40}", commit):
-            raise UserError(f"{where}: 'commit' must be the full 40-digit hash")
+        idf_commit = entry.get("idf_commit", "")
+        for key, value in (("commit", commit), ("idf_commit", idf_commit or "0" * 40)):
+            if not re.fullmatch(r"[0-9a-f]{40}", value):
+                raise UserError(f"{where}: '{key}' must be the full 40-digit hash")
         if line not in _LINES:
             raise UserError(f"{where}: 'line' must be one of {', '.join(_LINES)}")
         submodules = tuple(entry.get("submodules", BASE_SUBMODULES))
-        extra[version] = Release(version, commit, idf, normalise(entry.get("idf_min", idf)), line, submodules)
+        extra[version] = Release(version, commit, idf, normalise(entry.get("idf_min", idf)), line, submodules,
+                                 idf_commit)
     return extra

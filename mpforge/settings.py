@@ -105,6 +105,13 @@ class Job:
         return self.settings.idf_version or self.release.idf
 
     @property
+    def idf_commit(self) -> str:
+        """The commit the IDF tag must point at, "" when mpforge has no pin for it."""
+        if self.idf_version == self.release.idf and self.release.idf_commit:
+            return self.release.idf_commit
+        return releases.IDF_COMMITS.get(self.idf_version, "")
+
+    @property
     def mp_dir(self) -> Path:
         return self.settings.micropython_dir or self.settings.workdir / "micropython" / self.release.version
 

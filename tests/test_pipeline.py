@@ -202,3 +202,30 @@ def test_profile_change_removes_stale_sdkconfig(mp, tmp_path):
     assert second.returncode == 0, second.stdout + second.stderr
     assert "removing" in second.stdout and "sdkconfig" in second.stdout
     assert "images checked: ESP32-S3, 8MB in the header" in second.stdout
+
+
+def test_install_prereqs_refuses_a_moved_idf_tag(invoke_run, sources, tmp_path):
+    moved = tmp_path / "moved-idf"
+    shutil.copytree(sources.idf_repo, moved)
+    git(moved, "commit", "-q", "--allow-empty", "-m", "not what was tagged")
+    git(moved, "tag", "-f", "-a", "v5.5.1", "-m", "moved", "HEAD")
+    env = {**sources.env(), "INVOKE_MPFORGE_IDF_URL": moved.as_uri()}
+    line = one_line_error(invoke_run("install-prereqs", env=env))
+    assert "tag v5.5.1" in line and "the tag moved" in line
+    assert not (tmp_path / "work/esp-idf/v5.5.1").exists()
+
+
+def test_builtin_idf_pins_cover_every_release():
+    from mpforge import releases
+
+    for release in releases.RELEASES.values():
+        assert len(releases.IDF_COMMITS[release.idf]) == 40
+
+
+def test_a_users_idf_at_the_right_version_but_another_commit_is_used_with_a_warning(mp, sources, tmp_path):
+    mine = tmp_path / "my-idf"
+    git(tmp_path, "clone", "-q", "--branch", "v5.5.1", sources.idf_url, str(mine))
+    git(mine, "commit", "-q", "--allow-empty", "-m", "my local patch")
+    result = mp("install-prereqs", env={"INVOKE_MPFORGE_IDF_DIR": str(mine)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"warning: {mine} is at" in result.stderr and "where ESP-IDF v5.5.1 was tagged" in result.stderr

@@ -136,12 +136,12 @@ def add_idf_tree(dest: Path, tag: str) -> None:
     shutil.copy(HARNESS / "images.py", dest / "tools" / "images.py")
 
 
-def write_releases_file(path: Path, commits: dict) -> Path:
+def write_releases_file(path: Path, commits: dict, idf_commits: dict) -> Path:
     lines = []
     for tag, commit in commits.items():
         line, idf = MICROPYTHON_TAGS[tag]
         lines += ["[[release]]", f'version = "{tag}"', f'commit = "{commit}"', f'idf = "{idf}"',
-                  f'idf_min = "{idf}"', f'line = "{line}"', ""]
+                  f'idf_min = "{idf}"', f'line = "{line}"', f'idf_commit = "{idf_commits[idf]}"', ""]
     path.write_text("\n".join(lines))
     return path
 
@@ -149,5 +149,6 @@ def write_releases_file(path: Path, commits: dict) -> Path:
 def make_sources(root: Path) -> Sources:
     mp_repo, commits = make_micropython(root)
     idf_repo = make_idf(root)
-    releases = write_releases_file(root / "releases.toml", commits)
+    idf_commits = {idf: git(idf_repo, "rev-parse", f"{idf}^{{commit}}") for _line, idf in MICROPYTHON_TAGS.values()}
+    releases = write_releases_file(root / "releases.toml", commits, idf_commits)
     return Sources(mp_repo.as_uri(), mp_repo, idf_repo.as_uri(), idf_repo, commits, releases)
