@@ -83,12 +83,6 @@ class Report:
         return data
 
 
-def _size(n: int) -> str:
-    if n % MB == 0:
-        return f"{n // MB}MB"
-    if n % 1024 == 0 and n < MB:
-        return f"{n // 1024}KB"
-    return f"{n / MB:.2f}MB"
 
 
 # ---- inputs: python, IDF version, defaults ------------------------------------------
@@ -231,18 +225,18 @@ def _check_partitions(job: Job, report: Report, csv_name: str, offset: int) -> N
     add(Row("partition table valid", f"fits {p.flash_size_label}, no overlaps",
             problems[0] if problems else "ok", not problems))
     app = partitions.first_app(table)
-    add(Row("app partition", f">= {_size(MIN_APP_SIZE)}",
-            f"{app.label} {_size(app.size)}" if app else "none", bool(app and app.size >= MIN_APP_SIZE)))
+    add(Row("app partition", f">= {ui.size_text(MIN_APP_SIZE, space=False)}",
+            f"{app.label} {ui.size_text(app.size, space=False)}" if app else "none", bool(app and app.size >= MIN_APP_SIZE)))
     vfs = partitions.filesystem(table)
     end = max(t.end for t in table)
     if vfs is not None:
         fs_size, where = vfs.size, f"partition {vfs.label}"
     elif releases.version_tuple(job.release.version) >= VFS_AT_BOOT_FROM:
-        fs_size, where = max(0, p.flash_size - end), f"made at boot: {_size(p.flash_size)} flash - table end {end:#x}"
+        fs_size, where = max(0, p.flash_size - end), f"made at boot: {ui.size_text(p.flash_size, space=False)} flash - table end {end:#x}"
     else:
         fs_size, where = 0, "no vfs partition"
     report.filesystem = {"size": fs_size, "source": where, "min": p.min_fs_size}
-    add(Row("filesystem", f">= {_size(p.min_fs_size)}", f"{_size(fs_size)} ({where})", fs_size >= p.min_fs_size))
+    add(Row("filesystem", f">= {ui.size_text(p.min_fs_size, space=False)}", f"{ui.size_text(fs_size, space=False)} ({where})", fs_size >= p.min_fs_size))
 
 
 def read_table(job: Job, csv: Path, offset: int) -> list[partitions.Partition]:

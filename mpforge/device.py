@@ -27,7 +27,7 @@ from esptool import reset as esptool_reset
 from esptool.logger import log as esptool_log
 from esptool.util import FatalError, PrintOnce
 
-from . import ports, state
+from . import ports, state, ui
 from .errors import UserError
 from .firmware import Firmware, check_image, chip_name
 from .profiles import MB, Profile
@@ -79,8 +79,6 @@ class Link:
 
 # ---- what a board reports ---------------------------------------------------------
 
-def _size_text(size: int) -> str:
-    return f"{size // MB}MB" if size >= MB else f"{size // 1024}KB"
 
 
 @dataclass(frozen=True)
@@ -95,8 +93,8 @@ class Fingerprint:
     mac: str
 
     def hardware(self) -> str:
-        flash = f"{_size_text(self.flash_size) if self.flash_size else 'unknown-size'} {self.flash_type} flash"
-        psram = (f"{_size_text(self.psram_size)} {self.psram_mode} PSRAM" if self.psram_size
+        flash = f"{ui.size_text(self.flash_size, space=False) if self.flash_size else 'unknown-size'} {self.flash_type} flash"
+        psram = (f"{ui.size_text(self.psram_size, space=False)} {self.psram_mode} PSRAM" if self.psram_size
                  else "no PSRAM")
         return f"{flash}, {psram}"
 
@@ -131,7 +129,7 @@ def check_board(fp: Fingerprint, profile: Profile, port: str, force: bool) -> No
     elif profile.psram_size and fp.psram_mode != profile.psram_mode:
         problems.append("PSRAM mode")
     if problems and not force:
-        needs_psram = (f"{_size_text(profile.psram_size)} {profile.psram_mode} PSRAM"
+        needs_psram = (f"{ui.size_text(profile.psram_size, space=False)} {profile.psram_mode} PSRAM"
                        if profile.psram_size else "no PSRAM")
         raise UserError(
             f"the board on {port} does not match profile {profile.name} ({', '.join(problems)}): "
@@ -460,7 +458,7 @@ def flash(port: str, fw: Firmware, profile: Profile, link: Link, state_dir: Path
         for image, data in images:  # esptool would refuse too, but mid-way and less clearly
             if fp.flash_size and image.offset + len(data) > fp.flash_size:
                 raise UserError(f"{image.path.name} ({len(data)} bytes at {image.offset:#x}) does "
-                                f"not fit in the {_size_text(fp.flash_size)} flash of the board "
+                                f"not fit in the {ui.size_text(fp.flash_size, space=False)} flash of the board "
                                 f"on {port}")
         flashed = Flashed(state_dir, fp.mac)
         if flashed.interrupted() and not erase_first:

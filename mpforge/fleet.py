@@ -74,12 +74,6 @@ class Screen:
                 self._redraw()
 
 
-def _size(n: int) -> str:
-    if n >= 1024 * 1024:
-        return f"{n / (1024 * 1024):.1f} MB"
-    if n >= 1024:
-        return f"{n / 1024:.0f} KB"
-    return f"{n} B"
 
 
 def _run_one(work, port: str, reporter: LineReporter) -> device.Result:
@@ -136,7 +130,7 @@ def summary(step: str, results: list[device.Result]) -> None:
     rows = [("PORT", "BOARD", "RESULT", "WRITTEN", "TIME")]
     for r in results:
         rows.append((r.port, f"{r.board.chip} {r.board.mac}" if r.board else "-",
-                     "ok" if r.ok else "FAILED", _size(r.bytes_written) if r.ok else "-",
+                     "ok" if r.ok else "FAILED", ui.size_text(r.bytes_written) if r.ok else "-",
                      f"{r.seconds:.1f} s" if r.ok else "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
@@ -151,8 +145,8 @@ def summary(step: str, results: list[device.Result]) -> None:
 def _outcome(step: str, result: device.Result) -> str:
     if step == "erase":
         return f"{result.board.describe()}: erased in {result.seconds:.1f} s"
-    return (f"{result.board.describe()}: wrote {_size(result.bytes_written)} of "
-            f"{_size(result.total_bytes)} in {result.seconds:.1f} s at {result.baud} baud "
+    return (f"{result.board.describe()}: wrote {ui.size_text(result.bytes_written)} of "
+            f"{ui.size_text(result.total_bytes)} in {result.seconds:.1f} s at {result.baud} baud "
             f"({'; '.join(result.regions)})")
 
 

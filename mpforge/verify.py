@@ -36,7 +36,7 @@ from pathlib import Path
 
 from . import PROJECT_ROOT, ui
 from .errors import UserError
-from .profiles import MB, Profile
+from .profiles import Profile
 from .releases import version_tuple
 
 STEP = "verify"
@@ -70,16 +70,6 @@ class Check:
         return {True: "pass", False: "FAIL", None: "n/a"}[self.passed]
 
 
-def size_text(n: int | None) -> str:
-    """Bytes as a short human size: '16 MB', '13.5 MB', '320 KB'."""
-    if n is None:
-        return "?"
-    if n >= MB:
-        value = n / MB
-        return f"{value:.0f} MB" if n % MB == 0 else f"{value:.1f} MB"
-    if n >= 1024:
-        return f"{n / 1024:.0f} KB"
-    return f"{n} B"
 
 
 def expected_machine(profile: Profile) -> str:
@@ -138,23 +128,23 @@ def check_build(probe: dict, profile: Profile, release: str) -> Check:
 
 
 def check_flash(probe: dict, profile: Profile) -> Check:
-    want = size_text(profile.flash_size)
+    want = ui.size_text(profile.flash_size)
     got = probe.get("flash_size")
     if not isinstance(got, int):
         return Check("flash size", want, _missing(probe, "flash_size"), False, "no flash size (esp.flash_size)")
     ok = got == profile.flash_size
-    return Check("flash size", want, size_text(got), ok,
-                 "" if ok else f"flash is {size_text(got)}, not {want} (a smaller chip, "
+    return Check("flash size", want, ui.size_text(got), ok,
+                 "" if ok else f"flash is {ui.size_text(got)}, not {want} (a smaller chip, "
                                "or firmware built for less flash)")
 
 
 def check_psram(probe: dict, profile: Profile) -> Check:
     got = probe.get("psram_heap")
     source = probe.get("psram_source") or "?"
-    found = f"{size_text(got)} ({source})" if isinstance(got, int) else _missing(probe, "psram_heap")
+    found = f"{ui.size_text(got)} ({source})" if isinstance(got, int) else _missing(probe, "psram_heap")
     if profile.psram_mode == "none":
         return Check("PSRAM heap", "none in profile", found, None)
-    want = f">= {size_text(profile.min_psram_heap)}"
+    want = f">= {ui.size_text(profile.min_psram_heap)}"
     if not isinstance(got, int):
         return Check("PSRAM heap", want, found, False, "no heap figures")
     ok = got >= profile.min_psram_heap
@@ -162,18 +152,18 @@ def check_psram(probe: dict, profile: Profile) -> Check:
         return Check("PSRAM heap", want, found, True)
     problem = ("no PSRAM in the heap (no PSRAM on the board, or firmware without PSRAM support)"
                if got == 0 else
-               f"PSRAM heap is {size_text(got)}, below {size_text(profile.min_psram_heap)}")
+               f"PSRAM heap is {ui.size_text(got)}, below {ui.size_text(profile.min_psram_heap)}")
     return Check("PSRAM heap", want, found, False, problem)
 
 
 def check_fs(probe: dict, profile: Profile) -> Check:
-    want = f">= {size_text(profile.min_fs_size)}"
+    want = f">= {ui.size_text(profile.min_fs_size)}"
     got = probe.get("fs_size")
     if not isinstance(got, int):
         return Check("filesystem", want, _missing(probe, "fs_size"), False, "no filesystem at /")
     ok = got >= profile.min_fs_size
-    return Check("filesystem", want, size_text(got), ok,
-                 "" if ok else f"filesystem is {size_text(got)}, below {size_text(profile.min_fs_size)}")
+    return Check("filesystem", want, ui.size_text(got), ok,
+                 "" if ok else f"filesystem is {ui.size_text(got)}, below {ui.size_text(profile.min_fs_size)}")
 
 
 def check_cpu(probe: dict, profile: Profile) -> Check:
