@@ -35,7 +35,7 @@ def ensure(job: Job) -> None:
         ui.say(STEP, f"{message}, up to date")
         return
     if job.settings.micropython_dir:
-        _check_user_checkout(job)
+        check_checkout(job)
     elif mp_dir.exists():
         if not gitsrc.is_checkout(mp_dir):
             raise UserError(f"{STEP}: {mp_dir} exists but is not a git checkout; remove it and run again")
@@ -50,15 +50,17 @@ def ensure(job: Job) -> None:
         ui.say(STEP, f"micropython {release.version} at {release.short}, ready")
 
 
-def _check_user_checkout(job: Job) -> None:
+def check_checkout(job: Job) -> None:
+    """The tree exists, is a git checkout and is at the release's commit (one-line errors)."""
     mp_dir, release = job.mp_dir, job.release
+    what = "micropython.dir" if job.settings.micropython_dir else "the MicroPython clone"
     if not mp_dir.is_dir():
-        raise UserError(f"micropython.dir {mp_dir} does not exist")
+        raise UserError(f"{what} {mp_dir} does not exist; run `invoke fetch`")
     if not gitsrc.is_checkout(mp_dir):
-        raise UserError(f"micropython.dir {mp_dir} is not a git checkout (the build needs git; clone MicroPython with git)")
+        raise UserError(f"{what} {mp_dir} is not a git checkout (the build needs git; clone MicroPython with git)")
     commit = gitsrc.head(mp_dir)
     if commit != release.commit:
         raise UserError(
-            f"micropython.dir {mp_dir} is at {gitsrc.describe(mp_dir)} ({commit[:7]}), not {release.version} "
+            f"{what} {mp_dir} is at {gitsrc.describe(mp_dir)} ({commit[:7]}), not {release.version} "
             f"({release.short}); run `git -C {mp_dir} checkout {release.version}` or pass --micropython for its release"
         )

@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from . import build, configcheck, frozen, gitsrc, idf, micropython, mpycross, overlay, prereqs
+from . import build, configcheck, frozen, idf, micropython, mpycross, overlay, prereqs
 from .errors import UserError
 from .settings import Job
 
@@ -73,7 +73,7 @@ def check_config(job: Job, as_json: bool = False) -> None:
     """
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
         if configcheck.own_python(job):
-            _check_tree(job)
+            micropython.check_checkout(job)
             overlay.apply(job)
         else:
             for step in STEPS:
@@ -83,15 +83,6 @@ def check_config(job: Job, as_json: bool = False) -> None:
         configcheck.ensure(job)
         return
     configcheck.run(job, as_json=as_json)
-
-
-def _check_tree(job: Job) -> None:
-    mp_dir, release = job.mp_dir, job.release
-    if not gitsrc.is_checkout(mp_dir):
-        raise UserError(f"config: micropython {release.version} is not checked out at {mp_dir}; run `invoke fetch`")
-    if gitsrc.head(mp_dir) != release.commit:
-        raise UserError(f"config: {mp_dir} is at {gitsrc.describe(mp_dir)}, not micropython {release.version} "
-                        f"({release.short}); run `invoke fetch` or pass --micropython for its release")
 
 
 def status_rows(job: Job) -> list[tuple[str, bool, str]]:
