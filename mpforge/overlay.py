@@ -133,8 +133,10 @@ def _rel(job: Job, name: str) -> str:
     return str((job.board_dir / name).relative_to(job.mp_dir))
 
 
-def _plan(job: Job, rendered: Rendered, known: dict) -> tuple[list[str], list[str]]:
-    """(files to write, edits to make); raises on anything we do not recognise."""
+def _plan(job: Job, rendered: Rendered, known: dict) -> dict[str, tuple[str, str]]:
+    """{file: (kind, content to write)} for what is missing or out of date; kind is
+    "files" (a file of ours) or "edits" (a tracked file with our hook). Raises on
+    anything we do not recognise."""
     board_dir = job.board_dir
     if not board_dir.is_dir():
         raise UserError(f"{STEP}: {board_dir} does not exist; is {job.mp_dir} a MicroPython "
@@ -145,11 +147,11 @@ def _plan(job: Job, rendered: Rendered, known: dict) -> tuple[list[str], list[st
     if foreign:
         raise UserError(f"{STEP}: {foreign[0]} has edits mpforge did not make; commit or stash them "
                         f"(git -C {job.mp_dir} stash) and run again")
-    to_write = []
+    changes = {}
     for name, content in rendered.files.items():
         path, rel = board_dir / name, _rel(job, name)
         if not path.exists():
-            to_write.append(name)
+            changes[name] = ("files", content)
             continue
         current = path.read_text()
         if current == content:
@@ -157,8 +159,7 @@ def _plan(job: Job, rendered: Rendered, known: dict) -> tuple[list[str], list[st
         if _sha(current) not in known["files"].get(rel, []):
             raise UserError(f"{STEP}: {rel} exists and was not written by mpforge; "
                             "move it away (it is yours) and run again")
-        to_write.append(name)
-    to_edit = []
+        changes[name] = ("files", content)
     for name, hook in rendered.edits.items():
         rel = _rel(job, name)
         original = gitsrc.tracked_content(job.mp_dir, rel)
@@ -170,18 +171,18 @@ def _plan(job: Job, rendered: Rendered, known: dict) -> tuple[list[str], list[st
         if current != original and _sha(current) not in known["edits"].get(rel, []):
             raise UserError(f"{STEP}: {rel} has edits mpforge did not make; "
                             f"restore it with `git -C {job.mp_dir} checkout -- {rel}` and run again")
-        to_edit.append(name)
-    return to_write, to_edit
+        changes[name] = ("edits", original + hook)
+    return changes
 
 
 def status(job: Job) -> tuple[bool, str]:
     rendered = render(job)
     try:
-        to_write, to_edit = _plan(job, rendered, _load_state(job))
+        changes = _plan(job, rendered, _load_state(job))
     except UserError as exc:
         return False, str(exc)
-    if to_write or to_edit:
-        return False, f"{len(to_write) + len(to_edit)} file(s) to place for variant {job.profile.variant}"
+    if changes:
+        return False, f"{len(changes)} file(s) to place for variant {job.profile.variant}"
     return True, f"variant {job.profile.variant} in place for {job.release.version} (line {job.release.line})"
 
 
@@ -193,63 +194,55 @@ def apply(job: Job) -> Rendered:
             ui.say(STEP, f"would place {_rel(job, name)}")
         return rendered
     known = _load_state(job)
-    to_write, to_edit = _plan(job, rendered, known)
-    if not to_write and not to_edit:
+    changes = _plan(job, rendered, known)
+    if not changes:
         ui.say(STEP, f"variant {job.profile.variant} in place for {job.release.version}, up to date")
         return rendered
-    for name in to_write + to_edit:
-        action = "append mpforge hook to" if name in to_edit else "write"
-        if job.settings.dry:
-            ui.say(STEP, f"would {action} {_rel(job, name)}")
     if job.settings.dry:
+        for name, (kind, _content) in changes.items():
+            action = "append mpforge hook to" if kind == "edits" else "write"
+            ui.say(STEP, f"would {action} {_rel(job, name)}")
         return rendered
     # Record before writing: an interrupted run still recognises its own files.
-    for name in to_write:
-        known["files"].setdefault(_rel(job, name), [])
-        known["files"][_rel(job, name)].append(_sha(rendered.files[name]))
-    for name in to_edit:
-        original = gitsrc.tracked_content(job.mp_dir, _rel(job, name))
-        known["edits"].setdefault(_rel(job, name), [])
-        known["edits"][_rel(job, name)].append(_sha(original + rendered.edits[name]))
+    for name, (kind, content) in changes.items():
+        known[kind].setdefault(_rel(job, name), []).append(_sha(content))
     state.write(job.settings.state_dir, _state_name(job), known)
-    for name in to_write:
-        state.atomic_write(job.board_dir / name, rendered.files[name])
-    for name in to_edit:
-        original = gitsrc.tracked_content(job.mp_dir, _rel(job, name))
-        state.atomic_write(job.board_dir / name, original + rendered.edits[name])
-    edited = f" and hooked into {', '.join(to_edit)}" if to_edit else ""
-    ui.say(STEP, f"placed {len(to_write)} file(s) for {job.profile.variant}{edited} in {job.board_dir}")
+    for name, (_kind, content) in changes.items():
+        state.atomic_write(job.board_dir / name, content)
+    edited = [name for name, (kind, _content) in changes.items() if kind == "edits"]
+    hooked = f" and hooked into {', '.join(edited)}" if edited else ""
+    ui.say(STEP, f"placed {len(changes) - len(edited)} file(s) for {job.profile.variant}{hooked} in {job.board_dir}")
     return rendered
 
 
 def revert(job: Job) -> None:
-    """Remove every file mpforge placed in this tree and undo its edits."""
+    """Remove every file mpforge placed in this tree and undo its edits.
+
+    Everything is checked before anything is touched, so a file changed after
+    mpforge wrote it stops the revert with the tree as it was."""
     known = _load_state(job)
-    removed = restored = 0
-    for rel, hashes in known["files"].items():
-        path = job.mp_dir / rel
-        if not path.exists():
-            continue
-        if _sha(path.read_text()) not in hashes:
-            raise UserError(f"{STEP}: {rel} was changed after mpforge wrote it; move it away and run again")
+    hints = {"files": ("wrote", "move it away and run again"),
+             "edits": ("edited", "restore it with git yourself")}
+    undo = []  # (rel, path, content to restore; None = remove the file)
+    for kind in ("files", "edits"):
+        for rel, hashes in known[kind].items():
+            path = job.mp_dir / rel
+            original = gitsrc.tracked_content(job.mp_dir, rel) if kind == "edits" else None
+            if not path.exists() or (kind == "edits" and (original is None or path.read_text() == original)):
+                continue
+            if _sha(path.read_text()) not in hashes:
+                did, hint = hints[kind]
+                raise UserError(f"{STEP}: {rel} was changed after mpforge {did} it; {hint}")
+            undo.append((rel, path, original))
+    for rel, path, original in undo:
         if job.settings.dry:
-            ui.say(STEP, f"would remove {rel}")
-        else:
+            ui.say(STEP, f"would {'remove' if original is None else 'restore from git'} {rel}")
+        elif original is None:
             path.unlink()
-        removed += 1
-    for rel, hashes in known["edits"].items():
-        path = job.mp_dir / rel
-        original = gitsrc.tracked_content(job.mp_dir, rel)
-        if original is None or not path.exists() or path.read_text() == original:
-            continue
-        if _sha(path.read_text()) not in hashes:
-            raise UserError(f"{STEP}: {rel} was changed after mpforge edited it; restore it with git yourself")
-        if job.settings.dry:
-            ui.say(STEP, f"would restore {rel} from git")
         else:
             state.atomic_write(path, original)
-        restored += 1
     if not job.settings.dry:
         state.clear(job.settings.state_dir, _state_name(job))
-    ui.say(STEP, f"reverted {job.mp_dir}: removed {removed} file(s), restored {restored} file(s)"
-           if removed or restored else f"nothing of mpforge's in {job.mp_dir}, up to date")
+    removed = sum(1 for _rel, _path, original in undo if original is None)
+    ui.say(STEP, f"reverted {job.mp_dir}: removed {removed} file(s), restored {len(undo) - removed} file(s)"
+           if undo else f"nothing of mpforge's in {job.mp_dir}, up to date")

@@ -135,6 +135,8 @@ def test_revert_refuses_a_file_changed_after_we_wrote_it(tmp_path):
     with pytest.raises(UserError, match="was changed after mpforge wrote it"):
         overlay.revert(job)
     assert "CONFIG_MINE=y" in path.read_text()
+    # Checked before anything is removed: the variant file placed before it is still there.
+    assert (repo / BOARD / "mpconfigvariant_FLASH_16M_SPIRAM_OCT.cmake").exists()
 
 
 def test_dry_run_changes_nothing(tmp_path, capsys):
