@@ -8,9 +8,11 @@
 Settings: invoke.yaml (key `mpforge`), INVOKE_MPFORGE_* variables, flags.
 """
 
-from mpforge import overlay as overlay_mod, pipeline, verify as verify_mod
+from mpforge.build import overlay as overlay_mod
+from mpforge.build import pipeline
+from mpforge.board import verify as verify_mod
 from mpforge.cli import settings, task
-from mpforge.settings import job as job_for, jobs as jobs_for
+from mpforge.model.settings import job as job_for, jobs as jobs_for
 
 PROFILE = "board profile: a name from boards/ or a .toml path (default: setting mpforge.profile)"
 RELEASE = "MicroPython release, e.g. v1.28.0 (default: setting mpforge.micropython.version)"
@@ -98,7 +100,7 @@ def dist(c, profile=None, micropython=None, dest=None):
     `esptool write-flash @flash_args`, an ESP Web Tools manifest.json,
     build-info.json and SHA256SUMS. Does nothing when the dist is up to date.
     """
-    from mpforge import dist as dist_mod
+    from mpforge.dist import folder as dist_mod
     dist_mod.collect(job_for(settings(c), profile, micropython), dest)
 
 
@@ -114,7 +116,7 @@ _PORT_HELP = ("serial port: a device path or a pyserial URL (socket://, rfc2217:
 })
 def erase(c, port=None, baud=None):
     """Erase the whole flash of one or more boards."""
-    from mpforge import fleet  # imported here: esptool loads only when a board task runs
+    from mpforge.board import fleet  # imported here: esptool loads only when a board task runs
     fleet.erase_boards(settings(c), port, baud=baud)
 
 
@@ -131,7 +133,7 @@ def erase(c, port=None, baud=None):
 def flash(c, port=None, profile=None, micropython=None, force=False, erase=False, baud=None,
           firmware=None):
     """Write the built firmware to one or more boards (only what changed), then reset them."""
-    from mpforge import fleet
+    from mpforge.board import fleet
     fleet.flash_boards(settings(c), port, profile=profile, micropython=micropython,
                        force=force, erase=erase, baud=baud, firmware_dir=firmware)
 
@@ -139,7 +141,7 @@ def flash(c, port=None, profile=None, micropython=None, force=False, erase=False
 @task()
 def ports(c):
     """List the serial ports that look like ESP32-S3 boards."""
-    from mpforge import fleet
+    from mpforge.board import fleet
     fleet.list_ports()
 
 

@@ -6,8 +6,8 @@ import functools
 
 import invoke
 
-from . import settings as settings_mod
-from .errors import UserError
+from mpforge.model import settings as settings_mod
+from mpforge.errors import UserError
 
 
 def task(*args, **kwargs):

@@ -10,8 +10,8 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Iterable
 
-from . import ui
-from .errors import UserError
+from mpforge import ui
+from mpforge.errors import UserError
 
 # What to tell a user who lacks a tool.
 _INSTALL_HINT = "run `invoke install-prereqs` or install it with your package manager"

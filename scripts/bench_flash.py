@@ -30,7 +30,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from harness.images import change_one_sector, write_fake_build  # noqa: E402
-from mpforge import device, firmware, fleet, profiles  # noqa: E402
+from mpforge.board import device  # noqa: E402
+from mpforge.image import firmware
+from mpforge.board import fleet
+from mpforge.model import profiles
 
 
 class Boards:

@@ -19,7 +19,14 @@ from conftest import ROOT, one_line_error
 from harness.fake_repos import FIXTURES, add_idf_tree
 from test_overlay import BOARD, LINES, make_tree
 
-from mpforge import boardcmake, configcheck, overlay, partitions, profiles, releases, sdkconfig, settings
+from mpforge.config import boardcmake
+from mpforge.config import check as configcheck
+from mpforge.build import overlay
+from mpforge.image import partitions
+from mpforge.model import profiles
+from mpforge.model import releases
+from mpforge.config import sdkconfig
+from mpforge.model import settings
 from mpforge.errors import UserError
 
 PROFILES = profiles.available()
@@ -318,7 +325,7 @@ def test_overlay_file_missing_for_a_pair(mp, tmp_path):
     overlays = tmp_path / "overlays"
     shutil.copytree(ROOT / "overlays", overlays)
     (overlays / "v1.26/sdkconfig.in").unlink()
-    code = ("import sys; from pathlib import Path; import mpforge.overlay as o; o.OVERLAYS_DIR = Path(sys.argv.pop(1)); "
+    code = ("import sys; from pathlib import Path; import mpforge.build.overlay as o; o.OVERLAYS_DIR = Path(sys.argv.pop(1)); "
             "from invoke.main import program; program.run()")
     result = subprocess.run([sys.executable, "-c", code, str(overlays), "config"], cwd=ROOT, env=mp.env,
                             capture_output=True, text=True, timeout=300)

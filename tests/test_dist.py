@@ -19,7 +19,10 @@ import pytest
 from conftest import one_line_error
 from harness.esp_mock import MockBoard
 from harness.images import APP_OFFSET, PARTITION_TABLE_OFFSET, make_app_image, write_fake_build
-from mpforge import __version__, dist, overlay, settings as settings_mod
+from mpforge import __version__
+from mpforge.dist import folder as dist
+from mpforge.build import overlay
+from mpforge.model import settings as settings_mod
 from mpforge.errors import UserError
 
 APP_SIZE = 96 * 1024

@@ -8,7 +8,8 @@ import pytest
 
 from conftest import one_line_error
 from harness.images import write_fake_build
-from mpforge import dist, settings as settings_mod
+from mpforge.dist import folder as dist
+from mpforge.model import settings as settings_mod
 
 pytest.importorskip("harness.repl_peer")
 from harness.repl_peer import repl_peers  # noqa: E402,F401  (fixture)

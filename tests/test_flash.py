@@ -20,7 +20,8 @@ from serial.tools.list_ports_common import ListPortInfo
 from conftest import ROOT, one_line_error
 from harness.esp_mock import MB, BootLoopPeer, MockBoard
 from harness.images import change_one_sector, write_fake_build
-from mpforge import ports, settings as settings_mod
+from mpforge.board import ports
+from mpforge.model import settings as settings_mod
 from mpforge.errors import UserError
 
 APP_SIZE = 96 * 1024  # small images keep the suite fast; the benchmark uses 1.6 MB

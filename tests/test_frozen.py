@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from conftest import one_line_error
 
-from mpforge import frozen, settings
+from mpforge.build import frozen
+from mpforge.model import settings
 
 
 def job_with(tmp_path, path):
@@ -98,7 +99,7 @@ def test_manifest_with_a_syntax_error_names_the_line(mp, tmp_path):
 
 
 def test_profile_names_frozen_code_relative_to_itself(tmp_path):
-    from mpforge import profiles
+    from mpforge.model import profiles
     from conftest import ROOT
 
     (tmp_path / "code").mkdir()

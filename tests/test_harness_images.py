@@ -10,7 +10,7 @@ from esptool.bin_image import LoadFirmwareImage
 
 from harness.images import (change_one_sector, default_partitions, make_app_image,
                             make_bootloader, make_partition_table, write_fake_build)
-from mpforge import firmware
+from mpforge.image import firmware
 
 
 def test_app_image_is_a_valid_esp32s3_image():

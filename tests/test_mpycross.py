@@ -6,7 +6,8 @@ import shutil
 import pytest
 
 from harness.fake_repos import lay_port_tree
-from mpforge import mpycross, settings
+from mpforge.build import mpycross
+from mpforge.model import settings
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None or shutil.which("cc") is None,
                                 reason="needs make and a C compiler")

@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from harness.fake_repos import git, lay_port_tree
-from mpforge import overlay, settings
+from mpforge.build import overlay
+from mpforge.model import settings
 from mpforge.errors import UserError
 
 LINES = {"v1.22": "v1.23.0", "v1.24": "v1.24.1", "v1.26": "v1.28.0"}

@@ -216,7 +216,7 @@ def test_install_prereqs_refuses_a_moved_idf_tag(invoke_run, sources, tmp_path):
 
 
 def test_builtin_idf_pins_cover_every_release():
-    from mpforge import releases
+    from mpforge.model import releases
 
     for release in releases.RELEASES.values():
         assert len(releases.IDF_COMMITS[release.idf]) == 40

@@ -12,7 +12,7 @@ import stat
 
 from conftest import one_line_error
 
-from mpforge import prereqs
+from mpforge.source import prereqs
 
 APT = {
     "dpkg-query": '''#!/bin/sh

@@ -2,7 +2,9 @@
 
 import pytest
 
-from mpforge import profiles, releases, settings
+from mpforge.model import profiles
+from mpforge.model import releases
+from mpforge.model import settings
 from mpforge.errors import UserError
 
 GOOD = """

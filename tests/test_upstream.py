@@ -26,7 +26,12 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 
-from mpforge import configcheck, overlay, partitions, profiles, releases, settings
+from mpforge.config import check as configcheck
+from mpforge.build import overlay
+from mpforge.image import partitions
+from mpforge.model import profiles
+from mpforge.model import releases
+from mpforge.model import settings
 from mpforge.errors import UserError
 
 MP_REPO = os.environ.get("MPFORGE_UPSTREAM_MICROPYTHON")

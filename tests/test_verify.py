@@ -19,7 +19,8 @@ import serial
 
 from conftest import one_line_error
 from harness.repl_peer import BOOT_LOOP_TEXT, MB, repl_peers, rom_peer  # noqa: F401
-from mpforge import profiles, verify
+from mpforge.model import profiles
+from mpforge.board import verify
 from mpforge.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

@@ -9,8 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import shell, ui
-from .settings import Job
+from mpforge import shell
+from mpforge import ui
+from mpforge.model.settings import Job
 
 STEP = "mpy-cross"
 _SOURCES = (".c", ".h", ".mk", ".py")

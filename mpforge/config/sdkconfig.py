@@ -22,8 +22,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import releases
-from .errors import UserError
+from mpforge.model import releases
+from mpforge.errors import UserError
 
 STEP = "config"
 TARGET = "esp32s3"

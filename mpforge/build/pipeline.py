@@ -12,9 +12,16 @@ import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from . import build, configcheck, frozen, idf, micropython, mpycross, overlay, prereqs
-from .errors import UserError
-from .settings import Job
+from mpforge.build import make as build
+from mpforge.config import check as configcheck
+from mpforge.build import frozen
+from mpforge.source import idf
+from mpforge.source import micropython
+from mpforge.build import mpycross
+from mpforge.build import overlay
+from mpforge.source import prereqs
+from mpforge.errors import UserError
+from mpforge.model.settings import Job
 
 
 @dataclass(frozen=True)

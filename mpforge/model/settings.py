@@ -11,10 +11,12 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import PROJECT_ROOT, profiles, releases
-from .errors import UserError
-from .profiles import Profile
-from .releases import Release
+from mpforge import PROJECT_ROOT
+from mpforge.model import profiles
+from mpforge.model import releases
+from mpforge.errors import UserError
+from mpforge.model.profiles import Profile
+from mpforge.model.releases import Release
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from . import gitsrc, releases, shell, state, ui
-from .errors import UserError
-from .settings import Job
+from mpforge.source import gitsrc
+from mpforge.model import releases
+from mpforge import shell
+from mpforge import state
+from mpforge import ui
+from mpforge.errors import UserError
+from mpforge.model.settings import Job
 
 STEP = "install-prereqs"
 TARGET = "esp32s3"

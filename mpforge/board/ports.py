@@ -15,7 +15,7 @@ from pathlib import Path
 import serial
 from serial.tools import list_ports
 
-from .errors import UserError
+from mpforge.errors import UserError
 
 # USB ids an ESP32-S3 board shows up with: its own USB-Serial/JTAG (download
 # mode and IDF console), MicroPython's TinyUSB CDC, and the USB-UART bridges

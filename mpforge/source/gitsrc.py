@@ -11,8 +11,8 @@ import shutil
 import sys
 from pathlib import Path
 
-from . import shell
-from .errors import UserError
+from mpforge import shell
+from mpforge.errors import UserError
 
 
 def _git(step: str, args: list[str], cwd: Path | None = None, dry: bool = False, check: bool = True):

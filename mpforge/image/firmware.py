@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
+from mpforge.errors import UserError
 
 def chip_name(chip_or_id) -> str:
     """'esp32s3' or 9 -> 'ESP32-S3' (esptool's own names)."""

@@ -19,10 +19,14 @@ import re
 import tomllib
 from dataclasses import dataclass
 
-from . import PROJECT_ROOT, gitsrc, profiles, state, ui
-from .errors import UserError
-from .profiles import Profile
-from .settings import Job
+from mpforge import PROJECT_ROOT
+from mpforge.source import gitsrc
+from mpforge.model import profiles
+from mpforge import state
+from mpforge import ui
+from mpforge.errors import UserError
+from mpforge.model.profiles import Profile
+from mpforge.model.settings import Job
 
 STEP = "overlay"
 OVERLAYS_DIR = PROJECT_ROOT / "overlays"

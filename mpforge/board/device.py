@@ -27,10 +27,12 @@ from esptool import reset as esptool_reset
 from esptool.logger import log as esptool_log
 from esptool.util import FatalError, PrintOnce
 
-from . import ports, state, ui
-from .errors import UserError
-from .firmware import Firmware, check_image, chip_name
-from .profiles import MB, Profile
+from mpforge.board import ports
+from mpforge import state
+from mpforge import ui
+from mpforge.errors import UserError
+from mpforge.image.firmware import Firmware, check_image, chip_name
+from mpforge.model.profiles import MB, Profile
 
 BEFORE_MODES = ("default-reset", "usb-reset", "no-reset", "no-reset-no-sync")
 AFTER_MODES = ("hard-reset", "soft-reset", "no-reset", "no-reset-stub", "watchdog-reset")

@@ -12,8 +12,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import PROJECT_ROOT
-from .errors import UserError
+from mpforge import PROJECT_ROOT
+from mpforge.errors import UserError
 
 BOARDS_DIR = PROJECT_ROOT / "boards"
 

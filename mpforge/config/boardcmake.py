@@ -21,7 +21,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
+from mpforge.errors import UserError
 
 STEP = "config"
 SCRIPT = Path(__file__).resolve().parent / "cmake" / "board_defaults.cmake"

@@ -26,9 +26,16 @@ import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from . import boardcmake, idf, overlay, partitions, releases, sdkconfig, state, ui
-from .errors import UserError
-from .settings import Job
+from mpforge.config import boardcmake
+from mpforge.source import idf
+from mpforge.build import overlay
+from mpforge.image import partitions
+from mpforge.model import releases
+from mpforge.config import sdkconfig
+from mpforge import state
+from mpforge import ui
+from mpforge.errors import UserError
+from mpforge.model.settings import Job
 
 STEP = "config"
 # The smallest app partition accepted before a build. An ESP32_GENERIC_S3 app

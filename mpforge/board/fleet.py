@@ -13,8 +13,15 @@ import time
 import traceback
 from pathlib import Path
 
-from . import build, device, dist, firmware, ports, profiles, settings as settings_mod, ui
-from .errors import UserError
+from mpforge.build import make as build
+from mpforge.board import device
+from mpforge.dist import folder as dist
+from mpforge.image import firmware
+from mpforge.board import ports
+from mpforge.model import profiles
+from mpforge.model import settings as settings_mod
+from mpforge import ui
+from mpforge.errors import UserError
 
 
 class LineReporter(device.Reporter):

@@ -23,7 +23,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import UserError
+from mpforge.errors import UserError
 
 BASE_SUBMODULES = ("lib/berkeley-db-1.xx", "lib/micropython-lib")
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import state
-from .errors import UserError
-from .settings import Job
+from mpforge import state
+from mpforge.errors import UserError
+from mpforge.model.settings import Job
 
 STEP = "frozen"
 

@@ -14,8 +14,9 @@ import subprocess
 import sys
 from dataclasses import dataclass
 
-from . import shell, ui
-from .errors import UserError
+from mpforge import shell
+from mpforge import ui
+from mpforge.errors import UserError
 
 STEP = "install-prereqs"
 

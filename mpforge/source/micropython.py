@@ -8,9 +8,10 @@ micropython-esp32-history.md §6), and fetch must work before the IDF exists.
 
 from __future__ import annotations
 
-from . import gitsrc, ui
-from .errors import UserError
-from .settings import Job
+from mpforge.source import gitsrc
+from mpforge import ui
+from mpforge.errors import UserError
+from mpforge.model.settings import Job
 
 STEP = "fetch"
 

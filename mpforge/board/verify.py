@@ -34,10 +34,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import PROJECT_ROOT, ui
-from .errors import UserError
-from .profiles import Profile
-from .releases import version_tuple
+from mpforge import PROJECT_ROOT
+from mpforge import ui
+from mpforge.errors import UserError
+from mpforge.model.profiles import Profile
+from mpforge.model.releases import version_tuple
 
 STEP = "verify"
 PROBE = PROJECT_ROOT / "scripts" / "board_probe.py"
@@ -255,7 +256,7 @@ def summary(checks: list[Check], *, port: str, profile: Profile) -> str:
 
 def _port_error(port: str, exc: BaseException) -> UserError:
     """The port's one-line error (shared with flash), said by verify."""
-    from . import ports
+    from mpforge.board import ports
 
     return UserError(f"{STEP}: {ports.port_error(port, exc)}")
 
@@ -443,7 +444,9 @@ def timeout_setting(settings) -> float:
 def target(settings, firmware=None):
     """(job, frozen modules) to check a board against: a dist folder's build-info.json
     when given, else the profile and release from the settings."""
-    from . import dist, frozen, settings as settings_mod
+    from mpforge.dist import folder as dist
+    from mpforge.build import frozen
+    from mpforge.model import settings as settings_mod
 
     if firmware:
         built = dist.load(firmware)
@@ -457,7 +460,7 @@ def run(job, *, as_json: bool = False, frozen_modules=()) -> list[Check]:
     settings = job.settings
     port = settings.port
     if not port:
-        from . import ports  # the one ESP32-S3 on USB, or a one-line error
+        from mpforge.board import ports  # the one ESP32-S3 on USB, or a one-line error
 
         port = ports.choose(None, "")[0]
     release = job.release.version

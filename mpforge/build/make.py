@@ -13,9 +13,17 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from . import firmware, frozen, gitsrc, idf, overlay, partitions, shell, state, ui
-from .errors import UserError
-from .settings import Job
+from mpforge.image import firmware
+from mpforge.build import frozen
+from mpforge.source import gitsrc
+from mpforge.source import idf
+from mpforge.build import overlay
+from mpforge.image import partitions
+from mpforge import shell
+from mpforge import state
+from mpforge import ui
+from mpforge.errors import UserError
+from mpforge.model.settings import Job
 
 STEP = "build"
 _NINJA_PROGRESS = re.compile(r"^\[(\d+)/(\d+)\]\s*(.*)")

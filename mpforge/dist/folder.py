@@ -51,9 +51,17 @@ from pathlib import Path, PurePosixPath
 
 from esptool.targets import CHIP_DEFS
 
-from . import PROJECT_ROOT, __version__, build, firmware, frozen, overlay, partitions, profiles, releases, ui
-from .errors import UserError
-from .settings import Job
+from mpforge import PROJECT_ROOT, __version__
+from mpforge.build import make as build
+from mpforge.image import firmware
+from mpforge.build import frozen
+from mpforge.build import overlay
+from mpforge.image import partitions
+from mpforge.model import profiles
+from mpforge.model import releases
+from mpforge import ui
+from mpforge.errors import UserError
+from mpforge.model.settings import Job
 
 STEP = "dist"
 SUMS = "SHA256SUMS"
@@ -206,7 +214,7 @@ def _resolver():
     """`invoke config`'s resolution of a job's sdkconfig (mpforge.configcheck.check), as a
     function job -> dict, or None when that module is not there."""
     try:
-        from . import configcheck
+        from mpforge.config import check as configcheck
     except ImportError:
         return None
     check = getattr(configcheck, "check", None)
