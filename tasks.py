@@ -92,7 +92,7 @@ def status(c, profile=None, micropython=None):
 # ---- release artifacts: dist ------------------------------------------------------
 
 @task(help={"profile": PROFILE, "micropython": RELEASE,
-            "dest": "folder to put <profile>-<release>/ in (default: dist/ in the project)"})
+            "dest": "output folder to put <profile>-<release>/ in (default: dist/ in the project)"})
 def dist(c, profile=None, micropython=None, dest=None):
     """Collect a build into dist/<profile>-<release>/ for flashing without mpforge.
 
