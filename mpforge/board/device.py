@@ -31,7 +31,8 @@ from mpforge.board import ports
 from mpforge import state
 from mpforge import ui
 from mpforge.errors import UserError
-from mpforge.image.firmware import Firmware, check_image, chip_name
+from mpforge.image import judge
+from mpforge.image.firmware import Firmware
 from mpforge.model.profiles import MB, Profile
 
 BEFORE_MODES = ("default-reset", "usb-reset", "no-reset", "no-reset-no-sync")
@@ -116,49 +117,30 @@ def fingerprint(esp) -> Fingerprint:
 
 
 def check_board(fp: Fingerprint, profile: Profile, port: str, force: bool) -> None:
-    """Refuse a board that does not match the profile (a wrong chip even with --force)."""
-    wanted_chip = chip_name(profile.chip)
-    if fp.chip != wanted_chip:
+    """Refuse a board that does not match the profile (the judge's rules; a wrong chip even
+    with --force)."""
+    problems = judge.board_problems(fp, profile)
+    if not judge.blocking(problems, force):
+        return
+    if problems[0].rule == "chip":
         raise UserError(f"the board on {port} is an {fp.chip}; profile {profile.name} is for an "
-                        f"{wanted_chip}")
-    problems = []
-    if fp.flash_size and fp.flash_size < profile.flash_size:
-        problems.append("flash too small")
-    if fp.flash_type != profile.flash_type:
-        problems.append("flash type")
-    if profile.psram_size and fp.psram_size < profile.psram_size:
-        problems.append("PSRAM too small" if fp.psram_size else "PSRAM missing")
-    elif profile.psram_size and fp.psram_mode != profile.psram_mode:
-        problems.append("PSRAM mode")
-    if problems and not force:
-        needs_psram = (f"{ui.size_text(profile.psram_size, space=False)} {profile.psram_mode} PSRAM"
-                       if profile.psram_size else "no PSRAM")
-        raise UserError(
-            f"the board on {port} does not match profile {profile.name} ({', '.join(problems)}): "
-            f"found {fp.chip} with {fp.hardware()}; the profile needs "
-            f"{profile.flash_size_label} {profile.flash_type} flash, {needs_psram} "
-            f"(--force flashes anyway)")
+                        f"{problems[0].wanted}")
+    needs_psram = (f"{ui.size_text(profile.psram_size, space=False)} {profile.psram_mode} PSRAM"
+                   if profile.psram_size else "no PSRAM")
+    raise UserError(
+        f"the board on {port} does not match profile {profile.name} "
+        f"({'; '.join(p.message for p in problems)}): found {fp.chip} with {fp.hardware()}; the "
+        f"profile needs {profile.flash_size_label} {profile.flash_type} flash, {needs_psram} "
+        f"(--force flashes anyway)")
 
 
 def check_firmware(fw: Firmware, profile: Profile, force: bool = False) -> None:
-    """Refuse, before any board is touched, a build for another chip or another flash size."""
-    wanted = chip_name(profile.chip)
-    if fw.chip != profile.chip:
-        raise UserError(f"the firmware in {fw.build_dir} is for an {chip_name(fw.chip)}, not an "
-                        f"{wanted}; build it for profile {profile.name} (`invoke build --profile "
-                        f"{profile.name}`)")
-    for image in fw.images:
-        if image.role in ("bootloader", "app"):
-            try:
-                check_image(image.path, profile.chip)
-            except UserError as exc:
-                raise UserError(f"{exc}; build it for profile {profile.name} "
-                                f"(`invoke build --profile {profile.name}`)") from None
-    if (not force and fw.flash_size not in ("keep", "detect")
-            and fw.flash_size != profile.flash_size_label):
-        raise UserError(f"the firmware in {fw.build_dir} was built for {fw.flash_size} flash; "
-                        f"profile {profile.name} has {profile.flash_size_label}; rebuild it "
-                        "(or --force)")
+    """Refuse, before any board is touched, a firmware the judge finds wrong for the profile
+    (with --force, one built for another flash size is let through)."""
+    problems = judge.blocking(judge.firmware_problems(fw, profile), force)
+    overridable = " (or --force)" if all(p.forcible for p in problems) else ""
+    judge.refuse(problems, suffix=f"; build it for profile {profile.name} "
+                                  f"(`invoke build --profile {profile.name}`){overridable}")
 
 
 # ---- esptool's output -> the board's reporter -------------------------------------
@@ -457,11 +439,7 @@ def flash(port: str, fw: Firmware, profile: Profile, link: Link, state_dir: Path
         result.board = fp = fingerprint(esp)
         reporter.found(fp)
         check_board(fp, profile, port, force)
-        for image, data in images:  # esptool would refuse too, but mid-way and less clearly
-            if fp.flash_size and image.offset + len(data) > fp.flash_size:
-                raise UserError(f"{image.path.name} ({len(data)} bytes at {image.offset:#x}) does "
-                                f"not fit in the {ui.size_text(fp.flash_size, space=False)} flash of the board "
-                                f"on {port}")
+        judge.refuse(judge.placement_problems(fw, fp), prefix=f"{port}: ")
         flashed = Flashed(state_dir, fp.mac)
         if flashed.interrupted() and not erase_first:
             reporter.step("the last flash of this board did not finish; checking every region",

@@ -92,7 +92,7 @@ def check_board_name(probe: dict, profile: Profile) -> Check:
     if got is None:
         return Check("board name", want, _missing(probe, "machine"), False, "no board name (os.uname)")
     ok = got == want
-    return Check("board name", want, got, ok, "" if ok else f"board name is '{got}'")
+    return Check("board name", want, got, ok, "" if ok else f"board name is '{got}', not '{want}'")
 
 
 def _release_tuple(release: str) -> tuple[int, int, int] | None:
@@ -125,7 +125,7 @@ def check_build(probe: dict, profile: Profile, release: str) -> Check:
         found = _missing(probe, "build") if (probe.get("errors") or {}).get("build") else "none"
         return Check("build id", want, found, False, "no build id (sys.implementation._build)")
     ok = got == want
-    return Check("build id", want, got, ok, "" if ok else f"build id is {got}")
+    return Check("build id", want, got, ok, "" if ok else f"build id is {got}, not {want}")
 
 
 def check_flash(probe: dict, profile: Profile) -> Check:
@@ -152,9 +152,15 @@ def check_psram(probe: dict, profile: Profile) -> Check:
     if ok:
         return Check("PSRAM heap", want, found, True)
     problem = ("no PSRAM in the heap (no PSRAM on the board, or firmware without PSRAM support)"
-               if got == 0 else
-               f"PSRAM heap is {ui.size_text(got)}, below {ui.size_text(profile.min_psram_heap)}")
+               if got == 0 else f"PSRAM heap is {_below(got, profile.min_psram_heap)}")
     return Check("PSRAM heap", want, found, False, problem)
+
+
+def _below(got: int, least: int) -> str:
+    """'5.5 MB, below 6 MB'; in bytes when the sizes would round to the same figure."""
+    if ui.size_text(got).replace(".0 ", " ") == ui.size_text(least).replace(".0 ", " "):
+        return f"{got} bytes, below {least} bytes"
+    return f"{ui.size_text(got)}, below {ui.size_text(least)}"
 
 
 def check_fs(probe: dict, profile: Profile) -> Check:
@@ -164,7 +170,7 @@ def check_fs(probe: dict, profile: Profile) -> Check:
         return Check("filesystem", want, _missing(probe, "fs_size"), False, "no filesystem at /")
     ok = got >= profile.min_fs_size
     return Check("filesystem", want, ui.size_text(got), ok,
-                 "" if ok else f"filesystem is {ui.size_text(got)}, below {ui.size_text(profile.min_fs_size)}")
+                 "" if ok else f"filesystem is {_below(got, profile.min_fs_size)}")
 
 
 def check_cpu(probe: dict, profile: Profile) -> Check:

@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from mpforge.image import firmware
+from mpforge.image import judge
 from mpforge.build import frozen
 from mpforge.source import gitsrc
 from mpforge.source import idf
@@ -142,24 +143,12 @@ def _run_make(job: Job, env: dict) -> None:
 
 
 def check_images(job: Job) -> firmware.Firmware:
-    """The images are ESP32-S3 images for the profile's flash, and the app fits its partition."""
+    """The images are what the profile needs (the judge's rules): one line naming the first problem."""
     fw = firmware.load(job.build_dir, hint=hint(job))
-    for role in ("bootloader", "app"):
-        firmware.check_image(fw.image(role).path, job.profile.chip, job.profile.flash_size_label)
-    table_image = fw.image("partition-table")
-    try:
-        table = partitions.parse(table_image.path.read_bytes())
-    except ValueError as exc:
-        raise UserError(f"{STEP}: {table_image.path} is not a partition table ({exc})") from None
-    problems = partitions.problems(table, job.profile.flash_size)
-    if problems:
-        raise UserError(f"{STEP}: partition table of {job.label}: {problems[0]}")
-    app_part, app = partitions.first_app(table), fw.image("app")
-    if app_part is None:
-        raise UserError(f"{STEP}: the partition table of {job.label} has no app partition")
+    judge.refuse(judge.firmware_problems(fw, job.profile), prefix=f"{STEP}: {job.label}: ")
+    app = fw.image("app")
+    app_part = partitions.first_app(partitions.parse(fw.image("partition-table").path.read_bytes()))
     size = app.path.stat().st_size
-    if size > app_part.size:
-        raise UserError(f"{STEP}: the app ({size} bytes) does not fit its partition {app_part.label} ({app_part.size} bytes)")
-    ui.say(STEP, f"images checked: ESP32-S3, {job.profile.flash_size_label} in the header, "
+    ui.say(STEP, f"images checked: {firmware.chip_name(fw.chip)}, {job.profile.flash_size_label} in the header, "
                  f"app uses {size * 100 // app_part.size}% of {app_part.label}")
     return fw

@@ -54,9 +54,9 @@ from esptool.targets import CHIP_DEFS
 from mpforge import PROJECT_ROOT, __version__
 from mpforge.build import make as build
 from mpforge.image import firmware
+from mpforge.image import judge
 from mpforge.build import frozen
 from mpforge.build import overlay
-from mpforge.image import partitions
 from mpforge.model import profiles
 from mpforge.model import releases
 from mpforge import ui
@@ -118,39 +118,9 @@ def _shown(path: Path) -> str:
 
 
 def _check(job: Job, fw: firmware.Firmware) -> None:
-    """Every image whole and valid for the profile, the table sound: else one line naming the file."""
-    if fw.chip not in CHIP_DEFS:
-        raise UserError(f"{STEP}: {job.build_dir / 'flasher_args.json'} names an unknown chip {fw.chip!r}")
-    for role in ("bootloader", "partition-table", "app"):
-        fw.image(role)  # each must exist
-    for image in fw.images:
-        try:
-            if image.role == "partition-table":
-                _check_table(image.path, job)
-            elif image.role in ("bootloader", "app"):
-                firmware.check_image(image.path, job.profile.chip, job.profile.flash_size_label)
-            # other images (e.g. ota_data_initial.bin) are data, copied as they are
-        except UserError as exc:
-            raise UserError(f"{STEP}: {exc}; {build.hint(job)}") from None
-
-
-def _check_table(path: Path, job: Job) -> None:
-    data = path.read_bytes()
-    try:
-        table = partitions.parse(data)
-    except ValueError as exc:
-        raise UserError(f"{path} is not a partition table ({exc})") from None
-    if not table:
-        raise UserError(f"{path} is not a partition table (no entries)")
-    md5_at = len(table) * partitions.ENTRY.size
-    entry = data[md5_at:md5_at + partitions.ENTRY.size]
-    if entry[:2] == partitions.MD5_MAGIC and hashlib.md5(data[:md5_at]).digest() != entry[16:32]:
-        raise UserError(f"{path} is truncated or damaged (its MD5 does not match)")
-    if len(data) < partitions.MAX_SIZE:  # gen_esp32part.py pads every table to 0xC00 bytes
-        raise UserError(f"{path} is truncated ({len(data)} bytes, a partition table has {partitions.MAX_SIZE})")
-    problems = partitions.problems(table, job.profile.flash_size)
-    if problems:
-        raise UserError(f"{path}: {problems[0]}")
+    """Every image whole and valid for the profile, the table sound (the judge's rules): else one
+    line naming the file. Other images (e.g. ota_data_initial.bin) are data, copied as they are."""
+    judge.refuse(judge.firmware_problems(fw, job.profile), prefix=f"{STEP}: ", suffix=f"; {build.hint(job)}")
 
 
 def _build_time(fw: firmware.Firmware) -> float:

@@ -25,32 +25,6 @@ def chip_name(chip_or_id) -> str:
     return rom.CHIP_NAME if rom else chip_or_id
 
 
-def check_image(path: Path, chip: str = "esp32s3", flash_size: str | None = None) -> None:
-    """An ESP image for `chip` (by the chip id in its header), whole (checksum and the
-    appended SHA-256 match: esptool's loader alone accepts a slightly truncated tail),
-    and, when given, with that flash size in its header. One-line error otherwise."""
-    from esptool.bin_image import LoadFirmwareImage
-    from esptool.targets import CHIP_DEFS
-
-    try:
-        image = LoadFirmwareImage(chip, str(path))
-        checksum_ok = image.calculate_checksum() == image.checksum
-    except Exception as exc:  # esptool raises FatalError and struct errors alike
-        raise UserError(f"{path} is not an ESP firmware image ({exc})") from None
-    chip_id = getattr(image, "chip_id", None)
-    if chip_id != CHIP_DEFS[chip].IMAGE_CHIP_ID:
-        raise UserError(f"{path} is an image for an {chip_name(chip_id)}, not an {chip_name(chip)}")
-    if not checksum_ok:
-        raise UserError(f"{path} is damaged (its checksum does not match)")
-    if getattr(image, "append_digest", False) and image.stored_digest != image.calc_digest:
-        raise UserError(f"{path} is truncated or damaged (its SHA-256 does not match)")
-    if flash_size:
-        sizes = {code: label for label, code in CHIP_DEFS[chip].FLASH_SIZES.items()}
-        found = sizes.get(image.flash_size_freq & 0xF0, f"code {image.flash_size_freq & 0xF0:#x}")
-        if found != flash_size:
-            raise UserError(f"{path} says {found} flash in its header, the profile needs {flash_size}")
-
-
 @dataclass(frozen=True)
 class Image:
     offset: int

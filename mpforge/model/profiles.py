@@ -186,7 +186,8 @@ def _validate(path: Path, data: dict) -> Profile:
 
     min_psram_heap = parse_size(get("verify", "min_psram_heap", "0"), f"{where}: 'verify.min_psram_heap'")
     if min_psram_heap > psram_size:
-        raise key_error("verify.min_psram_heap", "is larger than psram.size")
+        raise key_error("verify.min_psram_heap", f"is {get('verify', 'min_psram_heap')}, larger than "
+                                                 f"psram.size {get('psram', 'size', '0')}")
     min_fs_size = parse_size(get("verify", "min_fs_size"), f"{where}: 'verify.min_fs_size'")
     if min_fs_size >= flash_size:
         raise key_error("verify.min_fs_size", "must be smaller than flash.size")

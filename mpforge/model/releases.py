@@ -131,7 +131,8 @@ def _load_file(path: Path) -> dict[str, Release]:
         idf_commit = entry.get("idf_commit", "")
         for key, value in (("commit", commit), ("idf_commit", idf_commit or "0" * 40)):
             if not re.fullmatch(r"[0-9a-f]{40}", value):
-                raise UserError(f"{where}: '{key}' must be the full 40-digit hash")
+                raise UserError(f"{where}: '{key}' is '{value}'; it must be the full 40-digit hash "
+                                "(lower-case hex)")
         if line not in _LINES:
             raise UserError(f"{where}: 'line' must be one of {', '.join(_LINES)}")
         submodules = tuple(entry.get("submodules", BASE_SUBMODULES))
