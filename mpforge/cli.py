@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
+import errno
 import functools
+import os
+import sys
 
 import invoke
+from invoke.config import AmbiguousMergeError, UnknownFileType
+from invoke.env import Environment
+from invoke.exceptions import AmbiguousEnvVar, UncastableEnvVar
 
 from mpforge.model import settings as settings_mod
 from mpforge.errors import UserError
@@ -68,17 +75,110 @@ def task(*args, **kwargs):
         @functools.wraps(body)
         def wrapper(c, *a, **kw):
             try:
+                settings_mod.check(c.config.get("mpforge"))  # every task, even those that read no setting
                 return body(c, *a, **kw)
             except UserError as exc:
                 raise invoke.Exit(f"error: {exc}", code=exc.code) from None
             except KeyboardInterrupt:
                 raise invoke.Exit("error: interrupted; run the task again to resume", code=130) from None
+            except OSError as exc:
+                message = disk_problem(exc)
+                if message is None:
+                    raise
+                raise invoke.Exit(f"error: {message}", code=1) from None
 
         return invoke.task(*args, klass=FlagTask, auto_shortflags=False, **kwargs)(wrapper)
 
     return decorate
 
 
+_DISK_HINTS = {
+    errno.EROFS: "the file system is read-only; point setting mpforge.workdir (or --dest) at a writable folder",
+    errno.ENOSPC: "no space left on the device; free some space (or point mpforge.workdir elsewhere) and run again",
+    errno.EDQUOT: "disk quota exceeded; free some space (or point mpforge.workdir elsewhere) and run again",
+    errno.EACCES: "permission denied; fix its permissions (chmod/chown) or point mpforge.workdir at a folder you own",
+    errno.EPERM: "operation not permitted; fix its permissions (chmod/chown) or point mpforge.workdir at a folder you own",
+}
+
+
+def disk_problem(exc: OSError) -> str | None:
+    """A read-only, full or forbidden disk as one line naming the path, or None for other errors."""
+    hint = _DISK_HINTS.get(exc.errno)
+    if hint is None:
+        return None
+    path = exc.filename or "a file"
+    return f"cannot use {path}: {hint}"
+
+
 def settings(c, **overrides) -> settings_mod.Settings:
     """Settings from the invoke context, with task flags on top."""
     return settings_mod.from_config(c.config, **overrides)
+
+
+# ---- settings errors invoke raises before any task runs ---------------------------
+
+_ENV_PREFIX = "INVOKE_MPFORGE_"
+
+
+def env_problem(config) -> str | None:
+    """The first INVOKE_MPFORGE_* variable invoke cannot take, in one line, or None.
+
+    invoke casts each variable to the type the setting already has (int("soon") for
+    verify.timeout) and crashes with a traceback when it cannot; this finds the
+    variable first. A variable that names no setting (a typo) is one too."""
+    loader = Environment(config=config._config, prefix="INVOKE_")
+    known = {}
+    try:
+        for env_var, key_path in loader._crawl(key_path=[], env_vars={}).items():
+            known["INVOKE_" + env_var] = key_path
+    except AmbiguousEnvVar as exc:
+        return f"two settings map to one INVOKE_* variable ({exc}); rename one in your config file"
+    for name, value in sorted(os.environ.items()):
+        if not name.startswith(_ENV_PREFIX):
+            continue
+        if name not in known:
+            mpforge_vars = [v for v in known if v.startswith(_ENV_PREFIX)]
+            near = difflib.get_close_matches(name, mpforge_vars, n=1, cutoff=0.5)
+            hint = f"did you mean {near[0]}?" if near else "see `Settings` in README.md"
+            return f"{name} names no setting; {hint} (unset it: unset {name})"
+        path = known[name]
+        old = loader._path_get(path)
+        try:
+            loader._cast(old, value)
+        except (ValueError, TypeError, UncastableEnvVar):
+            kind = "a whole number" if isinstance(old, int) else f"a {type(old).__name__}"
+            return (f"{name}={value!r} is not {kind} as setting {'.'.join(path)} needs; "
+                    f"set it to e.g. {old!r} or unset it")
+    return None
+
+
+class Executor(invoke.Executor):
+    """invoke's executor (named by tasks.executor_class in invoke.yaml), checking the
+    settings sources invoke reads late: INVOKE_MPFORGE_* variables and the -f file."""
+
+    def execute(self, *tasks):
+        runtime = getattr(self.config, "_runtime_path", None)
+        if runtime and not os.path.isfile(runtime):
+            raise invoke.Exit(f"error: config file {runtime} (-f) does not exist; check the path", code=2)
+        problem = env_problem(self.config)
+        if problem:
+            raise invoke.Exit(f"error: {problem}", code=2)
+        return super().execute(*tasks)
+
+
+def _config_file_errors(kind, exc, tb):
+    """A broken config file (invoke.yaml or -f FILE) ends in one line, not invoke's traceback."""
+    yaml_error = type(exc).__module__.startswith(("yaml", "invoke.vendor.yaml"))
+    if yaml_error or isinstance(exc, (AmbiguousMergeError, UnknownFileType)):
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{mark.name} line {mark.line + 1}" if mark else "a config file (invoke.yaml or -f FILE)"
+        what = (f"it is not valid YAML ({getattr(exc, 'problem', None) or type(exc).__name__})" if yaml_error
+                else "a setting there has the wrong shape (e.g. `mpforge: 5` where a table of settings belongs)"
+                if isinstance(exc, AmbiguousMergeError) else str(exc))
+        print(f"error: {where}: {what}; fix the file", file=sys.stderr)
+        return
+    _default_hook(kind, exc, tb)
+
+
+_default_hook = sys.excepthook
+sys.excepthook = _config_file_errors

@@ -21,6 +21,22 @@ def quote(cmd: Iterable[str]) -> str:
     return " ".join(shlex.quote(str(c)) for c in cmd)
 
 
+# Lines a failing program prints after the cause, which say nothing by themselves.
+_ECHOES = ("the remote end hung up unexpectedly", "early eof", "index-pack failed", "fetch-pack: invalid index-pack output",
+           "clone of ", "failed to clone ", "unable to checkout submodule", "could not read from remote repository",
+           "please make sure you have the correct access rights")
+
+
+def failure_reason(output: str) -> str:
+    """The cause in a failed program's output, in one line: its error/fatal lines without
+    the echoes that follow the cause (git's 'the remote end hung up'), else its last line."""
+    lines = [" ".join(line.split()) for line in output.splitlines() if line.strip()]
+    errors = [l for l in lines if l.lower().startswith(("fatal:", "error:"))]
+    causes = [l for l in errors if not any(echo in l.lower() for echo in _ECHOES)] or errors
+    unique = list(dict.fromkeys(causes))
+    return "; ".join(unique[:3]) if unique else (lines[-1] if lines else "")
+
+
 def require(step: str, *tools: str, path: str | None = None) -> None:
     """Fail in one line if a program is missing from PATH."""
     for tool in tools:
@@ -41,8 +57,8 @@ def run(step: str, cmd: list[str], *, cwd: Path | None = None, env: dict | None 
     except KeyboardInterrupt:
         raise UserError(f"{step}: interrupted; run the task again to resume", code=130) from None
     if check and result.returncode != 0:
-        detail = (result.stderr or result.stdout or "").strip().splitlines() if capture else []
-        tail = f": {detail[-1]}" if detail else ""
+        detail = failure_reason(result.stderr or result.stdout or "") if capture else ""
+        tail = f": {detail}" if detail else ""
         raise UserError(f"{step}: `{quote(cmd)}` failed with exit code {result.returncode}{tail}")
     return result
 

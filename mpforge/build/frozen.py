@@ -10,6 +10,8 @@ naming file and line before a long build, not a failure deep inside it.
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 from mpforge import state
@@ -71,9 +73,12 @@ def digest(job: Job) -> str:
 def manifest_text(job: Job, path: Path) -> str:
     board_manifest = job.board_dir / "manifest.py"
     base = str(board_manifest) if board_manifest.exists() else "$(PORT_DIR)/boards/manifest.py"
-    user = f'freeze("{path}")' if path.is_dir() else f'include("{path}")'
-    return (f"# Written by mpforge for {job.label}: the board's own frozen modules, then yours.\n"
-            f'include("{base}")\n{user}\n')
+    # Paths as Python string literals (JSON's escapes are Python's): a quote or newline
+    # in a folder name stays data.
+    user = f"freeze({json.dumps(str(path))})" if path.is_dir() else f"include({json.dumps(str(path))})"
+    label = "".join(ch if ch.isprintable() else "?" for ch in job.label)
+    return (f"# Written by mpforge for {label}: the board's own frozen modules, then yours.\n"
+            f"include({json.dumps(base)})\n{user}\n")
 
 
 def manifest_path(job: Job) -> Path | None:

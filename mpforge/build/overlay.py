@@ -80,6 +80,22 @@ def sdkconfig_settings(profile: Profile, partition_csv: str) -> str:
     return "\n".join(lines)
 
 
+def comment(text: str) -> str:
+    """Text for a comment line of a generated file: anything that is not printable
+    (a newline would end the comment and start a CMake command or a Kconfig line)
+    is written as its escape, so the comment stays one line."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(text))
+
+
+def placed(value: str, pattern, key: str) -> str:
+    """A profile value that stands in CMake code or a file name: only its plain form is
+    written (CMake's legacy "..." quoting of the board name has no escapes)."""
+    if not pattern.fullmatch(value):
+        raise UserError(f"{STEP}: the profile's {key} {value!r} cannot be written into CMake safely; "
+                        "fix it in the profile")
+    return value
+
+
 def render(job: Job) -> Rendered:
     """Every file and edit the overlay makes for this profile and release line."""
     profile, line = job.profile, job.release.line
@@ -95,8 +111,10 @@ def render(job: Job) -> Rendered:
         raise UserError(f"{STEP}: release line {line} has no partition table for {profile.flash_size_label} flash "
                         f"(profile {profile.name}); add one to overlays/{line}/overlay.toml")
     values = {
-        "VARIANT": profile.variant, "BOARD": profile.board, "BOARD_NAME": profile.board_name,
-        "PROFILE": profile.name, "TITLE": profile.title, "LINE_NOTE": spec.get("note", ""),
+        "VARIANT": placed(profile.variant, profiles.VARIANT_RE, "build.variant"),
+        "BOARD": placed(profile.board, profiles.BOARD_RE, "build.board"),
+        "BOARD_NAME": placed(profile.board_name, profiles.BOARD_NAME_RE, "build.board_name"),
+        "PROFILE": comment(profile.name), "TITLE": comment(profile.title), "LINE_NOTE": comment(spec.get("note", "")),
         "SETTINGS": sdkconfig_settings(profile, csv),
     }
 
@@ -142,6 +160,9 @@ def _plan(job: Job, rendered: Rendered, known: dict) -> dict[str, tuple[str, str
     "files" (a file of ours) or "edits" (a tracked file with our hook). Raises on
     anything we do not recognise."""
     board_dir = job.board_dir
+    if (job.port_dir / "boards").is_dir() and not board_dir.is_dir():
+        raise UserError(f"{STEP}: board {job.profile.board} (the profile's build.board) is not in "
+                        f"{job.port_dir / 'boards'}; set build.board to one of the port's boards")
     if not board_dir.is_dir():
         raise UserError(f"{STEP}: {board_dir} does not exist; is {job.mp_dir} a MicroPython "
                         f"{job.release.version} tree? (run `invoke fetch`)")

@@ -81,6 +81,9 @@ def evaluate(port_dir: Path, board: str, variant: str, *, check_variant: bool,
     idf_version: '5.2.2' or 'v5.2.2'; decides SDKCONFIG_IDF_VERSION_SPECIFIC as the port does.
     """
     board_dir = port_dir / "boards" / board
+    if (port_dir / "boards").is_dir() and not board_dir.is_dir():
+        raise UserError(f"{STEP}: board {board} (the profile's build.board) is not in {port_dir / 'boards'}; "
+                        "set build.board to one of the port's boards")
     if not (board_dir / "mpconfigboard.cmake").is_file():
         raise UserError(f"{STEP}: {board_dir} has no mpconfigboard.cmake; is {port_dir} a MicroPython esp32 port "
                         f"and {board} one of its boards?")

@@ -152,7 +152,8 @@ def check(job: Job) -> Report:
     variant_entries = _variant_entries(job)  # also: the overlay exists for this pair
     python, env = _python_and_env(job)
     defaults = board_defaults(job, version, env)
-    resolved = sdkconfig.resolve(job.idf_dir, version, defaults.files, python, env)
+    resolved = sdkconfig.resolve(job.idf_dir, version, defaults.files, python, env,
+                                 scratch=job.settings.workdir / "tmp")
     return compare(job, version, defaults, resolved.values, variant_entries, list(resolved.warnings))
 
 
@@ -173,6 +174,9 @@ def compare(job: Job, version: str, defaults: boardcmake.BoardDefaults, values: 
     tail = list(defaults.entries[-len(variant_entries):]) if variant_entries else []
     add(Row("variant defaults last", ", ".join(variant_entries), ", ".join(tail) or "none",
             bool(variant_entries) and tail == variant_entries))
+    # The board's cmake sets IDF_TARGET; unset, ESP-IDF builds for its default, the esp32.
+    target = defaults.target or "esp32 (IDF_TARGET not set)"
+    add(Row("IDF target", p.chip, target, defaults.target == p.chip))
     name = defaults.board_name
     got_name = name if name is not None else f"{boardcmake.header_board_name(job.board_dir) or 'none'} (mpconfigboard.h)"
     add(Row("board name", p.board_name, got_name, name == p.board_name))

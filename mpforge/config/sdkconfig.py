@@ -10,7 +10,10 @@ The defaults are first concatenated into one sdkconfig.combined, as the
 MicroPython port does (ports/esp32/CMakeLists.txt); the reference shows this
 gives the same sdkconfig as passing each file with --defaults.
 
-Everything happens in a temporary directory: the build dir is never touched.
+Everything happens in a temporary directory (in the workdir when the caller
+names a scratch folder), removed afterwards: the build dir is never touched,
+and kconfgen's own kconfgen_tmp* files land there too (TMPDIR points at it)
+instead of piling up in the system temp folder.
 """
 
 from __future__ import annotations
@@ -82,11 +85,13 @@ def kconfgen_command(python: str, idf_dir: Path, idf_version: str) -> list[str]:
     return [python, "-m", "kconfgen"]
 
 
-def resolve(idf_dir: Path, idf_version: str, defaults, python: str, env: dict | None = None) -> Resolved:
+def resolve(idf_dir: Path, idf_version: str, defaults, python: str, env: dict | None = None,
+            scratch: Path | None = None) -> Resolved:
     """Resolve the defaults files (in order, later ones win) against the IDF's Kconfig.
 
     python: the interpreter with the IDF's kconfgen requirements (the IDF's own venv).
     env: the environment to run it in (the exported IDF environment), else ours.
+    scratch: the folder to work in (one of the workdir), else the system temp folder.
     """
     version = releases.version_tuple(idf_version)
     for needed in (idf_dir / "Kconfig", idf_dir / "tools" / "kconfig_new" / "prepare_kconfig_files.py"):
@@ -97,8 +102,11 @@ def resolve(idf_dir: Path, idf_version: str, defaults, python: str, env: dict | 
     run_env.update({"IDF_PATH": str(idf_dir), "IDF_TARGET": TARGET})
     for key in ("PYTHONPATH", "PYTHONHOME"):
         run_env.pop(key, None)
-    with tempfile.TemporaryDirectory(prefix="mpforge-sdkconfig-") as tmp:
+    if scratch is not None:
+        scratch.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="mpforge-sdkconfig-", dir=scratch) as tmp:
         out = Path(tmp)
+        run_env["TMPDIR"] = tmp  # kconfgen's mkstemp files go here and go away with it
         (out / "sdkconfig.combined").write_text(combined)
         env_file = out / "config.env"
         env_file.write_text(json.dumps(config_env(idf_dir, idf_version, out), indent=4))

@@ -429,6 +429,17 @@ class _ZipReader:
                             "make the dist again with `invoke dist`") from None
 
 
+def plain_name(name) -> bool:
+    """A file name a dist may name: one plain name inside the folder. No path (absolute,
+    ../, a/b, a backslash), no hidden file, no NUL or other control character."""
+    return (isinstance(name, str) and bool(name) and not name.startswith(".")
+            and not any(ch in "/\\" or ord(ch) < 32 or ord(ch) == 127 for ch in name))
+
+
+def _shown_name(name) -> str:
+    return repr(name)[:80]
+
+
 def _parse_sums(where: Path, data: bytes) -> dict[str, str]:
     sums = {}
     for number, line in enumerate(data.decode(errors="replace").splitlines(), 1):
@@ -436,8 +447,11 @@ def _parse_sums(where: Path, data: bytes) -> dict[str, str]:
             continue
         digest, sep, name = line.partition("  ")
         name = name.removeprefix("*")
-        if not sep or len(digest) != 64 or not name or "/" in name or name.startswith("."):
+        if not sep or len(digest) != 64 or not name:
             raise UserError(f"{STEP}: {where}/{SUMS} line {number} is not `<sha256>  <file>`")
+        if not plain_name(name):
+            raise UserError(f"{STEP}: {where}/{SUMS} line {number} names {_shown_name(name)}, not a plain file "
+                            "name in the dist folder; refusing this dist (make it again with `invoke dist`)")
         sums[name] = digest.lower()
     return sums
 
@@ -457,6 +471,10 @@ def _from_files(src: Path, folder: Path, reader: _FolderReader) -> Dist:
     try:
         info = json.loads(reader.read(INFO))
         flash = info["flash"]
+        for entry in info["images"]:
+            if not plain_name(entry["file"]):
+                raise UserError(f"{STEP}: {reader.where(INFO)} names image {_shown_name(entry['file'])}, not a plain "
+                                "file name in the dist folder; refusing this dist (make it again with `invoke dist`)")
         images = tuple(sorted(
             (firmware.Image(int(entry["offset"]), folder / entry["file"], entry["role"]) for entry in info["images"]),
             key=lambda image: image.offset))

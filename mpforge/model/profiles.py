@@ -8,6 +8,7 @@ It is validated on load; every problem is one line naming the file and key.
 from __future__ import annotations
 
 import hashlib
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +24,24 @@ PSRAM_MODES = ("none", "quad", "octal")
 CPU_MHZ = (80, 160, 240)
 FLASH_FREQS = ("20m", "40m", "80m", "120m")
 PSRAM_SPEEDS = ("40m", "80m", "120m")
+
+# Text that reaches generated CMake and sdkconfig files (mpforge/build/overlay.py)
+# must be plain: MicroPython's BOARD and BOARD_VARIANT are ASCII identifiers
+# (they name files and CMake list items), and MICROPY_HW_BOARD_NAME sits in
+# CMake's legacy NAME="..." quoting, which has no escapes: a quote, backslash,
+# $, ;, # or a parenthesis there ends the string or runs CMake (tried with
+# CMake 3.25 in tests/test_hostile_profiles.py). No field may hold a control
+# character (a newline ends a comment line in a generated file).
+VARIANT_RE = re.compile(r"[A-Z0-9_]+")
+BOARD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")
+BOARD_NAME_RE = re.compile(r"[A-Za-z0-9 _.,:/+&-]+")
+BOARD_NAME_ALLOWED = "ASCII letters, digits, spaces and _ . , : / + & -"
+
+
+def has_control(text: str) -> bool:
+    """A control character or a line/paragraph separator: anything that can break a line."""
+    return any(ord(ch) < 32 or 127 <= ord(ch) < 160 or ch in "\u2028\u2029" for ch in text)
+
 
 # Every key a profile may have, per table: (type, required).
 SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
@@ -119,6 +138,10 @@ def load(name: str) -> Profile:
 
 def from_text(text: str, name: str, where: Path) -> Profile:
     """A profile from TOML text kept elsewhere (a dist folder's build-info.json)."""
+    if not isinstance(name, str) or not name or has_control(name) or "/" in name or "\\" in name or name.startswith("."):
+        raise UserError(f"{where}: the profile name {str(name)[:60]!r} is not a plain name")
+    if not isinstance(text, str):
+        raise UserError(f"{where}: the profile in it is not TOML text")
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -128,6 +151,8 @@ def from_text(text: str, name: str, where: Path) -> Profile:
 
 def _validate(path: Path, data: dict) -> Profile:
     where = str(path)
+    if has_control(path.stem):
+        raise UserError(f"{where!r}: the profile's file name holds a control character; rename the file")
     for table in data:
         if table not in SCHEMA:
             raise UserError(f"{where}: unknown table [{table}]; expected one of {', '.join(SCHEMA)}")
@@ -147,6 +172,9 @@ def _validate(path: Path, data: dict) -> Profile:
                 continue
             if not isinstance(section[key], kind) or isinstance(section[key], bool):
                 raise UserError(f"{where}: '{table}.{key}' must be a {kind.__name__}")
+            if isinstance(section[key], str) and has_control(section[key]):
+                raise UserError(f"{where}: '{table}.{key}' holds a control character (a newline, tab, NUL, ...); "
+                                "write it on one line without them")
 
     def get(table: str, key: str, default=None):
         return data.get(table, {}).get(key, default)
@@ -193,11 +221,16 @@ def _validate(path: Path, data: dict) -> Profile:
         raise key_error("verify.min_fs_size", "must be smaller than flash.size")
 
     variant = get("build", "variant")
-    if not variant or not all(ch.isupper() or ch.isdigit() or ch == "_" for ch in variant):
-        raise key_error("build.variant", f"is '{variant}'; use upper-case letters, digits and '_'")
+    if not VARIANT_RE.fullmatch(variant):
+        raise key_error("build.variant", f"is {variant!r}; use ASCII upper-case letters, digits and '_' only")
+    board = get("build", "board")
+    if not BOARD_RE.fullmatch(board):
+        raise key_error("build.board", f"is {board!r}; a MicroPython board name is ASCII letters, digits, "
+                                       "'_' and '-' (e.g. ESP32_GENERIC_S3)")
     board_name = get("build", "board_name")
-    if '"' in board_name or "\\" in board_name:
-        raise key_error("build.board_name", "must not contain quotes or backslashes")
+    if not BOARD_NAME_RE.fullmatch(board_name):
+        raise key_error("build.board_name", f"is {board_name!r}; use {BOARD_NAME_ALLOWED} only "
+                                            "(no quotes, backslashes, parentheses, $, # or ;)")
 
     return Profile(
         name=path.stem,
@@ -205,7 +238,7 @@ def _validate(path: Path, data: dict) -> Profile:
         title=get("board", "name"),
         description=get("board", "description", ""),
         chip=chip,
-        board=get("build", "board"),
+        board=board,
         variant=variant,
         board_name=board_name,
         flash_size=flash_size,

@@ -81,6 +81,11 @@ def version_tuple(text: str) -> tuple[int, int, int]:
     return int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
 
 
+def is_version(text) -> bool:
+    """'v1.28.0', '1.28' and the like (what normalise() turns into a tag)."""
+    return isinstance(text, str) and _VERSION.match(text.strip()) is not None
+
+
 def normalise(version: str) -> str:
     """Accept '1.28', 'v1.28', '1.28.0' for 'v1.28.0'."""
     try:
@@ -118,11 +123,22 @@ def _load_file(path: Path) -> dict[str, Release]:
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
     extra = {}
-    for i, entry in enumerate(data.get("release", [])):
+    entries = data.get("release", [])
+    if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
+        raise UserError(f"{path}: 'release' must be a list of [[release]] tables (see README, Supported releases)")
+    for i, entry in enumerate(entries):
         where = f"{path}: release #{i + 1}"
         unknown = set(entry) - {"version", "commit", "idf", "idf_min", "line", "submodules", "idf_commit"}
         if unknown:
             raise UserError(f"{where}: unknown key '{sorted(unknown)[0]}'")
+        for key, value in entry.items():
+            wanted = list if key == "submodules" else str
+            if not isinstance(value, wanted) or (wanted is list and not all(isinstance(v, str) for v in value)):
+                kind = "a list of paths" if wanted is list else "a string"
+                raise UserError(f"{where}: '{key}' must be {kind}, not {value!r}")
+        for key in ("version", "idf", "idf_min"):
+            if key in entry and not is_version(entry[key]):
+                raise UserError(f"{where}: '{key}' is '{entry[key]}', not a version like v1.29.0")
         try:
             version = normalise(entry["version"])
             commit, idf, line = entry["commit"], normalise(entry["idf"]), entry["line"]

@@ -7,7 +7,9 @@ variables < ``invoke -f FILE`` < task flags (--profile, --micropython,
 
 from __future__ import annotations
 
+import difflib
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -45,6 +47,69 @@ class Settings:
         return self.workdir / "state"
 
 
+# Every setting under `mpforge` (dotted) and the kind of value it takes; a key
+# not listed here is a typo. Checked by check(), the one place settings are
+# validated, before anything reads them.
+KINDS = {
+    "workdir": "path", "profile": "text", "port": "text", "releases_file": "path",
+    "micropython.version": "version", "micropython.url": "text", "micropython.dir": "path",
+    "idf.version": "version", "idf.url": "text", "idf.dir": "path", "idf.tools_path": "path",
+    "idf.python": "path",
+    "baud": "positive", "connect_attempts": "positive", "jobs": "count", "verify.timeout": "seconds",
+    "before": "text", "after": "text", "os_packages": "bool",
+}
+_KIND_TEXT = {
+    "path": "a path", "text": "a text", "version": "a version like v1.28.0",
+    "positive": "a whole number above 0", "count": "a whole number, 0 or more",
+    "seconds": "a number of seconds above 0", "bool": "true or false",
+}
+
+
+def _fits(kind: str, value) -> bool:
+    if kind in ("path", "text", "version"):
+        if value is None or (kind != "text" and value == ""):
+            return True
+        if not isinstance(value, str) or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+            return False
+        return kind != "version" or releases.is_version(value)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if isinstance(value, bool):
+        return False
+    try:
+        number = float(value) if kind == "seconds" else int(str(value).strip())
+    except (TypeError, ValueError):
+        return False
+    return number >= 0 if kind == "count" else number > 0 and number == number and number != float("inf")
+
+
+def check(cfg) -> None:
+    """Every key under `mpforge` known and of the right kind, whichever source set it
+    (invoke.yaml, -f FILE, INVOKE_MPFORGE_*); else one line naming the setting."""
+    groups = {key.rpartition(".")[0] for key in KINDS if "." in key}
+    fix = "fix it in invoke.yaml, your -f file or the INVOKE_MPFORGE_* variable"
+
+    def walk(node, prefix: str) -> None:
+        if not isinstance(node, Mapping) and not hasattr(node, "keys"):
+            where = f"mpforge.{prefix}" if prefix else "mpforge"
+            raise UserError(f"setting {where} must be a table of settings, not {node!r}; {fix}")
+        for key in list(node.keys()):
+            dotted = f"{prefix}.{key}" if prefix else str(key)
+            value = node[key]
+            if dotted in groups:
+                walk(value, dotted)
+            elif dotted in KINDS:
+                if not _fits(KINDS[dotted], value):
+                    raise UserError(f"setting mpforge.{dotted} is {value!r}, not {_KIND_TEXT[KINDS[dotted]]}; "
+                                    f"{fix} (INVOKE_MPFORGE_{dotted.replace('.', '_').upper()})")
+            else:
+                near = difflib.get_close_matches(dotted, [*KINDS, *groups], n=1, cutoff=0.5)
+                hint = f"did you mean mpforge.{near[0]}?" if near else f"known: {', '.join(sorted(KINDS))}"
+                raise UserError(f"setting mpforge.{dotted} is unknown; {hint} ({fix})")
+
+    walk(cfg if cfg is not None else {}, "")
+
+
 def _path(value) -> Path | None:
     if value in (None, ""):
         return None
@@ -65,7 +130,9 @@ def _get(cfg, dotted: str, default=None):
 def from_config(config, *, profile: str | None = None, micropython: str | None = None,
                 port: str | None = None, yes: bool = False, frozen: str | None = None) -> Settings:
     """Build Settings from an invoke Config (or any nested mapping)."""
-    cfg = _get(config, "mpforge", {}) or {}
+    cfg = _get(config, "mpforge", {})
+    check(cfg)
+    cfg = cfg or {}
     dry = bool(_get(config, "run.dry", False))
     try:
         baud = int(_get(cfg, "baud", 921600))

@@ -21,7 +21,7 @@ def _git(step: str, args: list[str], cwd: Path | None = None, dry: bool = False,
 
 def _git_long(step: str, args: list[str], cwd: Path | None = None, check: bool = True):
     """A long git command (clone, submodules): on a terminal git shows its own progress;
-    otherwise it runs quietly and its last line goes into the error."""
+    otherwise it runs quietly and its own reason goes into the error (shell.failure_reason)."""
     if sys.stderr.isatty():  # git draws progress on a terminal by itself
         return shell.run(step, ["git", *args], cwd=cwd, check=check)
     return shell.run(step, ["git", args[0], "--quiet", *args[1:]], cwd=cwd, check=check, capture=True)
@@ -59,8 +59,8 @@ def clone(step: str, url: str, dest: Path, tag: str, commit: str | None, *, dry:
     result = _git_long(step, cmd, check=False)
     if result.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
-        last = ((result.stderr or "").strip().splitlines() or ["see git's output above"])[-1]
-        raise UserError(f"{step}: could not clone {url} at {tag}: {last}")
+        reason = shell.failure_reason(result.stderr or "") or "see git's output above"
+        raise UserError(f"{step}: could not clone {url} at {tag}: {reason}")
     got = head(partial)
     if commit and got != commit:
         shutil.rmtree(partial, ignore_errors=True)

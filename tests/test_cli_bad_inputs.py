@@ -1,0 +1,243 @@
+"""Bad inputs across every task, through the real `invoke` in a subprocess.
+
+Each row of the table is one bad input: a setting (invoke.yaml is the
+project's, so -f FILE and INVOKE_MPFORGE_* stand in for a user's edits), a
+hostile profile, a dist folder that points outside itself, a release file
+with the wrong types, a read-only workdir. For each the test asserts a
+non-zero exit, exactly one `error:` line holding the expected words, no
+traceback, that the user's files are unchanged and that nothing was written
+outside the case's own workdir (its temp folder stays empty, the project
+tree is the same afterwards).
+
+The cases run in parallel threads (each invoke start costs ~0.3 s).
+No board is needed: board tasks fail on their inputs before any port opens,
+except the ones pointed at a port that does not exist.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT
+from harness.images import write_fake_build
+from mpforge.dist import folder as dist
+from mpforge.model import settings as settings_mod
+
+GOOD_PROFILE = (ROOT / "boards" / "esp32s3-n16r8.toml").read_text()
+
+
+@dataclass
+class Case:
+    id: str
+    args: list[str]
+    expect: str  # words the one error line must hold
+    env: dict = field(default_factory=dict)
+    files: dict = field(default_factory=dict)  # user files the case makes: name -> text (in the case folder)
+
+
+def profile_with(old: str, new: str) -> str:
+    assert old in GOOD_PROFILE
+    return GOOD_PROFILE.replace(old, new, 1)
+
+
+SETTINGS = [
+    Case("env-timeout-not-a-number", ["status"], "INVOKE_MPFORGE_VERIFY_TIMEOUT='soon'",
+         env={"INVOKE_MPFORGE_VERIFY_TIMEOUT": "soon"}),
+    Case("env-baud-not-a-number", ["erase", "--port", "socket://127.0.0.1:9"], "INVOKE_MPFORGE_BAUD='fast'",
+         env={"INVOKE_MPFORGE_BAUD": "fast"}),
+    Case("env-baud-negative", ["ports"], "mpforge.baud is -5", env={"INVOKE_MPFORGE_BAUD": "-5"}),
+    Case("env-jobs-negative", ["build"], "mpforge.jobs is -1", env={"INVOKE_MPFORGE_JOBS": "-1"}),
+    Case("env-typo", ["fetch"], "did you mean INVOKE_MPFORGE_BAUD", env={"INVOKE_MPFORGE_BAUDD": "115200"}),
+    Case("env-version-not-a-version", ["fetch"], "mpforge.micropython.version is 'latest'",
+         env={"INVOKE_MPFORGE_MICROPYTHON_VERSION": "latest"}),
+    Case("env-idf-version-not-a-version", ["install-prereqs"], "mpforge.idf.version is 'five'",
+         env={"INVOKE_MPFORGE_IDF_VERSION": "five"}),
+    Case("file-typo", ["-f", "{case}/my.yaml", "build-all"], "did you mean mpforge.baud?",
+         files={"my.yaml": "mpforge:\n  bauds: 115200\n"}),
+    Case("file-nested-typo", ["-f", "{case}/my.yaml", "overlay"], "did you mean mpforge.micropython.version?",
+         files={"my.yaml": "mpforge:\n  micropython:\n    verison: v1.28.0\n"}),
+    Case("file-timeout-negative", ["-f", "{case}/my.yaml", "verify", "--port", "socket://127.0.0.1:9"],
+         "mpforge.verify.timeout is -3", files={"my.yaml": "mpforge:\n  verify:\n    timeout: -3\n"}),
+    Case("file-connect-attempts-text", ["-f", "{case}/my.yaml", "flash"], "mpforge.connect_attempts is 'many'",
+         files={"my.yaml": "mpforge:\n  connect_attempts: many\n"}),
+    Case("file-os-packages-text", ["-f", "{case}/my.yaml", "install-prereqs"], "mpforge.os_packages is 'no'",
+         files={"my.yaml": "mpforge:\n  os_packages: \"no\"\n"}),
+    Case("file-idf-dir-a-number", ["-f", "{case}/my.yaml", "config"], "mpforge.idf.dir is 5",
+         files={"my.yaml": "mpforge:\n  idf:\n    dir: 5\n"}),
+    Case("file-mpforge-not-a-table", ["-f", "{case}/my.yaml", "status"], "where a table of settings belongs",
+         files={"my.yaml": "mpforge: 5\n"}),
+    Case("file-not-yaml", ["-f", "{case}/my.yaml", "mpy-cross"], "not valid YAML",
+         files={"my.yaml": "mpforge: [1,\n"}),
+    Case("file-missing", ["-f", "{case}/nowhere.yaml", "status"], "nowhere.yaml (-f) does not exist"),
+    Case("releases-file-commit-a-number", ["-f", "{case}/my.yaml", "fetch", "--micropython", "v1.29.0"],
+         "'commit' must be a string",
+         files={"my.yaml": "mpforge:\n  releases_file: {case}/rel.toml\n",
+                "rel.toml": '[[release]]\nversion = "v1.29.0"\ncommit = 1234\nidf = "v5.5.1"\nline = "v1.26"\n'}),
+    Case("releases-file-release-a-table", ["-f", "{case}/my.yaml", "status"], "'release' must be a list",
+         files={"my.yaml": "mpforge:\n  releases_file: {case}/rel.toml\n",
+                "rel.toml": '[release]\nversion = "v1.29.0"\n'}),
+    Case("releases-file-version-a-word", ["-f", "{case}/my.yaml", "status"], "'version' is 'next'",
+         files={"my.yaml": "mpforge:\n  releases_file: {case}/rel.toml\n",
+                "rel.toml": '[[release]]\nversion = "next"\ncommit = "' + "a" * 40 + '"\nidf = "v5.5.1"\nline = "v1.26"\n'}),
+]
+
+DISTS = [
+    Case("dist-image-absolute", ["flash", "--port", "socket://127.0.0.1:9", "--firmware", "{case}/abs"],
+         "names image '/etc/passwd', not a plain file name"),
+    Case("dist-image-dotdot", ["verify", "--port", "socket://127.0.0.1:9", "--firmware", "{case}/up"],
+         "names image '../micropython.bin', not a plain file name"),
+    Case("dist-sums-dotdot", ["flash", "--port", "socket://127.0.0.1:9", "--firmware", "{case}/sums-up"],
+         "names '../firmware.bin', not a plain file name"),
+    Case("dist-sums-nul", ["flash", "--port", "socket://127.0.0.1:9", "--firmware", "{case}/sums-nul"],
+         "not a plain file name"),
+    Case("dist-sums-newline-name", ["verify", "--port", "socket://127.0.0.1:9", "--firmware", "{case}/sums-ctl"],
+         "not a plain file name"),
+]
+
+PROFILE_ARG = ["--profile", "{case}/board.toml"]
+PROFILES = [
+    Case("profile-newline-in-board-name", ["overlay", *PROFILE_ARG], "'build.board_name' holds a control character",
+         files={"board.toml": profile_with('board_name = "ESP32S3', 'board_name = "x\\nset(X 1)\\n')}),
+    Case("profile-cmake-in-board-name", ["config", *PROFILE_ARG], "'build.board_name' is",
+         files={"board.toml": profile_with('board_name = "ESP32S3', 'board_name = "x\\" ${ENV{HOME}} #')}),
+    Case("profile-variant-not-ascii", ["build", *PROFILE_ARG], "'build.variant' is 'FLÄSH'",
+         files={"board.toml": profile_with('variant = "FLASH_16M_SPIRAM_OCT"', 'variant = "FLÄSH"')}),
+    Case("profile-board-a-path", ["dist", *PROFILE_ARG], "'build.board' is '../../../etc'",
+         files={"board.toml": profile_with('board = "ESP32_GENERIC_S3"', 'board = "../../../etc"')}),
+    Case("profile-title-nul", ["status", *PROFILE_ARG], "'board.name' holds a control character",
+         files={"board.toml": profile_with('name = "ESP32-S3', 'name = "\\u0000ESP32-S3')}),
+    Case("profile-not-toml", ["build-all", *PROFILE_ARG], "not valid TOML", files={"board.toml": "[build\n"}),
+    Case("profile-other-chip", ["mpy-cross", *PROFILE_ARG], "'board.chip' is 'esp32c3'",
+         files={"board.toml": profile_with('chip = "esp32s3"', 'chip = "esp32c3"')}),
+    Case("unknown-release", ["fetch", "--micropython", "v9.9.9"], "v9.9.9"),
+    Case("frozen-missing", ["build", "--frozen", "{case}/nowhere"], "nowhere does not exist"),
+]
+
+CASES = SETTINGS + DISTS + PROFILES
+DIST_CASES = {c.id for c in DISTS}
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _resign(folder: Path, info: dict | None = None, extra_lines: list[str] = ()) -> None:
+    """Rewrite build-info.json (when given) and SHA256SUMS so the sums match: a tampered
+    dist that a naive loader would accept."""
+    if info is not None:
+        (folder / "build-info.json").write_text(json.dumps(info))
+    lines = [f"{_sha(p.read_bytes())}  {p.name}" for p in sorted(folder.iterdir()) if p.name != "SHA256SUMS"]
+    (folder / "SHA256SUMS").write_text("\n".join([*lines, *extra_lines]) + "\n")
+
+
+def _hostile_dists(base: Path, good: Path) -> None:
+    import shutil
+
+    for name in ("abs", "up", "sums-up", "sums-nul", "sums-ctl"):
+        shutil.copytree(good, base / name)
+    info = json.loads((good / "build-info.json").read_text())
+    for name, target in (("abs", "/etc/passwd"), ("up", "../micropython.bin")):
+        changed = json.loads(json.dumps(info))
+        changed["images"][-1]["file"] = target
+        _resign(base / name, changed)
+    digest = _sha(b"x")
+    _resign(base / "sums-up", extra_lines=[f"{digest}  ../firmware.bin"])
+    _resign(base / "sums-nul", extra_lines=[f"{digest}  firm\0ware.bin"])
+    _resign(base / "sums-ctl", extra_lines=[f"{digest}  firm\x1bware.bin"])
+
+
+def _tree_snapshot() -> dict[str, tuple[int, int]]:
+    """The project tree (what git sees, untracked too), by path: (size, mtime)."""
+    out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
+                         text=True, check=True).stdout.split("\n")
+    snap = {}
+    for rel in filter(None, out):
+        path = ROOT / rel
+        if path.is_file():
+            st = path.stat()
+            snap[rel] = (st.st_size, st.st_mtime_ns)
+    return snap
+
+
+def _run_case(case: Case, base: Path, good_dist: Path) -> dict:
+    folder = base / case.id
+    folder.mkdir()
+    (folder / "tmp").mkdir()
+    fill = lambda text: text.replace("{case}", str(folder))  # noqa: E731
+    for name, text in case.files.items():
+        (folder / name).write_text(fill(text))
+    if case.id in DIST_CASES:
+        _hostile_dists(folder, good_dist)
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_MPFORGE_")}
+    env.update({"INVOKE_MPFORGE_WORKDIR": str(folder / "work"),
+                "INVOKE_MPFORGE_IDF_TOOLS_PATH": str(folder / "espressif"),
+                "INVOKE_MPFORGE_BEFORE": "no-reset", "INVOKE_MPFORGE_AFTER": "no-reset",
+                "TMPDIR": str(folder / "tmp")})
+    env.update({k: fill(v) for k, v in case.env.items()})
+    result = subprocess.run([sys.executable, "-m", "invoke", *map(fill, case.args)], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    changed = [str(p) for p, data in before.items() if not p.is_file() or p.read_bytes() != data]
+    leftovers = [p.name for p in (folder / "tmp").iterdir()]
+    return {"result": result, "changed": changed, "leftovers": leftovers}
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    base = tmp_path_factory.mktemp("bad-inputs")
+    s = settings_mod.from_config({"mpforge": {"workdir": str(base / "gw"), "micropython": {"dir": str(base / "mp")}}})
+    job = settings_mod.job(s, "esp32s3-n16r8", "v1.28.0")
+    write_fake_build(job.build_dir, app_size=64 * 1024)
+    resolver = dist._resolver
+    dist._resolver = lambda: None  # no IDF here: the dist records the build's own sdkconfig
+    try:
+        good = dist.collect(job, base / "good")
+    finally:
+        dist._resolver = resolver
+    project_before = _tree_snapshot()
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = dict(zip((c.id for c in CASES), pool.map(lambda c: _run_case(c, base, good), CASES)))
+    results["__project_changed__"] = sorted(set(_tree_snapshot().items()) ^ set(project_before.items()))
+    return results
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_bad_input_is_one_line(outcomes, case):
+    outcome = outcomes[case.id]
+    result = outcome["result"]
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output, output
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(errors) == 1, output
+    assert case.expect in errors[0], errors[0]
+    assert outcome["changed"] == [], "user files changed: " + ", ".join(outcome["changed"])
+    assert outcome["leftovers"] == [], "left in the temp folder: " + ", ".join(outcome["leftovers"])
+
+
+def test_table_covers_every_task_and_enough_inputs():
+    def task_of(args):
+        rest = list(args)
+        while rest[0].startswith("-"):
+            rest = rest[2:] if rest[0] == "-f" else rest[1:]
+        return rest[0]
+
+    tasks = {task_of(case.args) for case in CASES}
+    listed = subprocess.run([sys.executable, "-m", "invoke", "--list", "--list-format=json"], cwd=ROOT,
+                            capture_output=True, text=True, check=True).stdout
+    every = {task["name"] for task in json.loads(listed)["tasks"]}
+    assert every <= tasks, f"tasks without a bad-input case: {sorted(every - tasks)}"
+    assert len(CASES) >= 30
+
+
+def test_nothing_outside_the_workdirs_changed(outcomes):
+    assert outcomes["__project_changed__"] == []
