@@ -369,6 +369,7 @@ CONFIG_CASES = {
                         "partitions-other.csv", "partitions-4MiBplus.csv"),
     "partition table offset": ({"PARTITION_TABLE_OFFSET": 0x7000}, {"PARTITION_TABLE_OFFSET": 0x8000},
                                "0x7000", "0x8000"),
+    "IDF target": ({"target": "esp32c3"}, {}, "esp32c3", "esp32s3"),
     "board name": ({"def_board": 'MICROPY_HW_BOARD_NAME="Generic ESP32S3"'}, {}, "Generic ESP32S3",
                    REF.board_name),
     "variant defaults last": ({"entries": (VARIANT_ENTRY, "boards/sdkconfig.late")}, {},
@@ -382,14 +383,14 @@ CONFIG_CASES = {
 
 def _config_report(job, changes: dict):
     values = dict(GOOD_VALUES)
-    special = {k: changes[k] for k in ("csv", "def_board", "entries") if k in changes}
+    special = {k: changes[k] for k in ("csv", "def_board", "entries", "target") if k in changes}
     values.update({k: v for k, v in changes.items() if k not in special})
     job.port_dir.mkdir(parents=True, exist_ok=True)
     (job.port_dir / "partitions-4MiBplus.csv").write_text(special.get("csv", GOOD_CSV))
     (job.port_dir / "partitions-other.csv").write_text(GOOD_CSV)
     entries = special.get("entries", ("boards/sdkconfig.base", VARIANT_ENTRY))
     defaults = boardcmake.BoardDefaults(job.port_dir, tuple(entries), (special.get("def_board", NAME_DEF),),
-                                        "esp32s3")
+                                        special.get("target", "esp32s3"))
     return configcheck.compare(job, "v5.5.1", defaults, values, [VARIANT_ENTRY])
 
 
