@@ -62,3 +62,27 @@ def digest(*parts) -> str:
             h.update(str(part).encode())
         h.update(b"\0")
     return h.hexdigest()[:16]
+
+
+def signature(*paths: Path) -> str:
+    """A cheap stand-in for the content of files and folders: size, mtime (ns) and
+    inode of each file (a folder: every file below it), read without opening them.
+    An edit, a replaced file or a new file changes it."""
+    parts: list[str] = []
+
+    def add(path: str) -> None:
+        try:
+            st = os.stat(path)
+        except OSError:
+            parts.append(f"{path}:missing")
+            return
+        if os.path.isdir(path) and not os.path.islink(path):
+            with os.scandir(path) as entries:
+                for name in sorted(e.name for e in entries):
+                    add(os.path.join(path, name))
+        else:
+            parts.append(f"{path}:{st.st_size}:{st.st_mtime_ns}:{st.st_ino}")
+
+    for path in paths:
+        add(str(path))
+    return digest(*parts)

@@ -64,6 +64,16 @@ def _outputs(build_dir: Path) -> dict:
     return {str(img.path.relative_to(build_dir)): state.digest(img.path) for img in fw.images}
 
 
+def inputs(job: Job) -> list:
+    """What status reads, cheaply: its inputs (no git run) and the images it recorded
+    (by size and mtime). The pipeline's up-to-date stamp hashes it."""
+    stamp_file = job.settings.state_dir / f"{_stamp_name(job)}.json"
+    outputs = (state.read(job.settings.state_dir, _stamp_name(job)) or {}).get("outputs") or {}
+    heads = [gitsrc.head(d) if gitsrc.is_checkout(d) else "not cloned" for d in (job.mp_dir, job.idf_dir)]
+    return [*heads, overlay.render(job).digest, shell.quote(make_command(job)[3:]), frozen.digest(job),
+            stamp_file, state.signature(job.build_dir / "flasher_args.json", *(job.build_dir / k for k in sorted(outputs)))]
+
+
 def status(job: Job) -> tuple[bool, str]:
     stamp = state.read(job.settings.state_dir, _stamp_name(job))
     if not stamp:

@@ -49,11 +49,26 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+_read_cache: dict[tuple, object] = {}
+
+
+def _read(path, parse=None):
+    """An overlay file's text (or parse(text)), read once per run however many pairs
+    use it; keyed by size and mtime, so an edited file is read again. Callers must
+    not change what it returns."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns, parse)
+    if key not in _read_cache:
+        text = path.read_text()
+        _read_cache[key] = parse(text) if parse else text
+    return _read_cache[key]
+
+
 def line_spec(line: str) -> dict:
     path = OVERLAYS_DIR / line / "overlay.toml"
     if not path.is_file():
         raise UserError(f"{STEP}: no overlay for release line {line} ({path} is missing)")
-    return tomllib.loads(path.read_text())
+    return _read(path, tomllib.loads)
 
 
 def sdkconfig_settings(profile: Profile, partition_csv: str) -> str:
@@ -131,7 +146,7 @@ def render(job: Job) -> Rendered:
         if not path.is_file():
             raise UserError(f"{STEP}: overlay file {path.relative_to(OVERLAYS_DIR.parent)} is missing "
                             f"(needed for {profile.name} on {job.release.version})")
-        return path.read_text()
+        return _read(path)
 
     files = {fill(target, "a file name"): fill(template(src), src) for target, src in spec.get("files", {}).items()}
     edits = {target: template(src) for target, src in spec.get("edit", {}).items()}
@@ -209,6 +224,15 @@ def status(job: Job) -> tuple[bool, str]:
     if changes:
         return False, f"{len(changes)} file(s) to place for variant {job.profile.variant}"
     return True, f"variant {job.profile.variant} in place for {job.release.version} (line {job.release.line})"
+
+
+def inputs(job: Job) -> list:
+    """What decides the overlay's state, read without git: the rendered files, the
+    tree's HEAD, every file in the board folder (size and mtime) and the overlay state.
+    The pipeline's up-to-date stamp hashes it."""
+    head = gitsrc.head(job.mp_dir) if gitsrc.is_checkout(job.mp_dir) else "not cloned"
+    return [render(job).digest, head, state.signature(job.board_dir),
+            job.settings.state_dir / f"{_state_name(job)}.json"]
 
 
 def apply(job: Job) -> Rendered:

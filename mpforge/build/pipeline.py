@@ -3,11 +3,18 @@
 Steps are composed here in Python rather than as invoke pre-tasks, because
 pre-tasks get no arguments (shared/reference/anchors.md §8) and each step
 needs the profile and release the user asked for.
+
+Up to date, cheaply: each step names its inputs (files by size and mtime,
+commits read from the repository files, rendered text), and a step whose
+inputs hash to what the stamp recorded after its last good check is skipped
+without running its check: no git, cmake or kconfgen on a no-op
+(docs/performance.md). Any other hash runs the step's own check as before.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from dataclasses import dataclass
 from typing import Callable
@@ -20,6 +27,9 @@ from mpforge.source import micropython
 from mpforge.build import mpycross
 from mpforge.build import overlay
 from mpforge.source import prereqs
+from mpforge import PROJECT_ROOT
+from mpforge import state
+from mpforge import ui
 from mpforge.errors import UserError
 from mpforge.model.settings import Job
 
@@ -29,14 +39,19 @@ class Step:
     name: str
     status: Callable[[Job], tuple[bool, str]]
     ensure: Callable[[Job], None]
+    inputs: Callable[[Job], list] | None = None  # None: its own status is already cheap
 
 
 def _prereqs_status(job: Job) -> tuple[bool, str]:
+    """Both checks; when both pass, both messages, one a line."""
+    said = []
     if job.settings.os_packages:
         ok, message, _manager, _missing = prereqs.status()
         if not ok:
             return False, message
-    return idf.status(job)
+        said.append(message)
+    ok, message = idf.status(job)
+    return ok, "\n".join([*said, message]) if ok else message
 
 
 def _prereqs_ensure(job: Job) -> None:
@@ -45,14 +60,92 @@ def _prereqs_ensure(job: Job) -> None:
     idf.ensure(job)
 
 
+def _prereqs_inputs(job: Job) -> list:
+    return [*(prereqs.inputs() if job.settings.os_packages else []), *idf.inputs(job)]
+
+
 STEPS = (
-    Step("install-prereqs", _prereqs_status, _prereqs_ensure),
-    Step("fetch", micropython.status, micropython.ensure),
+    Step("install-prereqs", _prereqs_status, _prereqs_ensure, _prereqs_inputs),
+    Step("fetch", micropython.status, micropython.ensure, micropython.inputs),
     Step("mpy-cross", mpycross.status, mpycross.ensure),
-    Step("overlay", overlay.status, overlay.apply),
-    Step("config", configcheck.status, configcheck.ensure),
-    Step("build", build.status, build.ensure),
+    Step("overlay", overlay.status, overlay.apply, overlay.inputs),
+    Step("config", configcheck.status, configcheck.ensure, configcheck.inputs),
+    Step("build", build.status, build.ensure, build.inputs),
 )
+
+
+# ---- up to date by the hash of a step's inputs ------------------------------------------
+
+_code: str | None = None
+
+
+def _code_signature() -> str:
+    """mpforge's own sources and overlays: a changed mpforge re-checks every step."""
+    global _code
+    if _code is None:
+        files = [os.path.join(folder, name)
+                 for top in (PROJECT_ROOT / "mpforge", PROJECT_ROOT / "overlays")
+                 for folder, _dirs, names in os.walk(top) for name in names if not name.endswith(".pyc")]
+        _code = state.signature(*sorted(files))
+    return _code
+
+
+def _settings_text(job: Job) -> str:
+    s = job.settings
+    return repr((s.workdir, s.micropython_url, s.micropython_dir, s.idf_version, s.idf_url, s.idf_dir,
+                 s.idf_tools_path, s.os_packages, job.frozen, repr(sorted(s.extra.items(), key=str))))
+
+
+def _stamp_name(job: Job) -> str:
+    return f"uptodate-{job.key}"
+
+
+def _fingerprint(step: Step, job: Job) -> str | None:
+    """The hash of a step's inputs, or None when it has none or they cannot be read (then its own check runs)."""
+    if step.inputs is None or job.settings.dry:
+        return None
+    try:
+        parts = step.inputs(job)
+    except (UserError, OSError):
+        return None
+    return state.digest(step.name, job.key, repr(job.release), job.profile.digest, job.idf_version,
+                        _settings_text(job), _code_signature(), *parts)
+
+
+def _recorded(step: Step, job: Job, fingerprint: str | None) -> str | None:
+    """The message of the step's last good check when its inputs still hash the same."""
+    if fingerprint is None:
+        return None
+    entry = (state.read(job.settings.state_dir, _stamp_name(job)) or {}).get(step.name) or {}
+    return entry.get("message") if entry.get("inputs") == fingerprint else None
+
+
+def _record(step: Step, job: Job) -> None:
+    """After the step ran: stamp its inputs with its check, if that check passes now."""
+    fingerprint = _fingerprint(step, job)
+    if fingerprint is None:
+        return
+    try:
+        ok, message = step.status(job)
+    except (UserError, OSError):
+        return
+    stamps = state.read(job.settings.state_dir, _stamp_name(job)) or {}
+    if ok:
+        stamps[step.name] = {"inputs": fingerprint, "message": message}
+    else:
+        stamps.pop(step.name, None)
+    state.write(job.settings.state_dir, _stamp_name(job), stamps)
+
+
+def ensure(job: Job, step: Step) -> None:
+    """Run one step, unless its inputs hash to its stamp (then say it is up to date)."""
+    message = _recorded(step, job, _fingerprint(step, job))
+    if message is not None:
+        for line in message.splitlines():
+            ui.say(step.name, f"{line}, up to date")
+        return
+    step.ensure(job)
+    _record(step, job)
 
 
 def _index(name: str) -> int:
@@ -64,11 +157,11 @@ def run_through(job: Job, last: str, start: str = "install-prereqs") -> None:
     if _index(last) >= _index("build"):
         frozen.source(job)  # a bad --frozen path fails now, not after the long steps
     for step in STEPS[_index(start):_index(last) + 1]:
-        step.ensure(job)
+        ensure(job, step)
 
 
 def run_step(job: Job, name: str) -> None:
-    STEPS[_index(name)].ensure(job)
+    ensure(job, STEPS[_index(name)])
 
 
 def check_config(job: Job, as_json: bool = False) -> None:
@@ -85,7 +178,7 @@ def check_config(job: Job, as_json: bool = False) -> None:
         else:
             for step in STEPS:
                 if step.name in ("install-prereqs", "fetch", "overlay"):  # mpy-cross is not needed
-                    step.ensure(job)
+                    ensure(job, step)
     if job.settings.dry:  # nothing was fetched or placed: there is nothing to resolve yet
         configcheck.ensure(job)
         return
@@ -95,11 +188,15 @@ def check_config(job: Job, as_json: bool = False) -> None:
 def status_rows(job: Job) -> list[tuple[str, bool, str]]:
     rows = []
     for step in STEPS:
+        message = _recorded(step, job, _fingerprint(step, job))
+        if message is not None:
+            rows.append((step.name, True, message.replace("\n", "; ")))
+            continue
         try:
             ok, message = step.status(job)
         except UserError as exc:
             ok, message = False, str(exc)
         except OSError as exc:  # a step whose inputs do not exist yet
             ok, message = False, f"not ready ({exc.strerror or exc})"
-        rows.append((step.name, ok, message))
+        rows.append((step.name, ok, message.replace("\n", "; ")))
     return rows

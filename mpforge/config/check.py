@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from mpforge.config import boardcmake
-from mpforge.source import idf
+from mpforge.source import gitsrc, idf
 from mpforge.build import overlay
 from mpforge.image import partitions
 from mpforge.model import releases
@@ -146,15 +146,29 @@ def _expected_csv(job: Job) -> str:
 
 # ---- the check ------------------------------------------------------------------------
 
-def check(job: Job) -> Report:
-    """Resolve the configuration and compare it with the profile (no printing, no writes)."""
+@dataclass(frozen=True)
+class _Board:
+    """The board's cmake, evaluated once per task: what the check and its stamp both need."""
+
+    version: str
+    python: str
+    env: dict | None
+    defaults: boardcmake.BoardDefaults
+
+
+def _evaluate(job: Job) -> _Board:
     version = idf_version(job)
-    variant_entries = _variant_entries(job)  # also: the overlay exists for this pair
     python, env = _python_and_env(job)
-    defaults = board_defaults(job, version, env)
-    resolved = sdkconfig.resolve(job.idf_dir, version, defaults.files, python, env,
+    return _Board(version, python, env, board_defaults(job, version, env))
+
+
+def check(job: Job, board: _Board | None = None) -> Report:
+    """Resolve the configuration and compare it with the profile (no printing, no writes)."""
+    board = board or _evaluate(job)
+    variant_entries = _variant_entries(job)  # also: the overlay exists for this pair
+    resolved = sdkconfig.resolve(job.idf_dir, board.version, board.defaults.files, board.python, board.env,
                                  scratch=job.settings.workdir / "tmp")
-    return compare(job, version, defaults, resolved.values, variant_entries, list(resolved.warnings))
+    return compare(job, board.version, board.defaults, resolved.values, variant_entries, list(resolved.warnings))
 
 
 def compare(job: Job, version: str, defaults: boardcmake.BoardDefaults, values: dict,
@@ -281,21 +295,34 @@ def _stamp_name(job: Job) -> str:
     return f"config-{job.key}"
 
 
-def _inputs(job: Job) -> str:
+def _inputs(job: Job, board: _Board) -> str:
     """A digest of everything the check reads (cheap: no kconfgen)."""
-    version = idf_version(job)
-    defaults = board_defaults(job, version, _python_and_env(job)[1])
+    version, defaults = board.version, board.defaults
     tables = sorted(job.port_dir.glob("partitions*.csv"))
     return state.digest(version, job.idf_dir.resolve(), job.profile.digest, overlay.render(job).digest,
                         own_python(job) or "", *defaults.entries, *defaults.def_board, *defaults.files,
                         *tables, Path(boardcmake.__file__), Path(sdkconfig.__file__), Path(__file__))
 
 
+def inputs(job: Job) -> list:
+    """What the check reads, without running cmake or kconfgen: the files the board's
+    cmake and the defaults come from (by size and mtime), the IDF and the overlay.
+    The pipeline's up-to-date stamp hashes it."""
+    boards = job.port_dir / "boards"
+    shared = sorted(p for p in boards.iterdir() if p.is_file()) if boards.is_dir() else []
+    idf_head = gitsrc.head(job.idf_dir) if gitsrc.is_checkout(job.idf_dir) else "not cloned"
+    return [job.idf_dir.resolve(), job.idf_dir / "tools" / "cmake" / "version.cmake", idf_head,
+            own_python(job) or "", overlay.render(job).digest,
+            state.signature(job.board_dir, *shared, *sorted(job.port_dir.glob("partitions*.csv"))),
+            job.settings.state_dir / f"{_stamp_name(job)}.json"]
+
+
 def status(job: Job) -> tuple[bool, str]:
     stamp = state.read(job.settings.state_dir, _stamp_name(job))
-    if stamp and stamp.get("inputs") == _inputs(job):
+    board = _evaluate(job)
+    if stamp and stamp.get("inputs") == _inputs(job, board):
         return True, f"resolved sdkconfig matches {job.profile.name} ({stamp.get('summary', '')})"
-    report = check(job)
+    report = check(job, board)
     if not report.ok:
         first = report.mismatches[0]
         return False, f"{len(report.mismatches)} mismatch(es), first: {first.setting} is {first.got}, want {first.want}"
@@ -311,12 +338,13 @@ def ensure(job: Job) -> None:
     if job.settings.dry:
         ui.say(STEP, f"would resolve the sdkconfig of {job.label} and check it against the profile")
         return
-    inputs = _inputs(job)
+    board = _evaluate(job)
+    inputs = _inputs(job, board)
     stamp = state.read(job.settings.state_dir, _stamp_name(job))
     if stamp and stamp.get("inputs") == inputs:
         ui.say(STEP, f"resolved sdkconfig matches {job.profile.name} ({stamp.get('summary', '')}), up to date")
         return
-    report = check(job)
+    report = check(job, board)
     print_table(report)
     _finish(job, report, inputs)
 
@@ -335,8 +363,9 @@ def _finish(job: Job, report: Report, inputs: str) -> None:
 
 def run(job: Job, as_json: bool = False) -> Report:
     """`invoke config`: always resolve and print (the table, or JSON on stdout); fail on any mismatch."""
-    inputs = _inputs(job)
-    report = check(job)
+    board = _evaluate(job)  # once: the check and its stamp share it
+    inputs = _inputs(job, board)
+    report = check(job, board)
     if as_json:
         print(json.dumps(report.as_dict(), indent=2))
     else:

@@ -228,4 +228,6 @@ def jobs(settings: Settings, profile_names, versions) -> list[Job]:
     """Every (profile, release) pair asked for; the settings' defaults when none are."""
     names = list(profile_names or []) or [settings.profile]
     wanted = list(versions or []) or [settings.micropython_version]
-    return [job(settings, p, v) for v in wanted for p in names]
+    loaded = {p: profiles.load(p) for p in dict.fromkeys(names)}  # each file read once, not once a pair
+    found = {v: releases.get(v, settings.releases_file) for v in dict.fromkeys(wanted)}
+    return [Job(settings, loaded[p], found[v]) for v in wanted for p in names]

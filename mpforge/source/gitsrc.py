@@ -13,6 +13,7 @@ from pathlib import Path
 
 from mpforge import shell
 from mpforge.errors import UserError
+from mpforge.source import gitfiles
 
 
 def _git(step: str, args: list[str], cwd: Path | None = None, dry: bool = False, check: bool = True):
@@ -28,7 +29,9 @@ def _git_long(step: str, args: list[str], cwd: Path | None = None, check: bool =
 
 
 def is_checkout(path: Path) -> bool:
-    """True when path is the top of a git work tree."""
+    """True when path is the top of a git work tree (read from its .git, no git run)."""
+    if gitfiles.git_dir(path) is not None:
+        return True
     if not (path / ".git").exists():
         return False
     result = _git("git", ["rev-parse", "--show-toplevel"], cwd=path, check=False)
@@ -36,7 +39,8 @@ def is_checkout(path: Path) -> bool:
 
 
 def head(path: Path) -> str:
-    return shell.output("git", ["git", "rev-parse", "HEAD"], cwd=path)
+    """The checked-out commit: read from the repository files, else asked of git."""
+    return gitfiles.head(path) or shell.output("git", ["git", "rev-parse", "HEAD"], cwd=path)
 
 
 def describe(path: Path) -> str:
@@ -72,7 +76,13 @@ def clone(step: str, url: str, dest: Path, tag: str, commit: str | None, *, dry:
 
 
 def missing_submodules(repo: Path, paths: tuple[str, ...] | None = None, recursive: bool = False) -> list[str]:
-    """Submodules that are not checked out ('-') or at another commit ('+')."""
+    """Submodules that are not checked out ('-') or at another commit ('+').
+
+    Named submodules are compared from the files (index gitlink against the
+    submodule's HEAD); all of them, or recursively, is asked of git."""
+    links = gitfiles.gitlinks(repo) if paths and not recursive else None
+    if links is not None:
+        return [p for p in paths if not links.get(p) or gitfiles.head(repo / p) != links[p]]
     args = ["submodule", "status"] + (["--recursive"] if recursive else []) + (["--", *paths] if paths else [])
     result = _git("git", args, cwd=repo, check=False)
     if result.returncode != 0:

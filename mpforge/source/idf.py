@@ -87,6 +87,13 @@ def status(job: Job) -> tuple[bool, str]:
     return True, f"ESP-IDF {job.idf_version} at {stamp['commit'][:7]} with tools for {TARGET}"
 
 
+def inputs(job: Job) -> list:
+    """What status reads, cheaply (no git run): the pipeline's up-to-date stamp hashes it."""
+    idf_dir = job.idf_dir
+    head = gitsrc.head(idf_dir) if gitsrc.is_checkout(idf_dir) else "not cloned"
+    return [head, job.settings.state_dir / f"{_stamp_name(job)}.json", idf_dir / "tools" / "cmake" / "version.cmake"]
+
+
 def ensure(job: Job) -> None:
     """Clone (or check) the IDF, its submodules and tools; stamp when all is in place."""
     check_compatible(job)

@@ -8,7 +8,7 @@ micropython-esp32-history.md §6), and fetch must work before the IDF exists.
 
 from __future__ import annotations
 
-from mpforge.source import gitsrc
+from mpforge.source import gitfiles, gitsrc
 from mpforge import ui
 from mpforge.errors import UserError
 from mpforge.model.settings import Job
@@ -27,6 +27,16 @@ def status(job: Job) -> tuple[bool, str]:
     if missing:
         return False, f"submodules not checked out: {', '.join(missing)}"
     return True, f"micropython {release.version} at {release.short}"
+
+
+def inputs(job: Job) -> list:
+    """What status reads, from the repository files (no git run): HEAD, the submodules'
+    gitlinks and their HEADs. The pipeline's up-to-date stamp hashes it."""
+    mp_dir = job.mp_dir
+    if not gitsrc.is_checkout(mp_dir):
+        return ["not cloned"]
+    links = gitfiles.gitlinks(mp_dir) or {}
+    return [gitsrc.head(mp_dir)] + [f"{p} {links.get(p)} {gitfiles.head(mp_dir / p)}" for p in job.release.submodules]
 
 
 def ensure(job: Job) -> None:

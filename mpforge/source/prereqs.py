@@ -78,6 +78,26 @@ def _as_root(cmd: tuple[str, ...], manager: Manager) -> list[str]:
     return list(cmd)
 
 
+# Where each package manager records what is installed: an install or removal
+# rewrites the file or adds and removes entries in the folder (new mtime).
+_PACKAGE_DBS = ("/var/lib/dpkg/status", "/var/lib/rpm/rpmdb.sqlite", "/var/lib/rpm/Packages",
+                "/usr/lib/sysimage/rpm/rpmdb.sqlite", "/var/lib/pacman/local",
+                "/opt/homebrew/Cellar", "/usr/local/Cellar")
+
+
+def inputs() -> list:
+    """What status depends on, without querying the package manager: PATH and the
+    package databases' mtimes. The pipeline's up-to-date stamp hashes it."""
+    stats = []
+    for path in _PACKAGE_DBS:
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        stats.append(f"{path}:{st.st_size}:{st.st_mtime_ns}")
+    return [os.environ.get("PATH", ""), *stats]
+
+
 def status() -> tuple[bool, str, Manager | None, list[str]]:
     manager = detect()
     if manager is None:
