@@ -28,7 +28,7 @@ from mpforge.errors import UserError
 APP_SIZE = 96 * 1024
 PROFILE = "esp32s3-n16r8"
 FILES = {"firmware.bin", "bootloader.bin", "partition-table.bin", "micropython.bin", "flash_args",
-         "manifest.json", "build-info.json", "SHA256SUMS"}
+         "manifest.json", "build-info.json", "index.html", "SHA256SUMS"}
 # ESP Web Tools (esphome/esp-web-tools src/const.ts; shared/reference/anchors.md)
 CHIP_FAMILIES = {"ESP32", "ESP32-C2", "ESP32-C3", "ESP32-C5", "ESP32-C6", "ESP32-C61", "ESP32-H2",
                  "ESP32-P4", "ESP32-S2", "ESP32-S3", "ESP8266"}
@@ -99,8 +99,12 @@ def test_web_tools_manifest(folder):
     build = manifest["builds"][0]
     assert set(build) <= BUILD_KEYS
     assert build["chipFamily"] == "ESP32-S3" and build["chipFamily"] in CHIP_FAMILIES
-    # One merged image at 0: the S3 bootloader is at 0x0, not 4096 as in the README example.
-    assert build["parts"] == [{"path": "firmware.bin", "offset": 0}]
+    # Each image at its own offset (the S3 bootloader is at 0x0, not 4096 as in the README
+    # example): nothing is written between them, so NVS at 0x9000 is kept.
+    assert build["parts"] == [{"path": "bootloader.bin", "offset": 0},
+                              {"path": "partition-table.bin", "offset": PARTITION_TABLE_OFFSET},
+                              {"path": "micropython.bin", "offset": APP_OFFSET}]
+    assert manifest["new_install_improv_wait_time"] == 0  # MicroPython does not speak Improv
     for part in build["parts"]:
         assert isinstance(part["offset"], int)
         assert (folder / part["path"]).is_file()
@@ -183,7 +187,7 @@ def test_unchanged_build_rewrites_nothing(folder, job, built, tmp_path, capsys):
 
 
 def test_changed_build_is_collected_again(folder, job, tmp_path, capsys):
-    (folder / "index.html").write_text("<esp-web-install-button manifest='manifest.json'>")
+    (folder / "notes.txt").write_text("flashed to the greenhouse board")
     capsys.readouterr()
     dist.collect(job, tmp_path / "dist")
     assert "up to date" in capsys.readouterr().out  # a file of the user's does not make it stale
@@ -192,8 +196,8 @@ def test_changed_build_is_collected_again(folder, job, tmp_path, capsys):
     dist.collect(job, tmp_path / "dist")
     assert "up to date" not in capsys.readouterr().out
     assert (folder / "micropython.bin").read_bytes() == new_app
-    assert (folder / "index.html").read_text().startswith("<esp-web-install-button")  # kept
-    assert {p.name for p in folder.iterdir()} == FILES | {"index.html"}
+    assert (folder / "notes.txt").read_text() == "flashed to the greenhouse board"  # kept
+    assert {p.name for p in folder.iterdir()} == FILES | {"notes.txt"}
     assert dist.load(folder).images[-1].path.read_bytes() == new_app
     assert not [p for p in (tmp_path / "dist").iterdir() if p.name.startswith(".")]
 

@@ -7,7 +7,11 @@ without mpforge, served to a browser, or handed to `invoke flash`.
     bootloader.bin, partition-table.bin, micropython.bin
                           the separate images (offsets in flash_args and build-info.json)
     flash_args            `cd <folder> && esptool --chip esp32s3 --port P write-flash @flash_args`
-    manifest.json         ESP Web Tools manifest (chipFamily, parts: firmware.bin at 0)
+    manifest.json         ESP Web Tools manifest: the separate images at their offsets
+                          (NVS is kept), Improv off (mpforge/dist/web.py)
+    index.html            install from a browser, what the firmware is, the flash layout
+                          (mpforge/dist/page.py); with setting dist.web_tools a local
+                          folder: a copy of ESP Web Tools' *.js for an offline install
     build-info.json       profile, release and commit, IDF, resolved settings, overlay
                           files with hashes, mpforge version, build time, images
     SHA256SUMS            `sha256sum -c SHA256SUMS` format, over every file above
@@ -15,9 +19,9 @@ without mpforge, served to a browser, or handed to `invoke flash`.
 The folder is made in a temporary folder beside it and renamed into place, so
 a dist is never half written. Its content depends only on the build (the
 build time is the app image's mtime), so dist on an unchanged build changes
-nothing and says "up to date". Files you add to the folder (an index.html
-to serve it, say) are kept when it is rewritten; a folder that is not a
-dist is never replaced.
+nothing and says "up to date". Files you add to the folder are kept when
+it is rewritten (one named like a file dist writes is refused, not
+overwritten); a folder that is not a dist is never replaced.
 
 `load(folder_or_zip)` reads a dist back (a folder, or a zip of one) after
 checking every file against SHA256SUMS; a changed or missing file is refused
@@ -57,6 +61,7 @@ from mpforge.image import firmware
 from mpforge.image import judge
 from mpforge.build import frozen
 from mpforge.build import overlay
+from mpforge.dist import web
 from mpforge.model import profiles
 from mpforge.model import releases
 from mpforge import ui
@@ -66,7 +71,8 @@ from mpforge.model.settings import Job
 STEP = "dist"
 SUMS = "SHA256SUMS"
 INFO = "build-info.json"
-MANIFEST = "manifest.json"
+MANIFEST = web.MANIFEST
+INDEX = web.INDEX
 FLASH_ARGS = "flash_args"
 MERGED = "firmware.bin"
 FORMAT = 1  # build-info.json "format": bumped when its layout changes
@@ -104,7 +110,12 @@ def collect(job: Job, dest: str | os.PathLike | None = None) -> Path:
         return folder
     if folder.exists() and not (folder / SUMS).is_file():
         raise UserError(f"{STEP}: {folder} exists and is not a dist folder (no {SUMS}); move it away and run again")
-    _publish(folder, files, _build_time(fw), _extras(folder))
+    extras = _extras(folder)
+    clash = sorted(set(extras) & set(files))
+    if clash:
+        raise UserError(f"{STEP}: {folder / clash[0]} is yours (not in {SUMS}) and dist now writes a file of "
+                        "that name; move it away and run again")
+    _publish(folder, files, _build_time(fw), extras)
     ui.say(STEP, f"{job.label}: {len(files)} files in {rel} (flash {MERGED} at 0x0, "
                  f"or `esptool --chip {fw.chip} write-flash @{FLASH_ARGS}` in that folder)")
     return folder
@@ -132,7 +143,7 @@ def _names(fw: firmware.Firmware) -> dict[int, str]:
     names: dict[int, str] = {}
     for image in fw.images:
         name = _NAMES.get(image.role) or image.path.name
-        if name in names.values() or name in (MERGED, SUMS, INFO, MANIFEST, FLASH_ARGS):
+        if name in names.values() or name in (MERGED, SUMS, INFO, MANIFEST, FLASH_ARGS, INDEX):
             name = f"{image.offset:#x}-{image.path.name}"
         names[image.offset] = name
     return names
@@ -151,8 +162,10 @@ def _contents(job: Job, fw: firmware.Firmware) -> dict[str, bytes]:
         merged = _merge(parts, fw.chip)
     files[MERGED] = merged
     files[FLASH_ARGS] = _flash_args(fw, names).encode()
-    files[MANIFEST] = _json(_manifest(job, fw))
-    files[INFO] = _json(_build_info(job, fw, names, files))
+    files[MANIFEST] = _json(web.manifest(job, fw, names))
+    info = _build_info(job, fw, names, files)
+    files[INFO] = _json(info)
+    files.update(web.files(job, fw, names, files, info))
     files[SUMS] = "".join(f"{_sha256(data)}  {name}\n" for name, data in sorted(files.items())).encode()
     return files
 
@@ -168,16 +181,6 @@ def _flash_args(fw: firmware.Firmware, names: dict[int, str]) -> str:
     lines = [f"--flash-mode {fw.flash_mode} --flash-freq {fw.flash_freq} --flash-size {fw.flash_size}"]
     lines += [f"{offset:#x} {names[offset]}" for offset in sorted(names)]
     return "\n".join(lines) + "\n"
-
-
-def _manifest(job: Job, fw: firmware.Firmware) -> dict:
-    """ESP Web Tools: one build, the merged image at 0 (the S3 bootloader is at 0x0, not 0x1000)."""
-    return {
-        "name": f"MicroPython {job.release.version} for {job.profile.title}",
-        "version": f"{job.release.version}-{job.profile.name}",
-        "new_install_prompt_erase": True,
-        "builds": [{"chipFamily": CHIP_DEFS[fw.chip].CHIP_NAME, "parts": [{"path": MERGED, "offset": 0}]}],
-    }
 
 
 def _resolver():

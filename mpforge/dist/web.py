@@ -1,0 +1,94 @@
+"""The browser side of a dist folder: the ESP Web Tools manifest, index.html and,
+for an offline install, a local copy of ESP Web Tools' install button.
+
+The manifest lists every image at its own offset, as flasher_args.json does
+(bootloader 0x0, partition table 0x8000, app 0x10000 on an ESP32-S3): nothing
+between them is written, so the NVS partition at 0x9000 survives a browser
+install. Improv is off (MicroPython does not speak it). See docs/web-install.md.
+
+Setting `dist.web_tools` says where the page loads the install button from:
+an http(s) URL (default: the official CDN), or a local folder holding
+esp-web-tools' `dist/web` build (install-button.js and its chunks), which dist
+copies into the dist folder so the page works with no network.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from esptool.targets import CHIP_DEFS
+
+from mpforge import PROJECT_ROOT
+from mpforge.dist import page
+from mpforge.errors import UserError
+from mpforge.image import firmware, partitions
+from mpforge.model.settings import Job
+from mpforge.ui import size_text
+
+STEP = "dist"
+MANIFEST = "manifest.json"
+INDEX = "index.html"
+BUTTON = "install-button.js"  # the entry module of esp-web-tools' dist/web build
+SETTING = "dist.web_tools"
+
+
+def manifest(job: Job, fw: firmware.Firmware, names: dict[int, str]) -> dict:
+    """ESP Web Tools' Manifest: one build, each image at its own offset."""
+    return {
+        "name": f"MicroPython {job.release.version} for {job.profile.title}",
+        "version": f"{job.release.version}-{job.profile.name}",
+        "new_install_prompt_erase": True,
+        "new_install_improv_wait_time": 0,
+        "builds": [{"chipFamily": CHIP_DEFS[fw.chip].CHIP_NAME,
+                    "parts": [{"path": names[image.offset], "offset": image.offset} for image in fw.images]}],
+    }
+
+
+def script_setting(job: Job) -> str:
+    section = job.settings.extra.get("dist")
+    value = section.get("web_tools") if isinstance(section, dict) else None
+    return str(value or page.CDN_SCRIPT).strip()
+
+
+def is_url(value: str) -> bool:
+    return value.startswith(("https://", "http://"))
+
+
+def local_copy(value: str) -> dict[str, bytes]:
+    """The .js files of a local esp-web-tools dist/web folder, by name."""
+    folder = Path(value).expanduser()
+    if not folder.is_absolute():
+        folder = PROJECT_ROOT / folder
+    if not (folder / BUTTON).is_file():
+        raise UserError(f"{STEP}: setting {SETTING} is {value!r}: neither an http(s) URL nor a folder with "
+                        f"{BUTTON}; give esp-web-tools' dist/web folder or the CDN URL")
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.js")) if p.is_file()}
+
+
+def files(job: Job, fw: firmware.Firmware, names: dict[int, str], files_so_far: dict[str, bytes],
+          info: dict) -> dict[str, bytes]:
+    """index.html, plus the local copy of the install button when the setting names one."""
+    value = script_setting(job)
+    extra = {} if is_url(value) else local_copy(value)
+    clash = sorted(set(extra) & (set(files_so_far) | {INDEX}))
+    if clash:
+        raise UserError(f"{STEP}: the local copy of ESP Web Tools ({SETTING}) has a file named {clash[0]}, "
+                        "which dist writes itself; use the unchanged esp-web-tools dist/web folder")
+    src = value if is_url(value) else BUTTON
+    table_image = fw.image("partition-table")
+    table = partitions.parse(files_so_far[names[table_image.offset]])
+    sums = [page.Sum(names[image.offset], image.offset, len(files_so_far[names[image.offset]]),
+                     _sha(files_so_far[names[image.offset]])) for image in fw.images]
+    flashed = set(names.values())
+    sums += [page.Sum(name, 0 if name == "firmware.bin" else None, len(data), _sha(data))
+             for name, data in sorted(files_so_far.items()) if name not in flashed]
+    p = job.profile
+    psram = f"{size_text(p.psram_size)} {p.psram_mode}" if p.psram_size else "none"
+    html = page.render(info, table, sums, title=p.title, psram=psram, manifest=MANIFEST, script_src=src,
+                       table_offset=table_image.offset)
+    return {INDEX: html.encode(), **extra}
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

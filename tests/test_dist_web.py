@@ -1,0 +1,137 @@
+"""The browser side of `invoke dist`: the manifest's parts, index.html (every value
+escaped, the flash layout drawn to scale from the partition table), the script
+source setting (CDN URL or a local copy of esp-web-tools from npm), and files of
+the user's that dist would now write."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from harness.images import PartitionEntry, make_partition_table, write_fake_build
+from mpforge.dist import folder as dist
+from mpforge.dist import page
+from mpforge.errors import UserError
+from mpforge.image import partitions
+from mpforge.model import settings as settings_mod
+
+ROOT = Path(__file__).resolve().parent.parent
+WEB_TOOLS = ROOT / "tests" / "harness" / "node_modules" / "esp-web-tools" / "dist" / "web"
+PROFILE = "esp32s3-n16r8"
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def make_job(tmp_path, **dist_settings):
+    cfg = {"workdir": str(tmp_path / "work"), "micropython": {"dir": str(tmp_path / "mp")}}
+    if dist_settings:
+        cfg["dist"] = dist_settings
+    return settings_mod.job(settings_mod.from_config({"mpforge": cfg}), PROFILE, "v1.28.0")
+
+
+@pytest.fixture(autouse=True)
+def no_config_resolver(monkeypatch):
+    monkeypatch.setattr(dist, "_resolver", lambda: None)  # no IDF here
+
+
+def collect(tmp_path, table=None, **dist_settings) -> Path:
+    job = make_job(tmp_path, **dist_settings)
+    write_fake_build(job.build_dir, app_size=64 * 1024)
+    if table is not None:
+        (job.build_dir / "partition_table" / "partition-table.bin").write_bytes(make_partition_table(table))
+    return dist.collect(job, tmp_path / "dist")
+
+
+def svg_of(html: str) -> ET.Element:
+    return ET.fromstring(re.search(r"<svg id=\"flash-layout\".*?</svg>", html, re.S).group(0))
+
+
+def test_manifest_parts_are_the_build_images_at_their_offsets(tmp_path):
+    folder = collect(tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    args = (folder / "flash_args").read_text().splitlines()[1:]  # what esptool would write
+    assert [(p["offset"], p["path"]) for p in manifest["builds"][0]["parts"]] == \
+        [(int(offset, 16), name) for offset, name in (line.split() for line in args)]
+    assert manifest["new_install_improv_wait_time"] == 0
+    assert all(p["path"] != "firmware.bin" for p in manifest["builds"][0]["parts"])
+
+
+def test_index_page_says_what_the_firmware_is(tmp_path):
+    folder = collect(tmp_path)
+    html = (folder / "index.html").read_text()
+    info = json.loads((folder / "build-info.json").read_text())
+    assert '<esp-web-install-button manifest="manifest.json">' in html
+    assert f'<script type="module" src="{page.CDN_SCRIPT}"></script>' in html
+    for fact in ("ESP32-S3-DevKitC-1-N16R8", "v1.28.0", info["micropython"]["commit"], "16MB, dio at 80m",
+                 "8 MB octal", "invoke verify --port PORT --firmware", info["images"][2]["sha256"]):
+        assert fact in html, fact
+    assert "index.html" in (folder / "SHA256SUMS").read_text()
+
+
+def test_flash_layout_has_one_box_per_partition_to_scale(tmp_path):
+    table = [PartitionEntry("nvs", "data", "nvs", 0x9000, 0x6000),
+             PartitionEntry("phy_init", "data", "phy", 0xF000, 0x1000),
+             PartitionEntry("ota_0", "app", "ota_0", 0x10000, 0x300000),
+             PartitionEntry("ota_1", "app", "ota_1", 0x310000, 0x300000),
+             PartitionEntry("vfs", "data", "fat", 0x610000, 0x9F0000)]
+    folder = collect(tmp_path, table)
+    svg = svg_of((folder / "index.html").read_text())
+    boxes = [r for r in svg.iter(f"{SVG}rect") if r.get("class") == "partition"]
+    assert [(b.get("data-name"), int(b.get("data-offset"), 16), int(b.get("data-size"))) for b in boxes] == \
+        [(e.name, e.offset, e.size) for e in table]
+    scale = 960 / (16 * 1024 * 1024)
+    for box, entry in zip(boxes, table):
+        assert float(box.get("x")) == pytest.approx(entry.offset * scale, abs=0.01)
+        assert float(box.get("width")) == pytest.approx(max(entry.size * scale, 1.0), abs=0.01)
+    labels = "".join(t.text or "" for t in svg.iter(f"{SVG}text"))
+    assert "ota_1 0x310000 3 MB (app ota_1)" in labels
+
+
+def test_every_value_on_the_page_is_escaped():
+    """Profile and build-info text, partition names: data, never markup."""
+    hostile = '"><script>alert(1)</script><x y="'
+    info = {"profile": hostile, "board": hostile, "variant": hostile, "micropython": {"version": hostile,
+            "commit": hostile}, "idf_version": hostile, "chip": hostile, "frozen_modules": [hostile],
+            "flash": {"size": "16MB", "mode": hostile, "freq": hostile}, "built_at": hostile}
+    table = [partitions.Partition(hostile[:15], 1, 2, 0x9000, 0x6000)]
+    html = page.render(info, table, [page.Sum(hostile, 0, 1, hostile)], title=hostile, psram=hostile,
+                       manifest=hostile, script_src=hostile)
+    assert "<script>" not in html and "<x " not in html
+    assert html.count("<script") == 1  # the install button's own tag
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    svg_of(html)  # still well-formed XML
+
+
+def test_local_copy_of_web_tools_for_an_offline_install(tmp_path):
+    if not (WEB_TOOLS / "install-button.js").is_file():
+        pytest.skip("esp-web-tools is not installed in tests/harness (npm ci --prefix tests/harness)")
+    folder = collect(tmp_path, web_tools=str(WEB_TOOLS))
+    html = (folder / "index.html").read_text()
+    assert '<script type="module" src="install-button.js"></script>' in html
+    copied = sorted(p.name for p in WEB_TOOLS.glob("*.js"))
+    assert all((folder / name).read_bytes() == (WEB_TOOLS / name).read_bytes() for name in copied)
+    summed = {line.split("  ")[1] for line in (folder / "SHA256SUMS").read_text().splitlines()}
+    assert set(copied) <= summed
+    assert dist.load(folder).info["profile"] == PROFILE  # every copied file checks against its sum
+
+
+def test_a_web_tools_setting_that_is_neither_url_nor_copy_is_refused(tmp_path):
+    with pytest.raises(UserError) as exc:
+        collect(tmp_path, web_tools=str(tmp_path / "nowhere"))
+    assert "dist.web_tools" in str(exc.value) and "install-button.js" in str(exc.value)
+    assert not (tmp_path / "dist").exists()
+
+
+def test_a_users_index_html_in_an_older_dist_is_not_overwritten(tmp_path):
+    folder = collect(tmp_path)
+    # As an older mpforge left it: index.html not one of dist's files, but the user's.
+    sums = [line for line in (folder / "SHA256SUMS").read_text().splitlines() if not line.endswith("index.html")]
+    (folder / "SHA256SUMS").write_text("\n".join(sums) + "\n")
+    (folder / "index.html").write_text("my own page")
+    with pytest.raises(UserError) as exc:
+        collect(tmp_path)
+    assert str(folder / "index.html") in str(exc.value)
+    assert (folder / "index.html").read_text() == "my own page"

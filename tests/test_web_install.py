@@ -1,0 +1,176 @@
+"""Installing from a browser, with the real components: `invoke serve` serves a
+dist over local HTTP; esp-web-tools' flashing logic runs in node with the real
+esptool-js (npm, pinned in tests/harness) against the ROM-bootloader peer; the
+page runs in real headless Chromium (the OS package) with a local copy of
+esp-web-tools. What is simulated: the Web Serial port object, which node lacks,
+is a TCP stand-in (tests/harness/web_install.mjs), and the board is the peer."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, one_line_error
+from harness.esp_mock import MockBoard
+from harness.images import write_fake_build
+from mpforge.dist import folder as dist
+from mpforge.model import settings as settings_mod
+
+HARNESS = ROOT / "tests" / "harness"
+NODE_MODULES = HARNESS / "node_modules"
+WEB_TOOLS = NODE_MODULES / "esp-web-tools" / "dist" / "web"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+SCREENSHOT = ROOT / "work" / "artifacts" / "install-page.png"  # kept by CI as an artifact
+NVS = slice(0x9000, 0x10000)
+
+
+def needs_node(package: str):
+    if not shutil.which("node") or not (NODE_MODULES / package).is_dir():
+        pytest.skip(f"node or {package} missing (npm ci --prefix tests/harness)")
+
+
+@pytest.fixture
+def dist_folder(tmp_path, monkeypatch):
+    """A dist whose page loads ESP Web Tools from a local copy (no network in tests)."""
+    monkeypatch.setattr(dist, "_resolver", lambda: None)
+    cfg = {"workdir": str(tmp_path / "work"), "micropython": {"dir": str(tmp_path / "mp")}}
+    if (WEB_TOOLS / "install-button.js").is_file():
+        cfg["dist"] = {"web_tools": str(WEB_TOOLS)}
+    job = settings_mod.job(settings_mod.from_config({"mpforge": cfg}), "esp32s3-n16r8", "v1.28.0")
+    write_fake_build(job.build_dir, app_size=96 * 1024)
+    return dist.collect(job, tmp_path / "dist")
+
+
+@pytest.fixture
+def serve(invoke_run):
+    """Start `invoke serve --dir DIR --port 0`; return its base URL once it listens."""
+    started = []
+
+    def start(folder: Path) -> str:
+        proc = subprocess.Popen([sys.executable, "-m", "invoke", "serve", "--dir", str(folder), "--port", "0"],
+                                cwd=ROOT, env=invoke_run.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+        started.append(proc)
+        for line in proc.stdout:
+            if "listening on " in line:
+                return line.split("listening on ", 1)[1].split()[0]
+        raise AssertionError(f"invoke serve did not start: {proc.stderr.read()}")
+
+    yield start
+    for proc in started:
+        proc.terminate()
+        proc.wait(10)
+
+
+def test_serve_a_folder_of_dists_with_an_index(serve, dist_folder):
+    import urllib.request
+
+    url = serve(dist_folder.parent)
+    index = urllib.request.urlopen(url, timeout=10).read().decode()
+    assert f'<a href="{dist_folder.name}/">esp32s3-n16r8 @ micropython v1.28.0</a>' in index
+    page = urllib.request.urlopen(f"{url}{dist_folder.name}/", timeout=10).read()
+    assert page == (dist_folder / "index.html").read_bytes()
+    with pytest.raises(urllib.error.HTTPError):  # dist's temporary folders are never served
+        urllib.request.urlopen(f"{url}.{dist_folder.name}.tmp/", timeout=10)
+
+
+def test_browser_install_keeps_nvs_and_flash_then_writes_nothing(serve, dist_folder, invoke_run, tmp_path):
+    needs_node("esptool-js")
+    url = serve(dist_folder)
+    nvs = bytes((i * 7 + 3) & 0xFF for i in range(NVS.stop - NVS.start))  # WiFi credentials, say
+    cfg = tmp_path / "ci.yaml"
+    cfg.write_text("mpforge:\n  before: no-reset\n  after: hard-reset\n  connect_attempts: 2\n")
+    with MockBoard() as board:
+        board.flash.data[NVS] = nvs
+        install = subprocess.run(["node", str(HARNESS / "web_install.mjs"), f"{url}manifest.json",
+                                  board.url.removeprefix("socket://")],
+                                 cwd=HARNESS, capture_output=True, text=True, timeout=120)
+        assert install.returncode == 0, install.stdout + install.stderr
+        report = json.loads(install.stdout.strip().splitlines()[-1])
+        assert report["chip"] == "ESP32-S3"
+        built = dist.load(dist_folder)
+        assert [(p["offset"], p["path"]) for p in report["parts"]] == \
+            [(image.offset, image.path.name) for image in built.images]
+        for image in built.images:
+            data = image.path.read_bytes()
+            assert board.flash.data[image.offset:image.offset + len(data)] == data, image.path.name
+        assert board.flash.data[NVS] == nvs  # the browser install kept NVS
+
+        before = board.flash.bytes_written
+        again = invoke_run("-f", str(cfg), "flash", "--port", board.url, "--firmware", str(dist_folder),
+                           timeout=120, env={"INVOKE_MPFORGE_MICROPYTHON_DIR": str(tmp_path / "no-tree")})
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert board.flash.bytes_written == before  # mpforge sees the same firmware: 0 bytes written
+        assert board.flash.data[NVS] == nvs
+
+
+def test_the_page_in_headless_chromium(serve, dist_folder, tmp_path):
+    if not CHROMIUM:
+        pytest.skip("Chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    needs_node("playwright-core")
+    if not (WEB_TOOLS / "install-button.js").is_file():
+        pytest.skip("esp-web-tools is not installed in tests/harness (npm ci --prefix tests/harness)")
+    url = serve(dist_folder)
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    check = subprocess.run(["node", str(HARNESS / "page_check.mjs"), url, str(SCREENSHOT),
+                            str(tmp_path / "chromium-profile"), CHROMIUM],
+                           cwd=HARNESS, capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    seen = json.loads(check.stdout.strip().splitlines()[-1])
+    assert seen["errors"] == [] and seen["failed"] == []
+    assert seen["defined"] and seen["rendered"] > 0  # the install button is a live custom element
+    assert seen["manifestUrl"] == f"{url}manifest.json"
+    assert seen["manifest"] == json.loads((dist_folder / "manifest.json").read_text())
+    assert any(r["url"] == f"{url}install-button.js" and r["status"] == 200 for r in seen["responses"])
+    assert all(r["url"].startswith(url) for r in seen["responses"])  # nothing from the network
+    assert [b["name"] for b in seen["boxes"]] == ["nvs", "phy_init", "factory", "vfs"]
+    vfs = seen["boxes"][-1]
+    assert vfs["width"] == pytest.approx(vfs["size"] * 960 / (16 << 20), abs=0.01)
+    assert seen["title"] == "MicroPython v1.28.0 for ESP32-S3-DevKitC-1-N16R8"
+    assert SCREENSHOT.stat().st_size > 10_000
+
+
+# ---- bad inputs ------------------------------------------------------------------------
+
+def test_serve_refuses_a_folder_that_is_not_a_dist(invoke_run, tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "a.txt").write_text("hello")
+    line = one_line_error(invoke_run("serve", "--dir", str(tmp_path / "notes"), "--port", "0", timeout=30))
+    assert "is not a dist folder and holds none" in line and "invoke dist" in line
+
+
+def test_serve_refuses_a_port_in_use(invoke_run, dist_folder):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        line = one_line_error(invoke_run("serve", "--dir", str(dist_folder), "--port", str(port), timeout=30))
+    assert f"port {port}" in line and "in use" in line and "--port" in line
+
+
+def resum(folder: Path) -> None:
+    import hashlib
+    names = [line.split("  ", 1)[1] for line in (folder / "SHA256SUMS").read_text().splitlines()]
+    (folder / "SHA256SUMS").write_text("".join(
+        f"{hashlib.sha256((folder / n).read_bytes()).hexdigest()}  {n}\n" for n in names))
+
+
+def test_serve_refuses_a_manifest_naming_a_missing_file(invoke_run, dist_folder):
+    manifest = json.loads((dist_folder / "manifest.json").read_text())
+    manifest["builds"][0]["parts"].append({"path": "extra.bin", "offset": 0x200000})
+    (dist_folder / "manifest.json").write_text(json.dumps(manifest))
+    resum(dist_folder)  # as someone editing the folder by hand would
+    line = one_line_error(invoke_run("serve", "--dir", str(dist_folder), "--port", "0", timeout=30))
+    assert "manifest.json names 'extra.bin'" in line and "invoke dist" in line
+
+
+def test_serve_refuses_a_dist_missing_a_part(invoke_run, dist_folder):
+    (dist_folder / "micropython.bin").unlink()
+    line = one_line_error(invoke_run("serve", "--dir", str(dist_folder.parent), "--port", "0", timeout=30))
+    assert "micropython.bin is missing" in line
