@@ -107,16 +107,16 @@ def dist(c, profile=None, micropython=None, dest=None):
 # --dir, not a positional [DIR]: invoke has no optional positional arguments.
 @task(help={
     "dir": "a dist folder, or a folder of them (default: dist/ in the project)",
-    "port": "TCP port on localhost (default 8000; 0 picks a free one)",
+    "http_port": "TCP port on localhost (default 8000; 0 picks a free one)",
 })
-def serve(c, dir=None, port=8000):
+def serve(c, dir=None, http_port=8000):
     """Serve dist folders on localhost to install from a browser; Ctrl-C stops.
 
     Checks each dist against its SHA256SUMS and manifest first, then prints
     the URL of each build's install page (index.html, made by `invoke dist`).
     """
     from mpforge.dist import folder as dist_mod, serve as serve_mod
-    server = serve_mod.open_server(dir or dist_mod.default_root(), int(port))
+    server = serve_mod.open_server(dir or dist_mod.default_root(), int(http_port))
     for build, url in server.page_urls():
         print(f"serve: {build.label}: {url}")
     print(f"serve: listening on {server.url} (localhost only); Ctrl-C stops", flush=True)

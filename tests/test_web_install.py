@@ -49,11 +49,11 @@ def dist_folder(tmp_path, monkeypatch):
 
 @pytest.fixture
 def serve(invoke_run):
-    """Start `invoke serve --dir DIR --port 0`; return its base URL once it listens."""
+    """Start `invoke serve --dir DIR --http-port 0`; return its base URL once it listens."""
     started = []
 
     def start(folder: Path) -> str:
-        proc = subprocess.Popen([sys.executable, "-m", "invoke", "serve", "--dir", str(folder), "--port", "0"],
+        proc = subprocess.Popen([sys.executable, "-m", "invoke", "serve", "--dir", str(folder), "--http-port", "0"],
                                 cwd=ROOT, env=invoke_run.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True)
         started.append(proc)
@@ -141,7 +141,7 @@ def test_the_page_in_headless_chromium(serve, dist_folder, tmp_path):
 def test_serve_refuses_a_folder_that_is_not_a_dist(invoke_run, tmp_path):
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "a.txt").write_text("hello")
-    line = one_line_error(invoke_run("serve", "--dir", str(tmp_path / "notes"), "--port", "0", timeout=30))
+    line = one_line_error(invoke_run("serve", "--dir", str(tmp_path / "notes"), "--http-port", "0", timeout=30))
     assert "is not a dist folder and holds none" in line and "invoke dist" in line
 
 
@@ -150,8 +150,8 @@ def test_serve_refuses_a_port_in_use(invoke_run, dist_folder):
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        line = one_line_error(invoke_run("serve", "--dir", str(dist_folder), "--port", str(port), timeout=30))
-    assert f"port {port}" in line and "in use" in line and "--port" in line
+        line = one_line_error(invoke_run("serve", "--dir", str(dist_folder), "--http-port", str(port), timeout=30))
+    assert f"port {port}" in line and "in use" in line and "--http-port" in line
 
 
 def resum(folder: Path) -> None:
@@ -166,11 +166,11 @@ def test_serve_refuses_a_manifest_naming_a_missing_file(invoke_run, dist_folder)
     manifest["builds"][0]["parts"].append({"path": "extra.bin", "offset": 0x200000})
     (dist_folder / "manifest.json").write_text(json.dumps(manifest))
     resum(dist_folder)  # as someone editing the folder by hand would
-    line = one_line_error(invoke_run("serve", "--dir", str(dist_folder), "--port", "0", timeout=30))
+    line = one_line_error(invoke_run("serve", "--dir", str(dist_folder), "--http-port", "0", timeout=30))
     assert "manifest.json names 'extra.bin'" in line and "invoke dist" in line
 
 
 def test_serve_refuses_a_dist_missing_a_part(invoke_run, dist_folder):
     (dist_folder / "micropython.bin").unlink()
-    line = one_line_error(invoke_run("serve", "--dir", str(dist_folder.parent), "--port", "0", timeout=30))
+    line = one_line_error(invoke_run("serve", "--dir", str(dist_folder.parent), "--http-port", "0", timeout=30))
     assert "micropython.bin is missing" in line

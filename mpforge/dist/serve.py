@@ -84,7 +84,7 @@ class Server(ThreadingHTTPServer):
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
                 raise UserError(f"{STEP}: port {port} on {HOST} is in use (another `invoke serve`?); "
-                                "pass --port N, or --port 0 for any free port") from None
+                                "pass --http-port N, or --http-port 0 for any free port") from None
             raise UserError(f"{STEP}: cannot listen on {HOST}:{port} ({exc.strerror or exc})") from None
 
     @property
@@ -105,7 +105,7 @@ def open_server(root, port: int = 8000) -> Server:
     """Check the dist folder(s) at root and listen on localhost:port (0: any free port)."""
     root = Path(root).expanduser().resolve()
     if not 0 <= port <= 65535:
-        raise UserError(f"{STEP}: --port {port} is not a TCP port (0-65535)")
+        raise UserError(f"{STEP}: --http-port {port} is not a TCP port (0-65535)")
     return Server(root, builds(root), port)
 
 
