@@ -53,8 +53,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 
-from esptool.targets import CHIP_DEFS
-
 from mpforge import PROJECT_ROOT, __version__
 from mpforge.build import make as build
 from mpforge.image import firmware
