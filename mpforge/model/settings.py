@@ -57,6 +57,7 @@ KINDS = {
     "idf.python": "path",
     "baud": "positive", "connect_attempts": "positive", "jobs": "count", "verify.timeout": "seconds",
     "before": "text", "after": "text", "os_packages": "bool",
+    "dist.web_tools": "text",
 }
 _KIND_TEXT = {
     "path": "a path", "text": "a text", "version": "a version like v1.28.0",
