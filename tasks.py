@@ -8,10 +8,12 @@
 Settings: invoke.yaml (key `mpforge`), INVOKE_MPFORGE_* variables, flags.
 """
 
-from mpforge.build import overlay as overlay_mod
-from mpforge.build import pipeline
-from mpforge.board import verify as verify_mod
-from mpforge.cli import settings, task
+from mpforge.cli import lazy, settings, task
+
+# Imported on first use: `invoke --list` and `invoke status` load no board code.
+overlay_mod = lazy("mpforge.build.overlay")
+pipeline = lazy("mpforge.build.pipeline")
+verify_mod = lazy("mpforge.board.verify")
 from mpforge.model.settings import job as job_for, jobs as jobs_for
 
 PROFILE = "board profile: a name from boards/ or a .toml path (default: setting mpforge.profile)"

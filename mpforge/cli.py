@@ -101,6 +101,18 @@ _DISK_HINTS = {
 }
 
 
+class lazy:  # noqa: N801 -- stands in for a module
+    """A module imported on its first use, so a task loads only what it runs."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attr: str):
+        import importlib
+
+        return getattr(importlib.import_module(self._name), attr)
+
+
 def disk_problem(exc: OSError) -> str | None:
     """A read-only, full or forbidden disk as one line naming the path, or None for other errors."""
     hint = _DISK_HINTS.get(exc.errno)

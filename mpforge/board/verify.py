@@ -338,6 +338,7 @@ def enter_raw_repl(transport, port: str, timeout: float) -> None:
     seen = b""
     deadline = time.monotonic() + timeout
     last_poke = float("-inf")
+    pokes = 0
     try:
         while True:
             now = time.monotonic()
@@ -348,12 +349,15 @@ def enter_raw_repl(transport, port: str, timeout: float) -> None:
             if now - last_poke >= 1.0:
                 ser.write(b"\r\x03\x03\r\x01")
                 last_poke = now
-            chunk = ser.read(max(1, min(ser.in_waiting or 1, 4096)))
+                pokes += 1
+            # A byte at a time: stop right after the banner, so that the raw
+            # REPL's prompt is still unread for mpremote's exec, which waits for it.
+            chunk = ser.read(1)
             if chunk:
                 seen = (seen + chunk)[-8192:]
-                if RAW_REPL_BANNER in seen:
+                if seen.endswith(RAW_REPL_BANNER):
                     break
-                trouble = _boot_trouble(port, seen)
+                trouble = _boot_trouble(port, seen) if chunk == b"\n" else None
                 if trouble:
                     raise trouble
         if RAW_REPL_BANNER not in seen:
@@ -367,7 +371,12 @@ def enter_raw_repl(transport, port: str, timeout: float) -> None:
             raise UserError(
                 f"{STEP}: {port} answered, but not as a MicroPython REPL (last output: "
                 f"'{_printable_tail(seen)}'); is MicroPython flashed on that board?")
-        # In the raw REPL. Let any echo of a repeated Ctrl-A arrive, then
+        if pokes == 1:
+            # One Ctrl-A, one banner, nothing else on the way: in the raw REPL
+            # now, so do not enter it again through mpremote (a round trip).
+            transport.in_raw_repl = True
+            return
+        # In the raw REPL after several Ctrl-As: let their echoes arrive, then
         # synchronise once more with mpremote's own (no soft reset).
         quiet_since = time.monotonic()
         while time.monotonic() - quiet_since < 0.1 and time.monotonic() < deadline + 1:
@@ -398,12 +407,31 @@ def parse_probe_output(out: bytes) -> dict:
     raise UserError(f"{STEP}: the board probe printed no report (output: '{_printable_tail(out)}')")
 
 
+def compact(source: str) -> str:
+    """The probe as sent: no comment or blank lines, one space per indent level.
+
+    A board without raw-paste mode takes code in 256-byte pieces 10 ms apart
+    (mpremote's raw REPL fallback), so half the bytes is half that wait.
+    Code that does not survive this (indents not in fours) is sent as it is."""
+    lines = []
+    for line in source.splitlines():
+        text = line.lstrip(" ")
+        if text and not text.startswith("#"):
+            lines.append(" " * ((len(line) - len(text)) // 4) + text)
+    small = "\n".join(lines) + "\n"
+    try:
+        compile(small, "board_probe", "exec")
+    except SyntaxError:
+        return source
+    return small
+
+
 def probe_board(port: str, *, timeout: float = DEFAULT_TIMEOUT, probe: Path = PROBE, imports=()) -> dict:
     """Run the probe on the board at port and return what it reported."""
     import serial
     from mpremote.transport import TransportError, TransportExecError
 
-    source = f"MPFORGE_IMPORTS = {list(imports)!r}\n" + probe.read_text()
+    source = f"MPFORGE_IMPORTS = {list(imports)!r}\n" + compact(probe.read_text())
     transport = open_port(port)
     try:
         enter_raw_repl(transport, port, timeout)
@@ -450,11 +478,12 @@ def timeout_setting(settings) -> float:
 def target(settings, firmware=None):
     """(job, frozen modules) to check a board against: a dist folder's build-info.json
     when given, else the profile and release from the settings."""
-    from mpforge.dist import folder as dist
     from mpforge.build import frozen
     from mpforge.model import settings as settings_mod
 
     if firmware:
+        from mpforge.dist import folder as dist  # esptool and the dist code: only for a dist folder
+
         built = dist.load(firmware)
         return dist.job_for(built, settings), list(built.info.get("frozen_modules") or [])
     job = settings_mod.job(settings)
