@@ -39,7 +39,8 @@ BUILD_KEYS = {"chipFamily", "parts", "serialType"}
 
 @pytest.fixture
 def job(tmp_path):
-    """A job whose MicroPython tree is a tmp folder (build_dir under its ports/esp32)."""
+    """A job whose MicroPython tree is a tmp folder (build_dir under its ports/esp32), with no
+    ESP-IDF checkout: the real config resolver cannot run there and dist falls back."""
     s = settings_mod.from_config({"mpforge": {"workdir": str(tmp_path / "work"),
                                               "micropython": {"dir": str(tmp_path / "mp")}}})
     return settings_mod.job(s, PROFILE, "v1.28.0")
@@ -52,13 +53,7 @@ def built(job):
 
 
 @pytest.fixture
-def no_config_resolver(monkeypatch):
-    """As on a machine without the IDF checkout: `invoke config` cannot resolve."""
-    monkeypatch.setattr(dist, "_resolver", lambda: None)
-
-
-@pytest.fixture
-def folder(job, built, tmp_path, no_config_resolver):
+def folder(job, built, tmp_path):
     return dist.collect(job, tmp_path / "dist")
 
 
@@ -158,7 +153,7 @@ def test_build_info(folder, job, built):
     assert info["settings"] is None and info["settings_source"] is None  # no IDF, no sdkconfig.json
 
 
-def test_build_info_records_the_builds_sdkconfig(job, built, tmp_path, no_config_resolver):
+def test_build_info_records_the_builds_sdkconfig(job, built, tmp_path):
     config = {"ESPTOOLPY_FLASHSIZE": "16MB", "SPIRAM_MODE_OCT": True}
     (job.build_dir / "config").mkdir()
     (job.build_dir / "config" / "sdkconfig.json").write_text(json.dumps(config))
@@ -167,11 +162,23 @@ def test_build_info_records_the_builds_sdkconfig(job, built, tmp_path, no_config
     assert info["settings_source"] == "build/config/sdkconfig.json"
 
 
-def test_build_info_prefers_invoke_config(job, built, tmp_path, monkeypatch):
-    report = {"profile": PROFILE, "rows": [{"setting": "flash size", "want": "16MB", "got": "16MB", "ok": True}]}
-    monkeypatch.setattr(dist, "_resolver", lambda: (lambda j: report))
+def test_build_info_prefers_invoke_config(tmp_path):
+    """The real dist -> config path: the fixture MicroPython tree with the overlay applied, the
+    simulated IDF's Kconfig resolved by the real kconfgen (tests/test_config.py)."""
+    from test_config import config_job
+    from test_overlay import make_tree
+
+    job = config_job(tmp_path, make_tree(tmp_path, "v1.26"), "v1.28.0")
+    overlay.apply(job)
+    write_fake_build(job.build_dir, app_size=APP_SIZE)
+    (job.build_dir / "config").mkdir()
+    (job.build_dir / "config" / "sdkconfig.json").write_text('{"ESPTOOLPY_FLASHSIZE": "4MB"}')
     info = json.loads((dist.collect(job, tmp_path / "dist") / "build-info.json").read_text())
-    assert info["settings"] == report and info["settings_source"] == "invoke config"
+    assert info["settings_source"] == "invoke config"
+    settings = info["settings"]
+    assert settings["ok"] is True and settings["profile"] == PROFILE and settings["idf"] == "v5.5.1"
+    rows = {row["setting"]: row["got"] for row in settings["settings"]}
+    assert rows["flash size"] == "16MB" and rows["PSRAM mode"] == "octal" and rows["CPU MHz"] == "240"
 
 
 def test_unchanged_build_rewrites_nothing(folder, job, built, tmp_path, capsys):
@@ -267,7 +274,7 @@ def test_load_refuses_a_changed_file_in_a_zip(folder, tmp_path):
 
 
 @pytest.mark.parametrize("cut", [1000, 16])  # 16: only the appended SHA-256, which esptool's loader accepts
-def test_truncated_app_is_refused(job, built, tmp_path, cut, no_config_resolver):
+def test_truncated_app_is_refused(job, built, tmp_path, cut):
     app = job.build_dir / "micropython.bin"
     app.write_bytes(built["app"][:-cut])
     with pytest.raises(UserError) as exc:
@@ -276,7 +283,7 @@ def test_truncated_app_is_refused(job, built, tmp_path, cut, no_config_resolver)
     assert not (tmp_path / "dist" / f"{PROFILE}-v1.28.0").exists()
 
 
-def test_truncated_partition_table_is_refused(job, built, tmp_path, no_config_resolver):
+def test_truncated_partition_table_is_refused(job, built, tmp_path):
     table = job.build_dir / "partition_table" / "partition-table.bin"
     table.write_bytes(built["partition-table"][:100])
     with pytest.raises(UserError) as exc:
@@ -284,7 +291,7 @@ def test_truncated_partition_table_is_refused(job, built, tmp_path, no_config_re
     assert "partition-table.bin" in str(exc.value)
 
 
-def test_a_foreign_folder_is_not_replaced(job, built, tmp_path, no_config_resolver):
+def test_a_foreign_folder_is_not_replaced(job, built, tmp_path):
     mine = tmp_path / "dist" / f"{PROFILE}-v1.28.0"
     mine.mkdir(parents=True)
     (mine / "notes.txt").write_text("mine")

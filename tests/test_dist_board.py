@@ -4,29 +4,51 @@ from its build-info.json. The board is the real MicroPython REPL peer."""
 
 from __future__ import annotations
 
+import shutil
+import sys
+from pathlib import Path
+
 import pytest
 
 from conftest import one_line_error
 from harness.images import write_fake_build
+from harness.repl_peer import repl_peers  # noqa: F401  (fixture)
+from mpforge.build import overlay
 from mpforge.dist import folder as dist
 from mpforge.model import settings as settings_mod
+from test_config import idf_for
+from test_overlay import make_tree
 
-pytest.importorskip("harness.repl_peer")
-from harness.repl_peer import repl_peers  # noqa: E402,F401  (fixture)
 
-
-@pytest.fixture
-def dist_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(dist, "_resolver", lambda: None)  # no IDF here: config cannot resolve
-    code = tmp_path / "code"
+@pytest.fixture(scope="module")
+def made_dist(tmp_path_factory):
+    """One dist made the real way: the fixture MicroPython tree with the overlay applied, its
+    settings resolved by `invoke config`'s code (real kconfgen, the simulated IDF's Kconfig)."""
+    tmp = tmp_path_factory.mktemp("dist-board")
+    code = tmp / "code"
     code.mkdir()
     (code / "app.py").write_text("def main():\n    pass\n")
     (code / "sensors.py").write_text("READINGS = []\n")
-    s = settings_mod.from_config({"mpforge": {"workdir": str(tmp_path / "work"),
-                                              "micropython": {"dir": str(tmp_path / "mp")}}}, frozen=str(code))
+    repo = make_tree(tmp, "v1.26")
+    s = settings_mod.from_config({"mpforge": {
+        "workdir": str(tmp / "work"), "micropython": {"dir": str(repo)},
+        "idf": {"dir": str(idf_for(tmp, "v5.5.1")), "python": sys.executable}}}, frozen=str(code))
     job = settings_mod.job(s, "esp32s3-n16r8", "v1.28.0")
+    overlay.apply(job)
     write_fake_build(job.build_dir, app_size=64 * 1024)
-    return dist.collect(job, tmp_path / "dist")
+    return dist.collect(job, tmp / "dist")
+
+
+@pytest.fixture
+def dist_folder(made_dist, tmp_path):
+    """A private copy of the dist (tests tamper with it)."""
+    return Path(shutil.copytree(made_dist, tmp_path / made_dist.name))
+
+
+def test_build_info_holds_the_resolved_settings(dist_folder):
+    info = dist.load(dist_folder).info
+    assert info["settings_source"] == "invoke config" and info["settings"]["ok"] is True
+    assert {r["setting"]: r["got"] for r in info["settings"]["settings"]}["PSRAM mode"] == "octal"
 
 
 def test_build_info_carries_profile_and_frozen_modules(dist_folder):

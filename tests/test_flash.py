@@ -17,7 +17,7 @@ import time
 import pytest
 from serial.tools.list_ports_common import ListPortInfo
 
-from conftest import ROOT, one_line_error
+from conftest import RELEASE, ROOT, drop_file_override, one_line_error
 from harness.esp_mock import MB, BootLoopPeer, MockBoard
 from harness.images import change_one_sector, write_fake_build
 from mpforge.board import ports
@@ -40,7 +40,7 @@ def cfg(tmp_path):
 def build_dir(tmp_path):
     """Where `invoke flash` looks for the default profile's build in this test's workdir."""
     s = settings_mod.from_config({"mpforge": {"workdir": str(tmp_path / "work")}})
-    return settings_mod.job(s, PROFILE).build_dir
+    return settings_mod.job(s, PROFILE, RELEASE).build_dir
 
 
 @pytest.fixture
@@ -280,16 +280,6 @@ def test_busy_port(flash, built):
         os.close(slave)
 
 
-def _drop_file_override():
-    """In the child: give up root's right to open any file (CAP_DAC_OVERRIDE/READ_SEARCH)."""
-    import ctypes
-
-    libc = ctypes.CDLL(None, use_errno=True)
-    for cap in (1, 2):
-        if libc.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-
 def test_permission_denied(invoke_run, cfg, tmp_path):
     port = tmp_path / "ttyUSB0"  # a device node the user may not open (mode 000)
     port.write_bytes(b"")
@@ -301,7 +291,7 @@ def test_permission_denied(invoke_run, cfg, tmp_path):
         result = subprocess.run(
             [sys.executable, "-m", "invoke", "-f", cfg, "erase", "--port", str(port)],
             cwd=ROOT, env=env, text=True, capture_output=True, timeout=60,
-            preexec_fn=_drop_file_override if os.access(port, os.R_OK) else None)
+            preexec_fn=drop_file_override if os.access(port, os.R_OK) else None)
     except (OSError, subprocess.SubprocessError) as exc:
         pytest.skip(f"cannot run without root's file access here: {exc}")
     line = one_line_error(result)
@@ -327,7 +317,7 @@ def test_board_in_a_boot_loop(flash, built):
 def test_no_firmware_built_yet(flash, board):
     line = one_line_error(flash(board.url))
     assert "no firmware built in" in line
-    assert f"invoke build --profile {PROFILE} --micropython v" in line
+    assert f"invoke build --profile {PROFILE} --micropython {RELEASE}`" in line
     assert blank(board)
 
 
@@ -371,12 +361,37 @@ def test_port_discovery():
         ports.choose([], "", found[1:2])
 
 
-def test_flash_without_port_and_no_board_says_so(flash, built):
+def test_flash_without_port_says_which_boards_it_sees(flash, built):
+    """The task sees this machine's USB ports: the outcome that is right for them, exactly."""
+    seen = ports.candidates()
+    if len(seen) == 1:
+        pytest.skip(f"a real board is connected ({seen[0].device}): flash would write to it")
     line = one_line_error(flash())
-    assert "no ESP32-S3 board found" in line or "possible boards found" in line
+    if seen:
+        assert f"{len(seen)} possible boards found ({', '.join(c.device for c in seen)})" in line
+    else:
+        assert "no ESP32-S3 board found on USB" in line and "pass --port" in line
 
 
-def test_ports_task(invoke_run):
+def test_ports_task_lists_what_this_machine_has(invoke_run):
     result = invoke_run("ports")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ports: no ESP32-S3 boards found") or "303A" in result.stdout
+    seen = ports.candidates()
+    if seen:
+        assert result.stdout.splitlines() == [c.line() for c in seen]
+    else:
+        assert result.stdout.startswith("ports: no ESP32-S3 boards found")
+
+
+def test_ports_lists_boards_by_their_usb_ids(monkeypatch, capsys):
+    """USB enumeration cannot exist here: the OS's list of ports is simulated (pyserial's type)."""
+    from mpforge.board import fleet
+
+    monkeypatch.setattr(ports.list_ports, "comports", lambda: [])
+    fleet.list_ports()
+    assert capsys.readouterr().out.startswith("ports: no ESP32-S3 boards found")
+    monkeypatch.setattr(ports.list_ports, "comports", lambda: [_port("/dev/ttyACM0", 0x303A, 0x1001),
+                                                              _port("/dev/ttyS0", None, None)])
+    fleet.list_ports()
+    assert capsys.readouterr().out.splitlines() == [
+        "/dev/ttyACM0  303A:1001  ESP32-S3 USB-Serial/JTAG  (test)"]

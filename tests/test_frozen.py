@@ -7,7 +7,7 @@ way the port's Makefile passes it and logs it.
 
 from __future__ import annotations
 
-from conftest import one_line_error
+from conftest import RELEASE, one_line_error
 
 from mpforge.build import frozen
 from mpforge.model import settings
@@ -16,7 +16,7 @@ from mpforge.model import settings
 def job_with(tmp_path, path):
     s = settings.from_config({"mpforge": {"workdir": str(tmp_path / "w"), "micropython": {"dir": str(tmp_path / "mp")}}},
                              frozen=str(path))
-    return settings.job(s)
+    return settings.job(s, "esp32s3-n16r8", RELEASE)
 
 
 def test_manifest_for_a_module_folder_keeps_the_ports_own(tmp_path):

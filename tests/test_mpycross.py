@@ -17,7 +17,7 @@ def test_builds_once_then_only_when_a_source_changes(tmp_path, capsys):
     tree = tmp_path / "micropython"
     lay_port_tree(tree, "v1.26")
     s = settings.from_config({"mpforge": {"workdir": str(tmp_path / "w"), "micropython": {"dir": str(tree)}}})
-    job = settings.job(s)
+    job = settings.job(s, "esp32s3-n16r8", "v1.28.0")  # a v1.26-line release, as the tree
     assert mpycross.status(job)[0] is False
     mpycross.ensure(job)
     exe = mpycross.binary(job)

@@ -171,9 +171,12 @@ def test_missing_tool_is_one_line(mp, tmp_path, tool, task):
 def test_interrupted_build_recovers(mp, tmp_path):
     """Ctrl-C (SIGINT) in the middle of make: one line, exit 130, and the next run completes."""
     assert mp("overlay").returncode == 0 and mp("install-prereqs").returncode == 0
+    # A runner started from a background shell ignores SIGINT, and so would the child (an
+    # ignored signal stays ignored across exec): give the child SIGINT's default back.
     proc = subprocess.Popen([sys.executable, "-m", "invoke", "build"], cwd=ROOT,
                             env={**mp.env, "SIM_BUILD_DELAY": "20"},
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     log = tmp_path / "work/state/build-esp32s3-n16r8-v1.28.0.log"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (log.exists() and "[2/20]" in log.read_text()):

@@ -77,7 +77,10 @@ def test_unknown_profile_lists_available():
 
 
 def test_release_table_pins_full_commits_and_known_lines():
-    assert list(releases.RELEASES) == ["v1.22.2", "v1.23.0", "v1.24.1", "v1.25.0", "v1.26.1", "v1.27.0", "v1.28.0"]
+    versions = [releases.version_tuple(v) for v in releases.RELEASES]
+    assert versions == sorted(versions) and len(set(versions)) == len(versions)  # in order, once each
+    assert {"v1.22.2", "v1.28.0"} <= set(releases.RELEASES)  # the range the overlays were written for
+    assert releases.DEFAULT in releases.RELEASES
     for release in releases.RELEASES.values():
         assert len(release.commit) == 40 and int(release.commit, 16)
         assert releases.version_tuple(release.idf_min) <= releases.version_tuple(release.idf)

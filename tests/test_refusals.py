@@ -200,8 +200,7 @@ STEPS = {"build": _build_step, "dist": _dist_step, "flash": _flash_step, "flash 
 
 @pytest.mark.parametrize("rule", [r for r in FIRMWARE_CASES if r not in ("chip", "images")])
 @pytest.mark.parametrize("step", STEPS)
-def test_every_step_asks_the_judge(job, build, step, rule, monkeypatch):
-    monkeypatch.setattr(dist, "_resolved_settings", lambda job: (None, None))
+def test_every_step_asks_the_judge(job, build, step, rule):
     if step == "flash --firmware":
         folder = dist.collect(job, job.settings.workdir / "dist-good")
         FIRMWARE_CASES[rule][0](build)
@@ -222,8 +221,7 @@ def test_every_step_asks_the_judge(job, build, step, rule, monkeypatch):
 
 
 @pytest.mark.parametrize("step", ["build", "dist", "flash"])
-def test_every_step_refuses_a_build_for_another_chip(job, build, step, monkeypatch):
-    monkeypatch.setattr(dist, "_resolved_settings", lambda job: (None, None))
+def test_every_step_refuses_a_build_for_another_chip(job, build, step):
     _args(build, chip="esp32c3")
     with pytest.raises(UserError, match="for an ESP32-C3, not an ESP32-S3"):
         STEPS[step](job)

@@ -12,7 +12,7 @@ board files); with one, `invoke config --json` runs for every pair against
 the IDF version the release pins, whose Kconfig, confgen and gen_esp32part.py
 are taken from the clone with `git archive` (only the parts config reads, so a
 mirror without the large example blobs works too). A table of the results is
-printed at the end (`pytest -s`).
+printed at the end of the module, whatever the order the tests ran in.
 """
 
 from __future__ import annotations
@@ -182,12 +182,20 @@ def test_invoke_config_on_real_trees(trees, version, invoke_run):
     assert not failures, failures
 
 
-def test_zz_print_results():
-    """Prints the table of results (run with -s)."""
+@pytest.fixture(scope="module", autouse=True)
+def results_table(request):
+    """After the module's tests, whatever their order: the table of results on the terminal;
+    every release that was checked has a result for every profile."""
+    yield
     if not RESULTS:
-        pytest.skip("no upstream results")
+        return
     width = max(len(p) for p in PROFILES)
-    print(f"\n\n{'release':<9} {'profile':<{width}}  result")
-    for version in RELEASES:
-        for name in PROFILES:
-            print(f"{version:<9} {name:<{width}}  {RESULTS.get((version, name), '-')}")
+    lines = [f"{'release':<9} {'profile':<{width}}  result"]
+    lines += [f"{version:<9} {name:<{width}}  {RESULTS.get((version, name), '-')}"
+              for version in RELEASES for name in PROFILES]
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    for line in ["", *lines]:
+        reporter.write_line(line) if reporter else print(line)
+    checked = {version for version, _ in RESULTS}
+    missing = [f"{v} {p}" for v in checked for p in PROFILES if (v, p) not in RESULTS]
+    assert not missing, f"no result for {', '.join(missing)}"

@@ -60,6 +60,7 @@ from mpforge.image import judge
 from mpforge.build import frozen
 from mpforge.build import overlay
 from mpforge.dist import web
+from mpforge.config import check as configcheck
 from mpforge.model import profiles
 from mpforge.model import releases
 from mpforge import ui
@@ -181,35 +182,15 @@ def _flash_args(fw: firmware.Firmware, names: dict[int, str]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _resolver():
-    """`invoke config`'s resolution of a job's sdkconfig (mpforge.configcheck.check), as a
-    function job -> dict, or None when that module is not there."""
-    try:
-        from mpforge.config import check as configcheck
-    except ImportError:
-        return None
-    check = getattr(configcheck, "check", None)
-    if not callable(check):
-        return None
-
-    def resolve(job: Job) -> dict | None:
-        report = check(job)
-        return report.as_dict() if hasattr(report, "as_dict") else None
-
-    return resolve
 
 
 def _resolved_settings(job: Job) -> tuple[dict | None, str | None]:
     """(settings, where from): what `invoke config` resolves (needs the IDF checkout),
     else the sdkconfig.json the build wrote, else (None, None)."""
-    resolve = _resolver()
-    if resolve is not None:
-        try:
-            value = resolve(job)
-        except (UserError, OSError, subprocess.SubprocessError):
-            value = None  # no IDF here (e.g. a copied build): fall back to the build's own record
-        if isinstance(value, dict):
-            return value, "invoke config"
+    try:
+        return configcheck.check(job).as_dict(), "invoke config"
+    except (UserError, OSError, subprocess.SubprocessError):
+        pass  # no IDF here (e.g. a copied build): fall back to the build's own record
     for rel in ("config/sdkconfig.json", "sdkconfig.json"):
         path = job.build_dir / rel
         if path.is_file():

@@ -10,7 +10,8 @@ Import the fixtures into a test module:
     from harness.repl_peer import repl_peers, rom_peer  # noqa: F401
 
 Tests that need node skip with the reason when node or
-tests/harness/node_modules (`npm ci --prefix tests/harness`) is missing.
+tests/harness/node_modules (`npm ci --prefix tests/harness`) is missing;
+in CI (CI=true, where .ci/run installs both) they fail with that reason instead.
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ class ReplPeer:
 
     def __init__(self, board: str = "reference", transport: str = "pty", **overrides: str):
         reason = node_skip_reason()
+        if reason and os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"{reason}; in CI the verify tests must run, not skip", pytrace=False)
         if reason:
             pytest.skip(reason)
         env = dict(os.environ)
