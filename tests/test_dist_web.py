@@ -26,15 +26,11 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 
 def make_job(tmp_path, **dist_settings):
+    # no IDF checkout: the real config resolver falls back to the build's own record
     cfg = {"workdir": str(tmp_path / "work"), "micropython": {"dir": str(tmp_path / "mp")}}
     if dist_settings:
         cfg["dist"] = dist_settings
     return settings_mod.job(settings_mod.from_config({"mpforge": cfg}), PROFILE, "v1.28.0")
-
-
-@pytest.fixture(autouse=True)
-def no_config_resolver(monkeypatch):
-    monkeypatch.setattr(dist, "_resolver", lambda: None)  # no IDF here
 
 
 def collect(tmp_path, table=None, **dist_settings) -> Path:

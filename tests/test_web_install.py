@@ -36,9 +36,8 @@ def needs_node(package: str):
 
 
 @pytest.fixture
-def dist_folder(tmp_path, monkeypatch):
+def dist_folder(tmp_path):
     """A dist whose page loads ESP Web Tools from a local copy (no network in tests)."""
-    monkeypatch.setattr(dist, "_resolver", lambda: None)
     cfg = {"workdir": str(tmp_path / "work"), "micropython": {"dir": str(tmp_path / "mp")}}
     if (WEB_TOOLS / "install-button.js").is_file():
         cfg["dist"] = {"web_tools": str(WEB_TOOLS)}
