@@ -131,3 +131,29 @@ def test_a_users_index_html_in_an_older_dist_is_not_overwritten(tmp_path):
         collect(tmp_path)
     assert str(folder / "index.html") in str(exc.value)
     assert (folder / "index.html").read_text() == "my own page"
+
+
+def test_every_image_flasher_args_names_is_a_part(tmp_path):
+    """An OTA build also writes ota_data_initial.bin (at the otadata partition): the
+    browser writes it too, as `esptool write-flash @flash_args` does."""
+    job = make_job(tmp_path)
+    write_fake_build(job.build_dir, app_size=64 * 1024)
+    args_file = job.build_dir / "flasher_args.json"
+    args = json.loads(args_file.read_text())
+    args["flash_files"]["0xd000"] = "ota_data_initial.bin"
+    args_file.write_text(json.dumps(args))
+    (job.build_dir / "ota_data_initial.bin").write_bytes(b"\xff" * 0x2000)
+    folder = dist.collect(job, tmp_path / "dist")
+    parts = json.loads((folder / "manifest.json").read_text())["builds"][0]["parts"]
+    assert (0xD000, "ota_data_initial.bin") in [(p["offset"], p["path"]) for p in parts]
+    assert [p["offset"] for p in parts] == sorted(p["offset"] for p in parts)
+
+
+def test_a_local_copy_with_an_unlistable_name_is_refused(tmp_path):
+    copy = tmp_path / "web"
+    copy.mkdir()
+    (copy / "install-button.js").write_text("export {};\n")
+    (copy / "chunk one.js").write_text("export {};\n")
+    with pytest.raises(UserError) as exc:
+        collect(tmp_path, web_tools=str(copy))
+    assert "chunk one.js" in str(exc.value)

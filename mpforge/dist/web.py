@@ -15,6 +15,7 @@ copies into the dist folder so the page works with no network.
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 from esptool.targets import CHIP_DEFS
@@ -31,6 +32,7 @@ MANIFEST = "manifest.json"
 INDEX = "index.html"
 BUTTON = "install-button.js"  # the entry module of esp-web-tools' dist/web build
 SETTING = "dist.web_tools"
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*\.js")
 
 
 def manifest(job: Job, fw: firmware.Firmware, names: dict[int, str]) -> dict:
@@ -63,7 +65,13 @@ def local_copy(value: str) -> dict[str, bytes]:
     if not (folder / BUTTON).is_file():
         raise UserError(f"{STEP}: setting {SETTING} is {value!r}: neither an http(s) URL nor a folder with "
                         f"{BUTTON}; give esp-web-tools' dist/web folder or the CDN URL")
-    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.js")) if p.is_file()}
+    copy = {}
+    for path in sorted(folder.glob("*.js")):
+        if not _PLAIN_NAME.fullmatch(path.name):  # it must fit a SHA256SUMS line and a URL as it is
+            raise UserError(f"{STEP}: {path} (setting {SETTING}) has a name dist cannot list in SHA256SUMS; "
+                            "use the unchanged esp-web-tools dist/web folder")
+        copy[path.name] = path.read_bytes()
+    return copy
 
 
 def files(job: Job, fw: firmware.Firmware, names: dict[int, str], files_so_far: dict[str, bytes],
