@@ -75,6 +75,8 @@ SETTINGS = [
          files={"my.yaml": "mpforge:\n  idf:\n    dir: 5\n"}),
     Case("file-mpforge-not-a-table", ["-f", "{case}/my.yaml", "status"], "where a table of settings belongs",
          files={"my.yaml": "mpforge: 5\n"}),
+    Case("file-web-tools-a-number", ["-f", "{case}/my.yaml", "dist"], "mpforge.dist.web_tools is 5",
+         files={"my.yaml": "mpforge:\n  dist:\n    web_tools: 5\n"}),
     Case("file-not-yaml", ["-f", "{case}/my.yaml", "mpy-cross"], "not valid YAML",
          files={"my.yaml": "mpforge: [1,\n"}),
     Case("file-missing", ["-f", "{case}/nowhere.yaml", "status"], "nowhere.yaml (-f) does not exist"),
@@ -101,6 +103,8 @@ DISTS = [
          "not a plain file name"),
     Case("dist-sums-newline-name", ["verify", "--port", "socket://127.0.0.1:9", "--firmware", "{case}/sums-ctl"],
          "not a plain file name"),
+    Case("serve-dist-image-dotdot", ["serve", "--dir", "{case}/up", "--http-port", "0"],
+         "names image '../micropython.bin', not a plain file name"),
 ]
 
 PROFILE_ARG = ["--profile", "{case}/board.toml"]
