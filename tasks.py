@@ -82,7 +82,7 @@ def build_all(c, profile=None, micropython=None, yes=False, frozen=None):
         pipeline.run_through(job, "build")
 
 
-@task(help={"profile": PROFILE, "micropython": RELEASE})
+@task(locks=(), help={"profile": PROFILE, "micropython": RELEASE})
 def status(c, profile=None, micropython=None):
     """Show each step's state for a profile and release (changes nothing)."""
     job = job_for(settings(c), profile, micropython)
@@ -107,7 +107,7 @@ def dist(c, profile=None, micropython=None, dest=None):
 
 
 # --dir, not a positional [DIR]: invoke has no optional positional arguments.
-@task(help={
+@task(locks=(), help={
     "dir": "a dist folder, or a folder of them (default: dist/ in the project)",
     "http_port": "TCP port on localhost (default 8000; 0 picks a free one)",
 })
@@ -136,7 +136,7 @@ _PORT_HELP = ("serial port: a device path or a pyserial URL (socket://, rfc2217:
               "repeat for several boards; default: the one board found")
 
 
-@task(iterable=["port"], help={
+@task(locks=("port",), iterable=["port"], help={
     "port": _PORT_HELP,
     "baud": "transfer baud rate (default: setting `baud`, 921600; falls back to 460800, 115200)",
 })
@@ -146,7 +146,7 @@ def erase(c, port=None, baud=None):
     fleet.erase_boards(settings(c), port, baud=baud)
 
 
-@task(iterable=["port"], help={
+@task(locks=("workdir", "port"), iterable=["port"], help={
     "port": _PORT_HELP,
     "profile": PROFILE,
     "micropython": "the release whose build to flash: " + RELEASE,
@@ -164,7 +164,7 @@ def flash(c, port=None, profile=None, micropython=None, force=False, erase=False
                        force=force, erase=erase, baud=baud, firmware_dir=firmware)
 
 
-@task()
+@task(locks=())
 def ports(c):
     """List the serial ports that look like ESP32-S3 boards."""
     from mpforge.board import fleet
@@ -174,7 +174,7 @@ def ports(c):
 # ---- board side: verify -------------------------------------------------------------
 
 
-@task(iterable=["frozen_module"], help={
+@task(locks=("port",), iterable=["frozen_module"], help={
     "frozen_module": "a module frozen into the firmware that must import on the board (repeatable)",
     "firmware": "a dist folder or zip (from `invoke dist`): check the board against its build-info.json",
     "port": "serial port: a device path (/dev/ttyACM0) or a pyserial URL (socket://host:port, "

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import errno
 import functools
+import inspect
 import os
 import sys
 
@@ -13,6 +15,7 @@ from invoke.config import AmbiguousMergeError, UnknownFileType
 from invoke.env import Environment
 from invoke.exceptions import AmbiguousEnvVar, UncastableEnvVar
 
+from mpforge import lock
 from mpforge.model import settings as settings_mod
 from mpforge.errors import UserError
 
@@ -68,15 +71,25 @@ class FlagTask(invoke.Task):
         return opts
 
 
-def task(*args, **kwargs):
-    """invoke.task, but a UserError (or Ctrl-C) becomes one line on stderr and an exit code."""
+NO_WAIT_HELP = "refuse at once when another mpforge run holds the workdir or the port, instead of waiting"
+
+
+def task(*args, locks=("workdir",), **kwargs):
+    """invoke.task, but a UserError (or Ctrl-C) becomes one line on stderr and an exit code.
+
+    locks: "workdir" holds the workdir's lock for the whole task; "port" says the task
+    takes port locks (mpforge.lock) where it opens a board. Either adds --no-wait."""
 
     def decorate(body):
         @functools.wraps(body)
-        def wrapper(c, *a, **kw):
+        def wrapper(c, *a, no_wait=False, **kw):
             try:
                 settings_mod.check(c.config.get("mpforge"))  # every task, even those that read no setting
-                return body(c, *a, **kw)
+                lock.wait = not no_wait
+                with contextlib.ExitStack() as held:
+                    if "workdir" in locks and not c.config.get("run", {}).get("dry"):
+                        held.enter_context(lock.workdir(settings_mod.from_config(c.config).workdir))
+                    return body(c, *a, **kw)
             except UserError as exc:
                 raise invoke.Exit(f"error: {exc}", code=exc.code) from None
             except KeyboardInterrupt:
@@ -87,6 +100,12 @@ def task(*args, **kwargs):
                     raise
                 raise invoke.Exit(f"error: {message}", code=1) from None
 
+        if locks:
+            signature = inspect.signature(body)
+            wrapper.__signature__ = signature.replace(parameters=[
+                *signature.parameters.values(),
+                inspect.Parameter("no_wait", inspect.Parameter.KEYWORD_ONLY, default=False)])
+            kwargs["help"] = {**kwargs.get("help", {}), "no_wait": NO_WAIT_HELP}
         return invoke.task(*args, klass=FlagTask, auto_shortflags=False, **kwargs)(wrapper)
 
     return decorate

@@ -20,6 +20,7 @@ from mpforge.image import firmware
 from mpforge.board import ports
 from mpforge.model import profiles
 from mpforge.model import settings as settings_mod
+from mpforge import lock
 from mpforge import ui
 from mpforge.errors import UserError
 
@@ -85,7 +86,8 @@ class Screen:
 
 def _run_one(work, port: str, reporter: LineReporter) -> device.Result:
     try:
-        result = work(port, reporter)
+        with lock.port(port):  # one mpforge run per board at a time
+            result = work(port, reporter)
     except UserError as exc:
         result = device.Result(port, ok=False, board=reporter.board, error=str(exc))
     except Exception as exc:  # a bug: keep the other boards going, show the traceback

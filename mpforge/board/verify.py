@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mpforge import PROJECT_ROOT
+from mpforge import lock
 from mpforge import ui
 from mpforge.errors import UserError
 from mpforge.model.profiles import Profile
@@ -504,7 +505,8 @@ def run(job, *, as_json: bool = False, frozen_modules=()) -> list[Check]:
                        f"against {job.label}")
         return []
     timeout = timeout_setting(settings)
-    probe = probe_board(port, timeout=timeout, imports=frozen_modules)
+    with lock.port(port):  # one mpforge run per board at a time
+        probe = probe_board(port, timeout=timeout, imports=frozen_modules)
     checks = run_checks(probe, job.profile, release, frozen_modules)
     if as_json:
         print(json.dumps(report(checks, probe, port=port, profile=job.profile, release=release),
