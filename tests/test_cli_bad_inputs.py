@@ -101,6 +101,8 @@ DISTS = [
          "names '../firmware.bin', not a plain file name"),
     Case("dist-sums-nul", ["flash", "--port", "socket://127.0.0.1:9", "--firmware", "{case}/sums-nul"],
          "not a plain file name"),
+    Case("serve-dist-sums-dotdot", ["serve", "--dir", "{case}/sums-up", "--http-port", "0"],
+         "names '../firmware.bin', not a plain file name"),
     Case("dist-sums-newline-name", ["verify", "--port", "socket://127.0.0.1:9", "--firmware", "{case}/sums-ctl"],
          "not a plain file name"),
     Case("serve-dist-image-dotdot", ["serve", "--dir", "{case}/up", "--http-port", "0"],
