@@ -64,7 +64,8 @@ def test_cmake_defaults_end_with_the_profiles_settings(tmp_path, line, version, 
     assert "boards/ESP32_GENERIC_S3/sdkconfig.board" in defaults.entries[:-1]
     assert defaults.board_name == p.board_name and defaults.target == "esp32s3"
     last = defaults.files[-1].read_text()
-    csv = tomllib.loads((ROOT / "overlays" / line / "overlay.toml").read_text())["partitions"][p.flash_size_label]
+    port_csv = tomllib.loads((ROOT / "overlays" / line / "overlay.toml").read_text())["partitions"][p.flash_size_label]
+    csv = f"boards/ESP32_GENERIC_S3/partitions-mpforge_{p.variant}.csv" if p.partitions else port_csv
     for setting in (f"CONFIG_ESPTOOLPY_FLASHSIZE_{p.flash_size_label}=y", f'_FILENAME="{csv}"',
                     f"CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ={p.cpu_mhz}"):
         assert setting in last
@@ -262,6 +263,8 @@ def test_every_pair_has_a_complete_overlay(version):
         rendered = overlay.render(job)
         p = job.profile
         expected = {t.replace("@VARIANT@", p.variant) for t in spec["files"]}
+        if p.partitions:  # the variant's own table
+            expected.add(f"partitions-mpforge_{p.variant}.csv")
         assert set(rendered.files) == expected
         assert set(rendered.edits) == set(spec.get("edit", {}))
         for text in [*rendered.files, *rendered.files.values(), *rendered.edits.values()]:

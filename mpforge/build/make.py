@@ -19,7 +19,7 @@ from mpforge.build import frozen
 from mpforge.source import gitsrc
 from mpforge.source import idf
 from mpforge.build import overlay
-from mpforge.image import partitions
+from mpforge.image import layout, partitions
 from mpforge import shell
 from mpforge import state
 from mpforge import ui
@@ -157,7 +157,8 @@ def check_images(job: Job) -> firmware.Firmware:
     fw = firmware.load(job.build_dir, hint=hint(job))
     judge.refuse(judge.firmware_problems(fw, job.profile), prefix=f"{STEP}: {job.label}: ")
     app = fw.image("app")
-    app_part = partitions.first_app(partitions.parse(fw.image("partition-table").path.read_bytes()))
+    table = partitions.parse(fw.image("partition-table").path.read_bytes())
+    app_part = layout.app_slot(table, app.offset)  # ota_0 in an OTA layout: flasher_args.json's offset
     size = app.path.stat().st_size
     ui.say(STEP, f"images checked: {firmware.chip_name(fw.chip)}, {job.profile.flash_size_label} in the header, "
                  f"app uses {size * 100 // app_part.size}% of {app_part.label}")

@@ -25,6 +25,7 @@ from mpforge.model import profiles
 from mpforge import state
 from mpforge import ui
 from mpforge.errors import UserError
+from mpforge.image import layout
 from mpforge.model.profiles import Profile
 from mpforge.model.settings import Job
 
@@ -111,10 +112,19 @@ def placed(value: str, pattern, key: str) -> str:
     return value
 
 
-def render(job: Job) -> Rendered:
-    """Every file and edit the overlay makes for this profile and release line."""
+def table_file(profile: Profile) -> str:
+    """The variant's own partition table, a file in the board folder ([partitions] profiles)."""
+    return f"partitions-mpforge_{placed(profile.variant, profiles.VARIANT_RE, 'build.variant')}.csv"
+
+
+def partition_csv(job: Job, spec: dict | None = None) -> str:
+    """What CONFIG_PARTITION_TABLE_CUSTOM_FILENAME names for this job: the variant's
+    own table (relative to ports/esp32, where ESP-IDF resolves it), or the port's
+    table for the profile's flash size when the profile has no [partitions]."""
     profile, line = job.profile, job.release.line
-    spec = line_spec(line)
+    if profile.partitions is not None:
+        return f"boards/{placed(profile.board, profiles.BOARD_RE, 'build.board')}/{table_file(profile)}"
+    spec = spec if spec is not None else line_spec(line)
     csv = spec.get("partitions", {}).get(profile.flash_size_label)
     if csv is None:
         sizes = sorted((profiles.parse_size(k, "overlay.toml"), k) for k in spec.get("partitions", {}))
@@ -125,6 +135,14 @@ def render(job: Job) -> Rendered:
                             f"{spec['partitions'][smallest]}, is for {smallest} flash)")
         raise UserError(f"{STEP}: release line {line} has no partition table for {profile.flash_size_label} flash "
                         f"(profile {profile.name}); add one to overlays/{line}/overlay.toml")
+    return csv
+
+
+def render(job: Job) -> Rendered:
+    """Every file and edit the overlay makes for this profile and release line."""
+    profile, line = job.profile, job.release.line
+    spec = line_spec(line)
+    csv = partition_csv(job, spec)
     values = {
         "VARIANT": placed(profile.variant, profiles.VARIANT_RE, "build.variant"),
         "BOARD": placed(profile.board, profiles.BOARD_RE, "build.board"),
@@ -149,6 +167,11 @@ def render(job: Job) -> Rendered:
         return _read(path)
 
     files = {fill(target, "a file name"): fill(template(src), src) for target, src in spec.get("files", {}).items()}
+    if profile.partitions is not None:  # data, not a template: no placeholders filled in it
+        files[table_file(profile)] = layout.render(
+            profile.partitions, profile.flash_size, spec.get("layout", {}),
+            comment(f"mpforge variant {profile.variant} (profile {profile.name}): {profile.partitions.describe()}, "
+                    f"{profile.flash_size_label} flash, {line} line"))
     edits = {target: template(src) for target, src in spec.get("edit", {}).items()}
     if not files:
         raise UserError(f"{STEP}: overlays/{line}/overlay.toml lists no files")

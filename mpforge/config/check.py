@@ -29,7 +29,7 @@ from pathlib import Path
 from mpforge.config import boardcmake
 from mpforge.source import gitsrc, idf
 from mpforge.build import overlay
-from mpforge.image import partitions
+from mpforge.image import layout, partitions
 from mpforge.model import releases
 from mpforge.config import sdkconfig
 from mpforge import state
@@ -38,12 +38,6 @@ from mpforge.errors import UserError
 from mpforge.model.settings import Job
 
 STEP = "config"
-# The smallest app partition accepted before a build. An ESP32_GENERIC_S3 app
-# of MicroPython v1.22-v1.28 (BLE, USB, PSRAM support) is about 1.5-1.7 MB,
-# which is why the port's own tables give the factory app 0x1F0000; a
-# partition under 1.5 MB cannot hold it. The exact fit is checked after the
-# build against the real app image (build.check_images).
-MIN_APP_SIZE = 0x180000
 # MicroPython's tables all start at 0x9000: they assume the table at 0x8000.
 TABLE_OFFSET = partitions.TABLE_OFFSET
 # From v1.26.0 the firmware creates the vfs partition at boot, from the end of
@@ -73,6 +67,7 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     partitions: list[dict] = field(default_factory=list)
     filesystem: dict = field(default_factory=dict)
+    layout: dict = field(default_factory=dict)  # the profile's [partitions] and the built app it was checked with
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -141,7 +136,7 @@ def _variant_entries(job: Job) -> list[str]:
 
 
 def _expected_csv(job: Job) -> str:
-    return overlay.line_spec(job.release.line)["partitions"][job.profile.flash_size_label]
+    return overlay.partition_csv(job)
 
 
 # ---- the check ------------------------------------------------------------------------
@@ -234,7 +229,8 @@ def compare(job: Job, version: str, defaults: boardcmake.BoardDefaults, values: 
 
 
 def _check_partitions(job: Job, report: Report, csv_name: str, offset: int) -> None:
-    """The table fits the profile's flash, has no overlaps, holds the app and leaves the filesystem room."""
+    """The table fits the profile's flash, has no overlaps, holds the app and leaves the filesystem room
+    (the rules are layout.check's, shared with build and flash)."""
     p, add = job.profile, report.rows.append
     csv = Path(csv_name) if Path(csv_name).is_absolute() else job.port_dir / csv_name
     try:
@@ -244,24 +240,15 @@ def _check_partitions(job: Job, report: Report, csv_name: str, offset: int) -> N
         return
     report.partitions = [{"label": t.label, "type": t.type, "subtype": t.subtype, "offset": t.offset,
                           "size": t.size} for t in table]
-    problems = partitions.problems(table, p.flash_size)
-    low = [t for t in table if t.offset < offset + 0x1000]
-    problems += [f"partition {t.label} at {t.offset:#x} overlaps the table at {offset:#x}" for t in low]
-    add(Row("partition table valid", f"fits {p.flash_size_label}, no overlaps",
-            problems[0] if problems else "ok", not problems))
-    app = partitions.first_app(table)
-    add(Row("app partition", f">= {ui.size_text(MIN_APP_SIZE, space=False)}",
-            f"{app.label} {ui.size_text(app.size, space=False)}" if app else "none", bool(app and app.size >= MIN_APP_SIZE)))
-    vfs = partitions.filesystem(table)
-    end = max(t.end for t in table)
-    if vfs is not None:
-        fs_size, where = vfs.size, f"partition {vfs.label}"
-    elif releases.version_tuple(job.release.version) >= VFS_AT_BOOT_FROM:
-        fs_size, where = max(0, p.flash_size - end), f"made at boot: {ui.size_text(p.flash_size, space=False)} flash - table end {end:#x}"
-    else:
-        fs_size, where = 0, "no vfs partition"
+    made_at_boot = releases.version_tuple(job.release.version) >= VFS_AT_BOOT_FROM
+    built = job.build_dir / "micropython.bin"
+    built_app = built.stat().st_size if built.is_file() else None
+    for setting, want, got, ok in layout.check(table, p.flash_size, p.min_fs_size, made_at_boot, built_app, offset):
+        add(Row(setting, want, got, ok))
+    fs_size, where = layout.filesystem_size(table, p.flash_size, made_at_boot)
     report.filesystem = {"size": fs_size, "source": where, "min": p.min_fs_size}
-    add(Row("filesystem", f">= {ui.size_text(p.min_fs_size, space=False)}", f"{ui.size_text(fs_size, space=False)} ({where})", fs_size >= p.min_fs_size))
+    report.layout = {**(p.partitions or layout.DEFAULT).as_dict(), "built_app": built_app,
+                     "app_margin": layout.APP_MARGIN}
 
 
 def read_table(job: Job, csv: Path, offset: int) -> list[partitions.Partition]:
@@ -298,7 +285,9 @@ def _stamp_name(job: Job) -> str:
 def _inputs(job: Job, board: _Board) -> str:
     """A digest of everything the check reads (cheap: no kconfgen)."""
     version, defaults = board.version, board.defaults
-    tables = sorted(job.port_dir.glob("partitions*.csv"))
+    # Not the built app: a build must not make the next config run again (the
+    # built app's fit is checked after every build, by the judge).
+    tables = sorted(job.port_dir.glob("partitions*.csv")) + sorted(job.board_dir.glob("partitions*.csv"))
     return state.digest(version, job.idf_dir.resolve(), job.profile.digest, overlay.render(job).digest,
                         own_python(job) or "", *defaults.entries, *defaults.def_board, *defaults.files,
                         *tables, Path(boardcmake.__file__), Path(sdkconfig.__file__), Path(__file__))

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from mpforge import ui
 from mpforge.errors import UserError
-from mpforge.image import partitions
+from mpforge.image import layout, partitions
 from mpforge.image.firmware import Firmware, chip_name
 from mpforge.model.profiles import Profile
 
@@ -124,12 +124,14 @@ def table_problems(path: Path, flash_size: int) -> tuple[list[Problem], list[par
     return found, table
 
 
-def app_problems(app: Path, table: list[partitions.Partition]) -> list[Problem]:
-    """The table has an app partition and the app image fits in it."""
-    part = partitions.first_app(table)
+def app_problems(app: Path, table: list[partitions.Partition], offset: int | None = None) -> list[Problem]:
+    """The table has an app partition and the app image fits in it: the one at the app's
+    own offset (flasher_args.json: ota_0 in an OTA layout), else the one the bootloader starts."""
+    part = layout.app_slot(table, offset) if offset is not None else partitions.first_app(table)
     if part is None:
-        return [Problem("app partition", "no app partition", "a factory or ota app partition",
-                        "the partition table has no app partition; wanted a factory or ota app")]
+        where = f" at {offset:#x}, where the app goes" if offset is not None else ""
+        return [Problem("app partition", f"no app partition{where}", "a factory or ota app partition",
+                        f"the partition table has no app partition{where}; wanted a factory or ota app")]
     size = app.stat().st_size
     if size > part.size:
         return [Problem("app size", f"{size} bytes", f"at most {part.size} bytes",
@@ -163,7 +165,7 @@ def firmware_problems(fw: Firmware, profile: Profile) -> list[Problem]:
     table_found, table = table_problems(roles["partition-table"].path, profile.flash_size)
     found += table_found
     if table:
-        found += app_problems(roles["app"].path, table)
+        found += app_problems(roles["app"].path, table, roles["app"].offset)
     return found
 
 

@@ -52,6 +52,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "cpu": {"mhz": (int, True)},
     "verify": {"min_psram_heap": (str, False), "min_fs_size": (str, True)},
     "frozen": {"path": (str, False)},
+    "partitions": {"app": (str, False), "ota": (bool, False), "fs": (str, False), "csv": (str, False)},
 }
 
 
@@ -77,6 +78,7 @@ class Profile:
     min_psram_heap: int  # bytes verify must find in the PSRAM heap
     min_fs_size: int  # bytes verify must find in the filesystem
     frozen: Path | None = None  # a folder of modules or a manifest.py to freeze
+    partitions: "layout.Layout | None" = None  # [partitions]; None: the port's own layout
 
     @property
     def flash_size_label(self) -> str:
@@ -146,10 +148,10 @@ def from_text(text: str, name: str, where: Path) -> Profile:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{where}: the profile in it is not valid TOML: {exc}") from None
-    return _validate(where.with_name(f"{name}.toml"), data)
+    return _validate(where.with_name(f"{name}.toml"), data, read_files=False)
 
 
-def _validate(path: Path, data: dict) -> Profile:
+def _validate(path: Path, data: dict, read_files: bool = True) -> Profile:
     where = str(path)
     if has_control(path.stem):
         raise UserError(f"{where!r}: the profile's file name holds a control character; rename the file")
@@ -170,7 +172,7 @@ def _validate(path: Path, data: dict) -> Profile:
                 if required:
                     raise UserError(f"{where}: missing key '{table}.{key}'")
                 continue
-            if not isinstance(section[key], kind) or isinstance(section[key], bool):
+            if not isinstance(section[key], kind) or (isinstance(section[key], bool) and kind is not bool):
                 raise UserError(f"{where}: '{table}.{key}' must be a {kind.__name__}")
             if isinstance(section[key], str) and has_control(section[key]):
                 raise UserError(f"{where}: '{table}.{key}' holds a control character (a newline, tab, NUL, ...); "
@@ -232,6 +234,12 @@ def _validate(path: Path, data: dict) -> Profile:
         raise key_error("build.board_name", f"is {board_name!r}; use {BOARD_NAME_ALLOWED} only "
                                             "(no quotes, backslashes, parentheses, $, # or ;)")
 
+    from mpforge.image import layout  # the one module that knows partition layouts
+
+    parts = (layout.from_section(data["partitions"], where, flash_size, min_fs_size,
+                                 path.parent if read_files else None, parse_size)
+             if "partitions" in data else None)
+
     return Profile(
         name=path.stem,
         path=path,
@@ -251,4 +259,5 @@ def _validate(path: Path, data: dict) -> Profile:
         min_psram_heap=min_psram_heap,
         min_fs_size=min_fs_size,
         frozen=(path.parent / get("frozen", "path")).resolve() if get("frozen", "path") else None,
+        partitions=parts,
     )

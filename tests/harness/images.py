@@ -227,22 +227,27 @@ def _atomic(path: Path, data: bytes | str) -> None:
 
 
 def flasher_args(chip: str, flash_size: str, flash_mode: str = "dio",
-                 flash_freq: str = "80m", bootloader_offset: int = BOOTLOADER_OFFSET_S3) -> dict:
+                 flash_freq: str = "80m", bootloader_offset: int = BOOTLOADER_OFFSET_S3,
+                 app_offset: int = APP_OFFSET, otadata_offset: int | None = None) -> dict:
     """flasher_args.json as ESP-IDF's components/esptool_py writes it."""
     def entry(offset: int, file: str) -> dict:
         return {"offset": hex(offset), "file": file, "encrypted": "false"}
 
     files = {hex(bootloader_offset): "bootloader/bootloader.bin",
-             hex(APP_OFFSET): "micropython.bin",
+             hex(app_offset): "micropython.bin",
              hex(PARTITION_TABLE_OFFSET): "partition_table/partition-table.bin"}
-    return {
+    extra = {}
+    if otadata_offset is not None:  # an OTA table: idf.py flashes the blank otadata too
+        files[hex(otadata_offset)] = "ota_data_initial.bin"
+        extra["otadata"] = entry(otadata_offset, "ota_data_initial.bin")
+    return {**extra,
         "write_flash_args": ["--flash_mode", flash_mode, "--flash_size", flash_size,
                              "--flash_freq", flash_freq],
         "flash_settings": {"flash_mode": flash_mode, "flash_size": flash_size,
                            "flash_freq": flash_freq},
         "flash_files": files,
         "bootloader": entry(bootloader_offset, "bootloader/bootloader.bin"),
-        "app": entry(APP_OFFSET, "micropython.bin"),
+        "app": entry(app_offset, "micropython.bin"),
         "partition-table": entry(PARTITION_TABLE_OFFSET, "partition_table/partition-table.bin"),
         "extra_esptool_args": {"after": "hard_reset", "before": "default_reset", "stub": True,
                                "chip": chip},
@@ -251,25 +256,35 @@ def flasher_args(chip: str, flash_size: str, flash_mode: str = "dio",
 
 def write_fake_build(build_dir, app_size: int = 256 * 1024, flash_size: str = "16MB",
                      chip: str = "esp32s3", *, seed: int = 0, version: str = "v1.0.0",
-                     bootloader_size: int = 0x5000, app: bytes | None = None) -> dict:
+                     bootloader_size: int = 0x5000, app: bytes | None = None,
+                     partitions: list | None = None) -> dict:
     """Write what an ESP-IDF MicroPython build leaves in its build dir; return the images.
 
     Files: bootloader/bootloader.bin, partition_table/partition-table.bin,
     micropython.bin, firmware.bin (bootloader + table + app merged at 0x0, as
     MicroPython's makeimg.py does), flasher_args.json and flash_args.
     `app` replaces the generated application image (e.g. one with a changed sector).
+    `partitions` (PartitionEntry tuples) replaces MicroPython's default table: the app
+    goes to its first app partition, and an OTA table adds ota_data_initial.bin
+    (all 0xFF: no slot chosen yet, the bootloader starts ota_0), as ESP-IDF does.
     Returns {"bootloader": bytes, "partition-table": bytes, "app": bytes, "firmware": bytes}.
     """
     build = Path(build_dir)
     rom = _rom(chip)
     boot_offset = rom.BOOTLOADER_FLASH_OFFSET
     bootloader = make_bootloader(bootloader_size, chip, flash_size, seed=seed + 1000)
-    table = make_partition_table(default_partitions(flash_size))
+    entries = [PartitionEntry(*e) for e in (partitions or default_partitions(flash_size))]
+    table = make_partition_table(entries)
+    app_offset = next(e.offset for e in entries if e.type == "app")
+    otadata = next((e for e in entries if e.type == "data" and e.subtype == "ota"), None)
     app = app if app is not None else make_app_image(app_size, chip, flash_size, seed=seed,
                                                      version=version)
     firmware = merge_images({0: b"\xFF" * boot_offset + bootloader,
-                             PARTITION_TABLE_OFFSET: table, APP_OFFSET: app})
-    args = flasher_args(chip, flash_size, bootloader_offset=boot_offset)
+                             PARTITION_TABLE_OFFSET: table, app_offset: app})
+    args = flasher_args(chip, flash_size, bootloader_offset=boot_offset, app_offset=app_offset,
+                        otadata_offset=otadata.offset if otadata else None)
+    if otadata:
+        _atomic(build / "ota_data_initial.bin", b"\xFF" * otadata.size)
     _atomic(build / "bootloader" / "bootloader.bin", bootloader)
     _atomic(build / "partition_table" / "partition-table.bin", table)
     _atomic(build / "micropython.bin", app)

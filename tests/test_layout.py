@@ -1,0 +1,245 @@
+"""Partition layouts ([partitions] in a profile): the table rendered for every
+release line, read back with mpforge's own CSV reader and checked with the
+rules config, build and flash use; the overlay placing it; the config check
+refusing bad tables; bad profile input ending in one line.
+
+No ESP-IDF here: gen_esp32part.py reads the same tables in the upstream tier
+(tests/test_upstream.py), where config runs against real IDF trees.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pytest
+from conftest import one_line_error
+from harness.fake_repos import FIXTURES
+from test_overlay import BOARD, LINES, make_tree
+
+from mpforge.build import overlay
+from mpforge.config import check as configcheck
+from mpforge.errors import UserError
+from mpforge.image import layout, partitions
+from mpforge.image.partitions import APP
+from mpforge.model import profiles, releases, settings
+from test_profiles import GOOD
+
+MB = 1024 * 1024
+LAYOUTS = {
+    "default": layout.DEFAULT,
+    "4MB app, OTA": layout.Layout(app=4 * MB, ota=True),
+    "3MB app, 2MB fs": layout.Layout(app=3 * MB, fs=2 * MB),
+    "OTA, 1MB fs": layout.Layout(app=2 * MB, ota=True, fs=1 * MB),
+}
+
+
+def facts(line: str) -> dict:
+    return overlay.line_spec(line)["layout"]
+
+
+# Every (release line, layout, flash) that fits (two 4 MB slots do not fit 8 MB:
+# refused on load, see test_bad_partitions_section_is_one_line).
+CASES = [(line, name, flash) for line in LINES for name in LAYOUTS for flash in (8 * MB, 16 * MB, 32 * MB)
+         if layout.app_end(LAYOUTS[name]) < flash]
+
+
+@pytest.mark.parametrize("line,name,flash", CASES)
+def test_rendered_table_reads_back_and_passes_the_checks(line, name, flash):
+    lay = LAYOUTS[name]
+    text = layout.render(lay, flash, facts(line), "test")
+    table = partitions.parse_csv(text)
+    assert table == layout.plan(lay, flash, facts(line)["fs_made_at_boot"])
+    assert partitions.problems(table, flash) == []
+    assert table[0].label == "nvs" and table[0].offset == 0x9000  # makeimg.py measures the table's room to nvs
+    apps = [p for p in table if p.type == APP]
+    assert apps[0].offset == 0x10000 and all(p.offset % 0x10000 == 0 and p.size == lay.app for p in apps)
+    assert len(apps) == (2 if lay.ota else 1)
+    assert ("otadata" in [p.label for p in table]) == lay.ota
+    vfs = partitions.filesystem(table)
+    if lay.fs is None and facts(line)["fs_made_at_boot"]:
+        assert vfs is None  # v1.26+: the firmware makes it to the end of the real flash
+    else:
+        assert vfs is not None and vfs.end <= flash
+        assert vfs.size == (lay.fs if lay.fs is not None else flash - vfs.offset)
+    made_at_boot = facts(line)["fs_made_at_boot"]
+    rows = layout.check(table, flash, 1 * MB, made_at_boot, built_app=1_700_000)
+    assert all(ok for *_, ok in rows), rows
+    size, _where = layout.filesystem_size(table, flash, made_at_boot)
+    assert size == (lay.fs if lay.fs is not None else flash - layout.app_end(lay))
+
+
+@pytest.mark.parametrize("line,csv", [("v1.22", "partitions-16MiB.csv"), ("v1.24", "partitions-16MiB.csv"),
+                                      ("v1.26", "partitions-4MiBplus.csv")])
+def test_default_plan_is_the_ports_own_table(line, csv):
+    """Without [partitions] the layout is the port's: the plan of DEFAULT equals its CSV."""
+    port_csv = FIXTURES / "port" / line / "ports/esp32" / csv
+    if not port_csv.exists():
+        port_csv = FIXTURES / "port/common/ports/esp32" / csv
+    table = partitions.parse_csv(port_csv.read_text())
+    assert layout.plan(layout.DEFAULT, 16 * MB, facts(line)["fs_made_at_boot"]) == table
+
+
+def test_check_refuses_overflow_small_app_and_unequal_slots():
+    flash = 8 * MB
+    over = [partitions.Partition("nvs", 1, 2, 0x9000, 0x6000),
+            partitions.Partition("factory", APP, 0, 0x10000, 0x1F0000),
+            partitions.Partition("vfs", 1, 0x81, 0x200000, 0x700000)]
+    rows = {r[0]: r for r in layout.check(over, flash, MB, False)}
+    assert rows["partition table valid"][3] is False and "past the 8MB flash" in rows["partition table valid"][2]
+
+    fits = over[:2] + [partitions.Partition("vfs", 1, 0x81, 0x200000, 0x600000)]
+    rows = {r[0]: r for r in layout.check(fits, flash, MB, False, built_app=0x1F0000 - 0x8000)}
+    assert rows["app partition"][3] is False  # fits, but without the 64 KB margin
+    assert "margin" in rows["app partition"][1]
+    rows = {r[0]: r for r in layout.check(fits, flash, MB, False, built_app=0x1F0000 - layout.APP_MARGIN)}
+    assert rows["app partition"][3] is True
+
+    unequal = [partitions.Partition("nvs", 1, 2, 0x9000, 0x4000),
+               partitions.Partition("otadata", 1, 0, 0xD000, 0x2000),
+               partitions.Partition("ota_0", APP, 0x10, 0x10000, 0x200000),
+               partitions.Partition("ota_1", APP, 0x11, 0x210000, 0x1F0000),
+               partitions.Partition("vfs", 1, 0x81, 0x410000, 0x3F0000)]
+    rows = {r[0]: r for r in layout.check(unequal, flash, MB, False)}
+    assert rows["OTA slots"][3] is False and "ota_1 1.9375MB" in rows["OTA slots"][2]
+    equal = unequal[:3] + [partitions.Partition("ota_1", APP, 0x11, 0x210000, 0x200000)] + unequal[4:]
+    assert all(ok for *_, ok in layout.check(equal, flash, MB, False))
+
+
+def test_app_goes_to_the_slot_at_its_offset(tmp_path):
+    """The judge (build, dist, flash) measures the app against the slot at its own offset."""
+    from mpforge.image import judge
+
+    table = layout.plan(layout.Layout(app=2 * MB, ota=True), 8 * MB)
+    app = tmp_path / "micropython.bin"
+    app.write_bytes(b"\0" * (2 * MB))
+    assert judge.app_problems(app, table, 0x10000) == []
+    assert judge.app_problems(app, table, 0x210000) == []  # ota_1
+    app.write_bytes(b"\0" * (2 * MB + 1))
+    assert "does not fit its partition ota_0" in judge.app_problems(app, table, 0x10000)[0].message
+    assert "no app partition at 0x20000" in judge.app_problems(app, table, 0x20000)[0].message
+
+
+# ---- the profile's section: bad input is one line ---------------------------------------
+
+def profile_text(section: str, flash="16MB", min_fs="1MB") -> str:
+    text = GOOD.replace('size = "16MB"', f'size = "{flash}"', 1).replace('min_fs_size = "13MB"', f'min_fs_size = "{min_fs}"')
+    return text + "[partitions]\n" + section
+
+
+@pytest.mark.parametrize("section,flash,message", [
+    ('app = "8MB"\nota = true\n', "16MB", "[partitions] needs 16.0625MB for two app slots of 8MB, more than the 16MB flash"),
+    ('app = "2000KB"\n', "16MB", "'partitions.app' is 0x1f4000 bytes, not a multiple of 64 KB"),
+    ('ota = true\n', "4MB", "leaves 64KB for the filesystem after two app slots of 1.9375MB, below verify.min_fs_size 1MB"),
+    ('app = "2MB"\nota = true\n', "4MB", "needs 4.0625MB for two app slots of 2MB, more than the 4MB flash"),
+    ('app = "3MB"\nfs = "14MB"\n', "16MB", "'partitions.fs' is 14MB, but the app leave"),
+    ('app = "1MB"\n', "16MB", "MicroPython needs at least 1.5MB"),
+    ('csv = "nope.csv"\n', "16MB", "'partitions.csv' names"),
+    ('csv = "t.csv"\nota = true\n', "16MB", "'partitions.csv' is the whole table; drop 'partitions.ota'"),
+    ('ota = "yes"\n', "16MB", "'partitions.ota' must be a bool"),
+    ('size = "4MB"\n', "16MB", "unknown key 'partitions.size'"),
+])
+def test_bad_partitions_section_is_one_line(tmp_path, section, flash, message):
+    path = tmp_path / "myboard.toml"
+    path.write_text(profile_text(section, flash))
+    with pytest.raises(UserError) as err:
+        profiles.load(str(path))
+    text = str(err.value)
+    assert text.startswith(str(path)) and message in text and "\n" not in text
+
+
+def test_own_csv_that_does_not_parse_names_the_line(tmp_path):
+    (tmp_path / "t.csv").write_text("# mine\nnvs, data, nvs, 0x9000, 0x6000,\nfactory, app, factory, 0x10000, lots,\n")
+    path = tmp_path / "myboard.toml"
+    path.write_text(profile_text('csv = "t.csv"\n'))
+    with pytest.raises(UserError, match=r"'partitions.csv' t.csv: line 3: invalid literal"):
+        profiles.load(str(path))
+    (tmp_path / "t.csv").write_text("nvs, data, nvs, 0x9000, 0x6000,\nfactory, app, factory, 0x10000, 0x1F0000,\n"
+                                    "vfs, data, fat, 0x200000, 0x1000000,\n")
+    with pytest.raises(UserError, match=r"t.csv: partition vfs ends at 0x1200000, past the 16MB flash"):
+        profiles.load(str(path))
+
+
+def test_bad_layout_through_the_cli_is_one_line(tmp_path, invoke_run):
+    path = tmp_path / "big.toml"
+    path.write_text(profile_text('app = "8MB"\nota = true\n'))
+    line = one_line_error(invoke_run("overlay", "--profile", str(path)))
+    assert "more than the 16MB flash" in line
+
+
+# ---- the overlay places the table; config checks it ---------------------------------------
+
+@pytest.mark.parametrize("line,version", LINES.items())
+def test_overlay_places_the_variants_table_and_points_sdkconfig_at_it(tmp_path, line, version):
+    repo = make_tree(tmp_path, line)
+    s = settings.from_config({"mpforge": {"workdir": str(tmp_path / "work"), "micropython": {"dir": str(repo)}}})
+    job = settings.job(s, "esp32s3-n16r8-ota", version)
+    port_tables = {p.name: p.read_bytes() for p in (repo / "ports/esp32").glob("partitions*.csv")}
+    overlay.apply(job)
+    placed = repo / BOARD / "partitions-mpforge_FLASH_16M_SPIRAM_OCT_OTA.csv"
+    table = partitions.parse_csv(placed.read_text())
+    assert [(p.label, p.offset, p.size) for p in table if p.type == APP] == [
+        ("ota_0", 0x10000, 4 * MB), ("ota_1", 0x410000, 4 * MB)]
+    assert (partitions.filesystem(table) is None) == (line == "v1.26")
+    snippet = (repo / BOARD / "sdkconfig.mpforge_FLASH_16M_SPIRAM_OCT_OTA").read_text()
+    assert ('CONFIG_PARTITION_TABLE_CUSTOM_FILENAME="boards/ESP32_GENERIC_S3/'
+            'partitions-mpforge_FLASH_16M_SPIRAM_OCT_OTA.csv"') in snippet
+    assert {p.name: p.read_bytes() for p in (repo / "ports/esp32").glob("partitions*.csv")} == port_tables
+    overlay.revert(job)
+    assert not placed.exists()
+
+
+def config_job(tmp_path, repo, version, profile):
+    from test_config import idf_for
+
+    release = releases.RELEASES[version]
+    s = settings.from_config({"mpforge": {
+        "workdir": str(tmp_path / "work"), "micropython": {"dir": str(repo)},
+        "idf": {"dir": str(idf_for(tmp_path, release.idf)), "python": sys.executable}}})
+    return settings.job(s, profile, version)
+
+
+def test_config_checks_the_ota_layout_and_refuses_unequal_slots(tmp_path):
+    repo = make_tree(tmp_path, "v1.26")
+    job = config_job(tmp_path, repo, "v1.28.0", "esp32s3-n16r8-ota")
+    overlay.apply(job)
+    report = configcheck.check(job)
+    rows = {r.setting: r for r in report.rows}
+    assert report.ok, [r for r in report.rows if not r.ok]
+    assert rows["OTA slots"].got == "ota_0 4MB, ota_1 4MB"
+    assert rows["filesystem"].got.startswith("7.9375MB (made at boot")
+    assert report.layout["ota"] is True and report.layout["app"] == 4 * MB
+
+    # A built app too big for a 4 MB slot with the margin: config says so.
+    job.build_dir.mkdir(parents=True)
+    (job.build_dir / "micropython.bin").write_bytes(b"\xff" * (4 * MB - 0x8000))
+    rows = {r.setting: r for r in configcheck.check(job).rows}
+    assert not rows["app partition"].ok and "margin" in rows["app partition"].want
+
+    (job.build_dir / "micropython.bin").unlink()
+    own = tmp_path / "boards"
+    own.mkdir()
+    (own / "uneven.csv").write_text("nvs, data, nvs, 0x9000, 0x4000,\notadata, data, ota, 0xd000, 0x2000,\n"
+                                    "ota_0, app, ota_0, 0x10000, 0x300000,\nota_1, app, ota_1, 0x310000, 0x200000,\n"
+                                    "vfs, data, fat, 0x510000, 0xAF0000,\n")
+    text = (profiles.BOARDS_DIR / "esp32s3-n16r8-ota.toml").read_text()
+    (own / "uneven.toml").write_text(text.replace('app = "4MB"\nota = true\nfs = "rest"', 'csv = "uneven.csv"'))
+    s = settings.from_config({"mpforge": {"workdir": str(tmp_path / "work"), "micropython": {"dir": str(repo)},
+                                          "idf": {"dir": str(job.idf_dir), "python": sys.executable}}})
+    uneven = settings.job(s, str(own / "uneven.toml"), "v1.28.0")
+    overlay.apply(uneven)
+    report = configcheck.check(uneven)
+    bad = {r.setting for r in report.mismatches}
+    assert bad == {"OTA slots"}, report.mismatches
+
+
+def test_config_json_shows_the_layout(mp):
+    result = mp("config", "--json", "--profile", "esp32s3-n16r8-ota")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    got = {r["setting"]: r for r in report["settings"]}
+    assert got["partition table"]["got"] == "boards/ESP32_GENERIC_S3/partitions-mpforge_FLASH_16M_SPIRAM_OCT_OTA.csv"
+    assert got["OTA slots"]["ok"] is True
+    assert [p["label"] for p in report["partitions"]] == ["nvs", "otadata", "phy_init", "ota_0", "ota_1"]
+    assert report["layout"] == {"app": 4 * MB, "ota": True, "fs": "rest", "built_app": None,
+                                "app_margin": layout.APP_MARGIN}
