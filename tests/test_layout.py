@@ -101,7 +101,7 @@ def test_check_refuses_overflow_small_app_and_unequal_slots():
                partitions.Partition("ota_1", APP, 0x11, 0x210000, 0x1F0000),
                partitions.Partition("vfs", 1, 0x81, 0x410000, 0x3F0000)]
     rows = {r[0]: r for r in layout.check(unequal, flash, MB, False)}
-    assert rows["OTA slots"][3] is False and "ota_1 1.9375MB" in rows["OTA slots"][2]
+    assert rows["OTA slots"][3] is False and "ota_1 1.9MB" in rows["OTA slots"][2]
     equal = unequal[:3] + [partitions.Partition("ota_1", APP, 0x11, 0x210000, 0x200000)] + unequal[4:]
     assert all(ok for *_, ok in layout.check(equal, flash, MB, False))
 
@@ -128,10 +128,10 @@ def profile_text(section: str, flash="16MB", min_fs="1MB") -> str:
 
 
 @pytest.mark.parametrize("section,flash,message", [
-    ('app = "8MB"\nota = true\n', "16MB", "[partitions] needs 16.0625MB for two app slots of 8MB, more than the 16MB flash"),
+    ('app = "8MB"\nota = true\n', "16MB", "[partitions] needs 16.1MB for two app slots of 8MB, more than the 16MB flash"),
     ('app = "2000KB"\n', "16MB", "'partitions.app' is 0x1f4000 bytes, not a multiple of 64 KB"),
-    ('ota = true\n', "4MB", "leaves 64KB for the filesystem after two app slots of 1.9375MB, below verify.min_fs_size 1MB"),
-    ('app = "2MB"\nota = true\n', "4MB", "needs 4.0625MB for two app slots of 2MB, more than the 4MB flash"),
+    ('ota = true\n', "4MB", "leaves 64KB for the filesystem after two app slots of 1.9MB, below verify.min_fs_size 1MB"),
+    ('app = "2MB"\nota = true\n', "4MB", "needs 4.1MB for two app slots of 2MB, more than the 4MB flash"),
     ('app = "3MB"\nfs = "14MB"\n', "16MB", "'partitions.fs' is 14MB, but the app leave"),
     ('app = "1MB"\n', "16MB", "MicroPython needs at least 1.5MB"),
     ('csv = "nope.csv"\n', "16MB", "'partitions.csv' names"),
@@ -207,7 +207,7 @@ def test_config_checks_the_ota_layout_and_refuses_unequal_slots(tmp_path):
     rows = {r.setting: r for r in report.rows}
     assert report.ok, [r for r in report.rows if not r.ok]
     assert rows["OTA slots"].got == "ota_0 4MB, ota_1 4MB"
-    assert rows["filesystem"].got.startswith("7.9375MB (made at boot")
+    assert rows["filesystem"].got.startswith("7.9MB (made at boot")
     assert report.layout["ota"] is True and report.layout["app"] == 4 * MB
 
     # A built app too big for a 4 MB slot with the margin: config says so.

@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from mpforge import ui
 from mpforge.errors import UserError
 from mpforge.image import partitions
 from mpforge.image.partitions import APP, DATA, Partition
@@ -74,9 +75,8 @@ class Layout:
 DEFAULT = Layout()
 
 
-def _mb(size: int) -> str:
-    """4MB, 1.9375MB (0x1F0000), 64KB."""
-    return f"{size / MB:g}MB" if size >= MB and size % (MB // 16) == 0 else f"{size // 1024}KB"
+def _mb(size: int | None) -> str:
+    return ui.size_text(size, space=False)
 
 
 # ---- the profile's section ---------------------------------------------------------
@@ -244,26 +244,20 @@ def check(table: list[Partition], flash_size: int, min_fs: int, fs_made_at_boot:
                  found[0] if found else "ok", not found))
     slots = apps(table)
     need = app_needed(built_app)
-    why = f"built app {_mb_or_bytes(built_app)} + {_mb(APP_MARGIN)} margin" if built_app else "MicroPython's app"
+    why = f"built app {_mb(built_app)} + {_mb(APP_MARGIN)} margin" if built_app else "MicroPython's app"
     smallest = min(slots, key=lambda p: p.size) if slots else None
-    rows.append(("app partition", f">= {_mb_or_bytes(need)} ({why})",
-                 f"{smallest.label} {_mb_or_bytes(smallest.size)}" if smallest else "none",
+    rows.append(("app partition", f">= {_mb(need)} ({why})",
+                 f"{smallest.label} {_mb(smallest.size)}" if smallest else "none",
                  bool(smallest and smallest.size >= need)))
     ota = ota_slots(table)
     if ota:
         sizes = sorted({p.size for p in ota})
         has_data = any(p.type == DATA and p.subtype == SUBTYPE_OTA_DATA for p in table)
-        got = ", ".join(f"{p.label} {_mb_or_bytes(p.size)}" for p in ota) + ("" if has_data else "; no otadata")
+        got = ", ".join(f"{p.label} {_mb(p.size)}" for p in ota) + ("" if has_data else "; no otadata")
         rows.append(("OTA slots", "2+ equal slots and otadata", got, len(ota) >= 2 and len(sizes) == 1 and has_data))
     size, where = filesystem_size(table, flash_size, fs_made_at_boot)
-    rows.append(("filesystem", f">= {_mb_or_bytes(min_fs)}", f"{_mb_or_bytes(size)} ({where})", size >= min_fs))
+    rows.append(("filesystem", f">= {_mb(min_fs)}", f"{_mb(size)} ({where})", size >= min_fs))
     return rows
-
-
-def _mb_or_bytes(size: int | None) -> str:
-    if size is None:
-        return "?"
-    return _mb(size) if size % 1024 == 0 else f"{size} bytes"
 
 
 def app_slot(table: list[Partition], offset: int) -> Partition | None:
