@@ -18,15 +18,20 @@ from mpforge.model.settings import job as job_for, jobs as jobs_for
 
 PROFILE = "board profile: a name from boards/ or a .toml path (default: setting mpforge.profile)"
 RELEASE = "MicroPython release, e.g. v1.28.0 (default: setting mpforge.micropython.version)"
+BACKEND = ("where ESP-IDF runs: native (installed here by install-prereqs) or container (Espressif's "
+           "espressif/idf:<tag> image, with docker or podman) (default: setting mpforge.build.backend)")
 
 
 # ---- pipeline: install-prereqs, fetch, mpy-cross, overlay, config, build --------
 
 @task(help={"yes": "install missing OS packages without asking (uses sudo when not root)",
-            "profile": PROFILE, "micropython": RELEASE})
-def install_prereqs(c, yes=False, profile=None, micropython=None):
-    """Install OS packages, clone ESP-IDF at the release's version and install its tools."""
-    pipeline.run_step(job_for(settings(c, yes=yes), profile, micropython), "install-prereqs")
+            "profile": PROFILE, "micropython": RELEASE, "backend": BACKEND})
+def install_prereqs(c, yes=False, profile=None, micropython=None, backend=None):
+    """Install OS packages, clone ESP-IDF at the release's version and install its tools.
+
+    With --backend container: pull the release's ESP-IDF image instead (nothing is installed here).
+    """
+    pipeline.run_step(job_for(settings(c, yes=yes, backend=backend), profile, micropython), "install-prereqs")
 
 
 @task(help={"profile": PROFILE, "micropython": RELEASE})
@@ -35,10 +40,10 @@ def fetch(c, profile=None, micropython=None):
     pipeline.run_step(job_for(settings(c), profile, micropython), "fetch")
 
 
-@task(name="mpy-cross", help={"profile": PROFILE, "micropython": RELEASE})
-def mpy_cross(c, profile=None, micropython=None):
+@task(name="mpy-cross", help={"profile": PROFILE, "micropython": RELEASE, "backend": BACKEND})
+def mpy_cross(c, profile=None, micropython=None, backend=None):
     """Build mpy-cross (skipped when newer than its sources); fetches first if needed."""
-    pipeline.run_through(job_for(settings(c), profile, micropython), "mpy-cross", start="fetch")
+    pipeline.run_through(job_for(settings(c, backend=backend), profile, micropython), "mpy-cross", start="fetch")
 
 
 @task(help={"profile": PROFILE, "micropython": RELEASE,
@@ -50,8 +55,9 @@ def overlay(c, profile=None, micropython=None, revert=False):
 
 
 @task(help={"profile": PROFILE, "micropython": RELEASE,
-            "json": "print the resolved settings, defaults list and partitions as JSON on stdout"})
-def config(c, profile=None, micropython=None, json=False):
+            "json": "print the resolved settings, defaults list and partitions as JSON on stdout",
+            "backend": BACKEND})
+def config(c, profile=None, micropython=None, json=False, backend=None):
     """Resolve the final sdkconfig before the build and check it against the profile.
 
     Runs the board's cmake files as the port does, resolves the defaults with
@@ -59,33 +65,33 @@ def config(c, profile=None, micropython=None, json=False):
     prints each setting next to what the profile wants; exits non-zero on any
     mismatch. `build` runs this check first.
     """
-    pipeline.check_config(job_for(settings(c), profile, micropython), as_json=json)
+    pipeline.check_config(job_for(settings(c, backend=backend), profile, micropython), as_json=json)
 
 
 FROZEN = "a folder of .py modules or a manifest.py to freeze into the firmware (over the profile's [frozen] path)"
 
 
 @task(help={"profile": PROFILE, "micropython": RELEASE, "yes": "install missing OS packages without asking",
-            "frozen": FROZEN})
-def build(c, profile=None, micropython=None, yes=False, frozen=None):
+            "frozen": FROZEN, "backend": BACKEND})
+def build(c, profile=None, micropython=None, yes=False, frozen=None, backend=None):
     """Build the firmware, running every earlier step that is not done yet."""
-    pipeline.run_through(job_for(settings(c, yes=yes, frozen=frozen), profile, micropython), "build")
+    pipeline.run_through(job_for(settings(c, yes=yes, frozen=frozen, backend=backend), profile, micropython), "build")
 
 
 @task(iterable=["profile", "micropython"],
       help={"profile": PROFILE + "; repeat for several", "micropython": RELEASE + "; repeat for several",
-            "yes": "install missing OS packages without asking", "frozen": FROZEN})
-def build_all(c, profile=None, micropython=None, yes=False, frozen=None):
+            "yes": "install missing OS packages without asking", "frozen": FROZEN, "backend": BACKEND})
+def build_all(c, profile=None, micropython=None, yes=False, frozen=None, backend=None):
     """The whole chain, for the default profile and release or for each one given."""
-    for job in jobs_for(settings(c, yes=yes, frozen=frozen), profile, micropython):
+    for job in jobs_for(settings(c, yes=yes, frozen=frozen, backend=backend), profile, micropython):
         print(f"== {job.label}")
         pipeline.run_through(job, "build")
 
 
-@task(locks=(), help={"profile": PROFILE, "micropython": RELEASE})
-def status(c, profile=None, micropython=None):
+@task(locks=(), help={"profile": PROFILE, "micropython": RELEASE, "backend": BACKEND})
+def status(c, profile=None, micropython=None, backend=None):
     """Show each step's state for a profile and release (changes nothing)."""
-    job = job_for(settings(c), profile, micropython)
+    job = job_for(settings(c, backend=backend), profile, micropython)
     print(f"{job.label}")
     for name, ok, message in pipeline.status_rows(job):
         print(f"  {name:<16} {'done' if ok else 'to do':<6} {message}")

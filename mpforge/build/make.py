@@ -17,7 +17,7 @@ from mpforge.image import firmware
 from mpforge.image import judge
 from mpforge.build import frozen
 from mpforge.source import gitsrc
-from mpforge.source import idf
+from mpforge.source import toolchain
 from mpforge.build import overlay
 from mpforge.image import layout, partitions
 from mpforge import shell
@@ -47,7 +47,7 @@ def hint(job: Job) -> str:
 def _inputs(job: Job) -> dict:
     return {
         "micropython": job.release.commit,
-        "idf": gitsrc.head(job.idf_dir),
+        "idf": toolchain.identity(job),
         "overlay": overlay.render(job).digest,
         "profile": job.profile.digest,
         "make": shell.quote(make_command(job)[3:]),
@@ -78,7 +78,7 @@ def status(job: Job) -> tuple[bool, str]:
     stamp = state.read(job.settings.state_dir, _stamp_name(job))
     if not stamp:
         return False, f"{job.label} not built"
-    if not gitsrc.is_checkout(job.idf_dir) or not gitsrc.is_checkout(job.mp_dir):
+    if not toolchain.is_ready(job) or not gitsrc.is_checkout(job.mp_dir):
         return False, "sources missing"
     inputs = _inputs(job)
     changed = [k for k, v in inputs.items() if stamp.get("inputs", {}).get(k) != v]
@@ -95,14 +95,13 @@ def status(job: Job) -> tuple[bool, str]:
 def ensure(job: Job) -> None:
     if job.settings.dry:
         ui.say(STEP, f"would build {job.label}")
-        shell.run(STEP, make_command(job), dry=True)
+        shell.run(STEP, toolchain.command(job, make_command(job), job.port_dir), dry=True)
         return
     ok, message = status(job)
     if ok:
         ui.say(STEP, f"{message}, up to date")
         return
-    env = idf.environment(job)
-    shell.require(STEP, "make", "cmake", path=env.get("PATH"))
+    env = toolchain.build_env(job, STEP)
     frozen.write_manifest(job)
     inputs = _inputs(job)
     _invalidate_stale_config(job, inputs)
@@ -142,7 +141,7 @@ def _run_make(job: Job, env: dict) -> None:
             progress.update(int(m.group(1)), int(m.group(2)), m.group(3)[:60])
 
     try:
-        code = shell.stream(STEP, make_command(job), cwd=job.port_dir, env=env, log=_log(job), on_line=on_line)
+        code = shell.stream(STEP, toolchain.command(job, make_command(job), job.port_dir), cwd=job.port_dir, env=env, log=_log(job), on_line=on_line)
     finally:
         progress.close()
     if code != 0:

@@ -12,6 +12,7 @@ from pathlib import Path
 from mpforge import shell
 from mpforge import ui
 from mpforge.model.settings import Job
+from mpforge.source import toolchain
 
 STEP = "mpy-cross"
 _SOURCES = (".c", ".h", ".mk", ".py")
@@ -45,9 +46,10 @@ def ensure(job: Job) -> None:
         ui.say(STEP, f"{message}, up to date")
         return
     if not job.settings.dry:
-        shell.require(STEP, "make", "cc")
+        toolchain.host_tools(job, STEP, "make", "cc")
     ui.say(STEP, f"building mpy-cross with {job.settings.jobs} job(s)")
-    shell.run(STEP, ["make", "-C", str(job.mp_dir / "mpy-cross"), f"-j{job.settings.jobs}"],
+    cmd = ["make", "-C", str(job.mp_dir / "mpy-cross"), f"-j{job.settings.jobs}"]
+    shell.run(STEP, toolchain.command(job, cmd, job.mp_dir),
               dry=job.settings.dry, capture=True)
     if not job.settings.dry:
         ui.say(STEP, f"built {binary(job).relative_to(job.mp_dir)}")

@@ -30,6 +30,7 @@ from mpforge.source import prereqs
 from mpforge import PROJECT_ROOT
 from mpforge import state
 from mpforge import ui
+from mpforge.source import toolchain
 from mpforge.errors import UserError
 from mpforge.model.settings import Job
 
@@ -45,23 +46,24 @@ class Step:
 def _prereqs_status(job: Job) -> tuple[bool, str]:
     """Both checks; when both pass, both messages, one a line."""
     said = []
-    if job.settings.os_packages:
+    if job.settings.os_packages and not toolchain.is_container(job):  # the image has the IDF's packages
         ok, message, _manager, _missing = prereqs.status()
         if not ok:
             return False, message
         said.append(message)
-    ok, message = idf.status(job)
+    ok, message = toolchain.status(job)
     return ok, "\n".join([*said, message]) if ok else message
 
 
 def _prereqs_ensure(job: Job) -> None:
-    if job.settings.os_packages:
+    if job.settings.os_packages and not toolchain.is_container(job):
         prereqs.ensure(yes=job.settings.yes, dry=job.settings.dry)
-    idf.ensure(job)
+    toolchain.ensure(job)
 
 
 def _prereqs_inputs(job: Job) -> list:
-    return [*(prereqs.inputs() if job.settings.os_packages else []), *idf.inputs(job)]
+    native_packages = job.settings.os_packages and not toolchain.is_container(job)
+    return [*(prereqs.inputs() if native_packages else []), *toolchain.inputs(job)]
 
 
 STEPS = (
@@ -93,7 +95,8 @@ def _code_signature() -> str:
 def _settings_text(job: Job) -> str:
     s = job.settings
     return repr((s.workdir, s.micropython_url, s.micropython_dir, s.idf_version, s.idf_url, s.idf_dir,
-                 s.idf_tools_path, s.os_packages, job.frozen, repr(sorted(s.extra.items(), key=str))))
+                 s.idf_tools_path, s.os_packages, job.frozen, s.backend, s.container_engine, s.container_image,
+                 repr(sorted(s.extra.items(), key=str))))
 
 
 def _stamp_name(job: Job) -> str:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from mpforge.config import boardcmake
 from mpforge.source import gitsrc, idf
+from mpforge.source import toolchain
 from mpforge.build import overlay
 from mpforge.image import layout, partitions
 from mpforge.model import releases
@@ -98,17 +99,6 @@ def own_python(job: Job) -> str | None:
     return str(value) if value else None
 
 
-def _python_and_env(job: Job) -> tuple[str, dict | None]:
-    python = own_python(job)
-    if python:
-        return python, None
-    env = idf.environment(job)
-    venv = env.get("IDF_PYTHON_ENV_PATH")
-    if not venv:
-        raise UserError(f"{STEP}: the ESP-IDF environment has no IDF_PYTHON_ENV_PATH; run `invoke install-prereqs`")
-    return str(Path(venv) / "bin" / "python"), env
-
-
 def idf_version(job: Job) -> str:
     """The checkout's version (it decides the Kconfig recipe); the IDF must be one the release accepts."""
     idf.check_compatible(job)
@@ -146,23 +136,22 @@ class _Board:
     """The board's cmake, evaluated once per task: what the check and its stamp both need."""
 
     version: str
-    python: str
-    env: dict | None
+    kconfig: toolchain.Kconfig  # the Python (and environment, or container) that resolves it
     defaults: boardcmake.BoardDefaults
 
 
 def _evaluate(job: Job) -> _Board:
     version = idf_version(job)
-    python, env = _python_and_env(job)
-    return _Board(version, python, env, board_defaults(job, version, env))
+    kconfig = toolchain.kconfig(job, own_python(job))
+    return _Board(version, kconfig, board_defaults(job, version, kconfig.env))
 
 
 def check(job: Job, board: _Board | None = None) -> Report:
     """Resolve the configuration and compare it with the profile (no printing, no writes)."""
     board = board or _evaluate(job)
     variant_entries = _variant_entries(job)  # also: the overlay exists for this pair
-    resolved = sdkconfig.resolve(job.idf_dir, board.version, board.defaults.files, board.python, board.env,
-                                 scratch=job.settings.workdir / "tmp")
+    resolved = sdkconfig.resolve(job.idf_dir, board.version, board.defaults.files, board.kconfig.python,
+                                 board.kconfig.env, wrap=board.kconfig.wrap, scratch=job.settings.workdir / "tmp")
     return compare(job, board.version, board.defaults, resolved.values, variant_entries, list(resolved.warnings))
 
 

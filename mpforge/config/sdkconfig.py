@@ -24,6 +24,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from mpforge.model import releases
 from mpforge.errors import UserError
@@ -86,12 +87,14 @@ def kconfgen_command(python: str, idf_dir: Path, idf_version: str) -> list[str]:
 
 
 def resolve(idf_dir: Path, idf_version: str, defaults, python: str, env: dict | None = None,
-            scratch: Path | None = None) -> Resolved:
+            scratch: Path | None = None, wrap: Callable[[list[str], Path], list[str]] | None = None) -> Resolved:
     """Resolve the defaults files (in order, later ones win) against the IDF's Kconfig.
 
     python: the interpreter with the IDF's kconfgen requirements (the IDF's own venv).
     env: the environment to run it in (the exported IDF environment), else ours.
-    scratch: the folder to work in (one of the workdir), else the system temp folder.
+    scratch: the folder to work in (one of the workdir), else the system temp folder; with wrap,
+             it must be one the wrapped command sees (the container backend mounts the workdir).
+    wrap: turns each command into the one that runs it (the container backend's `engine run`).
     """
     version = releases.version_tuple(idf_version)
     for needed in (idf_dir / "Kconfig", idf_dir / "tools" / "kconfig_new" / "prepare_kconfig_files.py"):
@@ -111,7 +114,7 @@ def resolve(idf_dir: Path, idf_version: str, defaults, python: str, env: dict | 
         env_file = out / "config.env"
         env_file.write_text(json.dumps(config_env(idf_dir, idf_version, out), indent=4))
         _run([python, str(idf_dir / "tools" / "kconfig_new" / "prepare_kconfig_files.py"),
-              "--list-separator=semicolon", "--env-file", str(env_file)], run_env, out, "prepare_kconfig_files.py")
+              "--list-separator=semicolon", "--env-file", str(env_file)], run_env, out, "prepare_kconfig_files.py", wrap)
         cmd = kconfgen_command(python, idf_dir, idf_version) + [
             "--list-separator=semicolon",
             "--kconfig", str(idf_dir / "Kconfig"),
@@ -125,7 +128,7 @@ def resolve(idf_dir: Path, idf_version: str, defaults, python: str, env: dict | 
         if version >= (5, 2, 0):
             cmd += ["--env", f"IDF_INIT_VERSION={version[0]}.{version[1]}.{version[2]}"]
         cmd += ["--output", "config", str(out / "sdkconfig"), "--output", "json", str(out / "sdkconfig.json")]
-        result = _run(cmd, run_env, out, "kconfgen")
+        result = _run(cmd, run_env, out, "kconfgen", wrap)
         try:
             values = json.loads((out / "sdkconfig.json").read_text())
         except (OSError, json.JSONDecodeError) as exc:
@@ -139,7 +142,10 @@ def resolve(idf_dir: Path, idf_version: str, defaults, python: str, env: dict | 
     return Resolved(values, warnings, combined)
 
 
-def _run(cmd: list[str], env: dict, cwd: Path, what: str) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], env: dict, cwd: Path, what: str,
+         wrap: Callable[[list[str], Path], list[str]] | None = None) -> subprocess.CompletedProcess:
+    if wrap is not None:
+        cmd = wrap(cmd, cwd)
     try:
         result = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     except OSError as exc:

@@ -40,6 +40,9 @@ class Settings:
     yes: bool = False
     os_packages: bool = True  # check (and with --yes install) OS packages
     frozen: Path | None = None  # --frozen: user code to freeze, over the profile's
+    backend: str = "native"  # where the IDF runs: native, or container (source/toolchain.py)
+    container_engine: str = ""  # docker or podman; "" = whichever is on PATH
+    container_image: str = "espressif/idf:{idf}"
     extra: dict = field(default_factory=dict)
 
     @property
@@ -129,7 +132,8 @@ def _get(cfg, dotted: str, default=None):
 
 
 def from_config(config, *, profile: str | None = None, micropython: str | None = None,
-                port: str | None = None, yes: bool = False, frozen: str | None = None) -> Settings:
+                port: str | None = None, yes: bool = False, frozen: str | None = None,
+                backend: str | None = None) -> Settings:
     """Build Settings from an invoke Config (or any nested mapping)."""
     cfg = _get(config, "mpforge", {})
     check(cfg)
@@ -140,6 +144,9 @@ def from_config(config, *, profile: str | None = None, micropython: str | None =
         jobs = int(_get(cfg, "jobs", 0) or os.cpu_count() or 1)
     except (TypeError, ValueError):
         raise UserError("settings: 'baud' and 'jobs' must be whole numbers") from None
+    backend = str(backend or _get(cfg, "build.backend", "native") or "native")
+    if backend not in ("native", "container"):
+        raise UserError(f"settings: build.backend is {backend!r}; use native or container")
     return Settings(
         workdir=_path(_get(cfg, "workdir", "work")),
         profile=profile or _get(cfg, "profile", "esp32s3-n16r8"),
@@ -158,6 +165,9 @@ def from_config(config, *, profile: str | None = None, micropython: str | None =
         yes=yes,
         os_packages=bool(_get(cfg, "os_packages", True)),
         frozen=Path(frozen).expanduser().resolve() if frozen else None,
+        backend=backend,
+        container_engine=str(_get(cfg, "container.engine", "") or ""),
+        container_image=str(_get(cfg, "container.image", "") or "espressif/idf:{idf}"),
         extra=dict(cfg),
     )
 
@@ -187,6 +197,9 @@ class Job:
 
     @property
     def idf_dir(self) -> Path:
+        """The IDF tree: a checkout natively; with the container backend, the image's Kconfig files."""
+        if self.settings.backend == "container":
+            return self.settings.workdir / "esp-idf-image" / self.idf_version
         return self.settings.idf_dir or self.settings.workdir / "esp-idf" / self.idf_version
 
     @property
