@@ -136,6 +136,28 @@ def serve(c, dir=None, http_port=8000):
         server.server_close()
 
 
+# ---- builds past one machine: ci ---------------------------------------------------
+
+@task(iterable=["profile", "micropython"], help={
+    "profile": "a profile name from boards/ for the matrix; repeat for several (default: setting ci.profiles, "
+               "else every profile)",
+    "micropython": RELEASE.split(" (")[0] + "; repeat for several (default: setting ci.releases, else every release)",
+    "dest": "the workflow file to write (default: .github/workflows/mpforge.yml)",
+    "pages": "also publish every dist and its install page to GitHub Pages (default: setting ci.pages)",
+})
+def ci(c, profile=None, micropython=None, dest=None, pages=False):
+    """Write a GitHub Actions workflow: one container build per (profile, release), dists as artifacts.
+
+    Each job runs `invoke config`, `invoke build` and `invoke dist` with the
+    container backend in the ESP-IDF image of its release, then uploads the
+    dist folder. A test job runs `nox --session tests`. Actions are pinned.
+    """
+    from mpforge.build import workflow
+    done = workflow.generate(settings(c), profile, micropython, dest, pages or None)
+    what = f"{len(done.pairs)} builds ({len(done.profiles)} profiles x {len(done.releases)} releases)"
+    print(f"ci: {done.path}: {what}, {'written' if done.changed else 'up to date'}")
+
+
 # ---- board side: erase, flash, ports ----------------------------------------------
 
 _PORT_HELP = ("serial port: a device path or a pyserial URL (socket://, rfc2217://); "

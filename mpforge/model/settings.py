@@ -43,6 +43,9 @@ class Settings:
     backend: str = "native"  # where the IDF runs: native, or container (source/toolchain.py)
     container_engine: str = ""  # docker or podman; "" = whichever is on PATH
     container_image: str = "espressif/idf:{idf}"
+    ci_profiles: tuple[str, ...] = ()  # `invoke ci`'s matrix; empty: every profile in boards/
+    ci_releases: tuple[str, ...] = ()  # empty: every release mpforge knows
+    ci_pages: bool = False  # publish the dists and their install pages to GitHub Pages
     extra: dict = field(default_factory=dict)
 
     @property
@@ -131,6 +134,16 @@ def _get(cfg, dotted: str, default=None):
     return node
 
 
+def _names(cfg, dotted: str) -> tuple[str, ...]:
+    """A list setting of names (a YAML list, or one comma-separated string from the environment)."""
+    value = _get(cfg, dotted) or ()
+    if isinstance(value, str):
+        value = value.split(",")
+    if not isinstance(value, (list, tuple)):
+        raise UserError(f"settings: {dotted} must be a list of names")
+    return tuple(str(v).strip() for v in value if str(v).strip())
+
+
 def from_config(config, *, profile: str | None = None, micropython: str | None = None,
                 port: str | None = None, yes: bool = False, frozen: str | None = None,
                 backend: str | None = None) -> Settings:
@@ -168,6 +181,9 @@ def from_config(config, *, profile: str | None = None, micropython: str | None =
         backend=backend,
         container_engine=str(_get(cfg, "container.engine", "") or ""),
         container_image=str(_get(cfg, "container.image", "") or "espressif/idf:{idf}"),
+        ci_profiles=_names(cfg, "ci.profiles"),
+        ci_releases=tuple(releases.normalise(v) for v in _names(cfg, "ci.releases")),
+        ci_pages=bool(_get(cfg, "ci.pages", False)),
         extra=dict(cfg),
     )
 
