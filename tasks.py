@@ -138,7 +138,7 @@ def serve(c, dir=None, http_port=8000):
 
 # ---- builds past one machine: ci ---------------------------------------------------
 
-@task(iterable=["profile", "micropython"], help={
+@task(locks=(), iterable=["profile", "micropython"], help={
     "profile": "a profile name from boards/ for the matrix; repeat for several (default: setting ci.profiles, "
                "else every profile)",
     "micropython": RELEASE.split(" (")[0] + "; repeat for several (default: setting ci.releases, else every release)",
