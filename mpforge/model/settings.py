@@ -64,15 +64,21 @@ KINDS = {
     "baud": "positive", "connect_attempts": "positive", "jobs": "count", "verify.timeout": "seconds",
     "before": "text", "after": "text", "os_packages": "bool",
     "dist.web_tools": "text",
+    "build.backend": "text", "container.engine": "text", "container.image": "text",
+    "ci.profiles": "names", "ci.releases": "names", "ci.pages": "bool",
 }
 _KIND_TEXT = {
     "path": "a path", "text": "a text", "version": "a version like v1.28.0",
     "positive": "a whole number above 0", "count": "a whole number, 0 or more",
     "seconds": "a number of seconds above 0", "bool": "true or false",
+    "names": "a list of names",
 }
 
 
 def _fits(kind: str, value) -> bool:
+    if kind == "names":  # a YAML list, or one comma-separated text (from the environment)
+        items = value.split(",") if isinstance(value, str) else value
+        return isinstance(items, (list, tuple)) and all(_fits("text", item) for item in items)
     if kind in ("path", "text", "version"):
         if value is None or (kind != "text" and value == ""):
             return True
