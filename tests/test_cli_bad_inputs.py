@@ -126,6 +126,12 @@ PROFILES = [
          files={"board.toml": profile_with('chip = "esp32s3"', 'chip = "esp32c3"')}),
     Case("unknown-release", ["fetch", "--micropython", "v9.9.9"], "v9.9.9"),
     Case("frozen-missing", ["build", "--frozen", "{case}/nowhere"], "nowhere does not exist"),
+    Case("backend-unknown", ["build", "--backend", "vm"], "build.backend is 'vm'; use native or container"),
+    Case("env-backend-unknown", ["status"], "build.backend is 'vm'", env={"INVOKE_MPFORGE_BUILD_BACKEND": "vm"}),
+    Case("container-image-not-a-name", ["build", "--backend", "container"], "which is not an image name",
+         env={"INVOKE_MPFORGE_CONTAINER_IMAGE": "Not An Image"}),
+    Case("ci-unknown-profile", ["ci", "-B", "nosuch", "--dest", "{case}/wf.yml"], "unknown profile 'nosuch'"),
+    Case("serve-not-a-dist", ["serve", "--dir", "{case}"], "is not a dist folder and holds none"),
 ]
 
 CASES = SETTINGS + DISTS + PROFILES
