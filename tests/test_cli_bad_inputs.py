@@ -134,8 +134,18 @@ PROFILES = [
     Case("serve-not-a-dist", ["serve", "--dir", "{case}"], "is not a dist folder and holds none"),
 ]
 
-CASES = SETTINGS + DISTS + PROFILES
+BUILDS = [
+    Case("build-folder-image-absolute", ["flash", "--port", "socket://127.0.0.1:9", "--firmware", "{case}/build-abs"],
+         "'/etc/passwd' is not a path inside the build folder"),
+    Case("build-folder-image-dotdot", ["flash", "--port", "socket://127.0.0.1:9", "--firmware", "{case}/build-up"],
+         "'../../../etc/passwd' points outside the build folder"),
+    Case("build-folder-offset-garbage", ["flash", "--port", "socket://127.0.0.1:9", "--firmware", "{case}/build-off"],
+         "not a flasher_args.json"),
+]
+
+CASES = SETTINGS + DISTS + PROFILES + BUILDS
 DIST_CASES = {c.id for c in DISTS}
+BUILD_CASES = {c.id for c in BUILDS}
 
 
 def _sha(data: bytes) -> str:
@@ -167,6 +177,19 @@ def _hostile_dists(base: Path, good: Path) -> None:
     _resign(base / "sums-ctl", extra_lines=[f"{digest}  firm\x1bware.bin"])
 
 
+def _hostile_builds(base: Path) -> None:
+    """Build folders whose flasher_args.json points outside them (flash --firmware BUILD_DIR)."""
+    for name, change in (("build-abs", {"0x10000": "/etc/passwd"}), ("build-up", {"0x10000": "../../../etc/passwd"}),
+                         ("build-off", {"0xZZ": "micropython.bin"})):
+        write_fake_build(base / name, app_size=16 * 1024)
+        args = json.loads((base / name / "flasher_args.json").read_text())
+        if "0xZZ" in change:
+            args["flash_files"].update(change)
+        else:
+            args["flash_files"] = {**args["flash_files"], **change}
+        (base / name / "flasher_args.json").write_text(json.dumps(args))
+
+
 def _tree_snapshot() -> dict[str, tuple[int, int]]:
     """The project tree (what git sees, untracked too), by path: (size, mtime)."""
     out = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT, capture_output=True,
@@ -189,6 +212,8 @@ def _run_case(case: Case, base: Path, good_dist: Path) -> dict:
         (folder / name).write_text(fill(text))
     if case.id in DIST_CASES:
         _hostile_dists(folder, good_dist)
+    if case.id in BUILD_CASES:
+        _hostile_builds(folder)
     before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
     env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_MPFORGE_")}
     env.update({"INVOKE_MPFORGE_WORKDIR": str(folder / "work"),

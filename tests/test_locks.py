@@ -122,3 +122,16 @@ def test_full_disk_shows_gits_reason_and_leaves_no_half_clone(mp, tmpfs):
     assert "No space left on device" in line, line
     left = sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*") if p.is_file())
     assert left == ["filler", "mpforge.lock"], left  # no half clone
+
+
+def test_read_only_dist_folder_is_one_line(invoke_run, tmpfs, tmp_path):
+    from harness.images import write_fake_build
+    from mpforge.model import settings as settings_mod
+
+    mp = tmp_path / "mp"
+    s = settings_mod.from_config({"mpforge": {"workdir": str(tmp_path / "work"), "micropython": {"dir": str(mp)}}})
+    write_fake_build(settings_mod.job(s, "esp32s3-n16r8", "v1.28.0").build_dir, app_size=16 * 1024)
+    dest = tmpfs("ro-dist", "size=64k,ro")
+    line = one_line_error(invoke_run("dist", "--dest", str(dest), "--micropython", "v1.28.0",
+                                     env={"INVOKE_MPFORGE_MICROPYTHON_DIR": str(mp)}))
+    assert str(dest) in line and "read-only" in line

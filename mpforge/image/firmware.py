@@ -56,6 +56,18 @@ class Firmware:
 _ROLES = {"bootloader": "bootloader", "partition-table": "partition-table", "app": "app"}
 
 
+def _inside(build_dir: Path, rel, args_file: Path) -> Path:
+    """An image path from flasher_args.json, only when it stays inside the build folder
+    (ESP-IDF writes relative paths such as bootloader/bootloader.bin)."""
+    if (not isinstance(rel, str) or not rel or Path(rel).is_absolute()
+            or any(ord(ch) < 32 or ord(ch) == 127 for ch in rel)):
+        raise UserError(f"{args_file}: image {str(rel)[:60]!r} is not a path inside the build folder; refusing it")
+    path = build_dir / rel
+    if not path.resolve().is_relative_to(build_dir.resolve()):
+        raise UserError(f"{args_file}: image {rel!r} points outside the build folder; refusing it")
+    return path
+
+
 def load(build_dir: Path, hint: str = "") -> Firmware:
     """The firmware in a build dir; a one-line error names the build to run when it is missing."""
     args_file = build_dir / "flasher_args.json"
@@ -67,19 +79,22 @@ def load(build_dir: Path, hint: str = "") -> Firmware:
         files = data["flash_files"]
     except (json.JSONDecodeError, KeyError) as exc:
         raise UserError(f"{args_file}: not a flasher_args.json ({exc})") from None
-    roles = {}
-    for role in _ROLES:
-        entry = data.get(role)
-        if isinstance(entry, dict) and "offset" in entry:
-            roles[int(entry["offset"], 0)] = role
+    try:
+        roles = {}
+        for role in _ROLES:
+            entry = data.get(role)
+            if isinstance(entry, dict) and "offset" in entry:
+                roles[int(entry["offset"], 0)] = role
+        entries = sorted((int(offset_text, 0), rel) for offset_text, rel in files.items())
+        chip = data.get("extra_esptool_args", {}).get("chip", "esp32s3")
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise UserError(f"{args_file}: not a flasher_args.json ({exc})") from None
     images = []
-    for offset_text, rel in sorted(files.items(), key=lambda kv: int(kv[0], 0)):
-        offset = int(offset_text, 0)
-        path = build_dir / rel
+    for offset, rel in entries:
+        path = _inside(build_dir, rel, args_file)
         if not path.is_file():
             raise UserError(f"{build_dir}: image {rel} is missing; run the build again")
         images.append(Image(offset, path, roles.get(offset, "other")))
-    chip = data.get("extra_esptool_args", {}).get("chip", "esp32s3")
     return Firmware(build_dir, chip, settings.get("flash_mode", "keep"),
                     settings.get("flash_size", "keep"), settings.get("flash_freq", "keep"),
                     tuple(images))
