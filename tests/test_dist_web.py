@@ -19,8 +19,6 @@ from mpforge.errors import UserError
 from mpforge.image import partitions
 from mpforge.model import settings as settings_mod
 
-ROOT = Path(__file__).resolve().parent.parent
-WEB_TOOLS = ROOT / "tests" / "harness" / "node_modules" / "esp-web-tools" / "dist" / "web"
 PROFILE = "esp32s3-n16r8"
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -102,13 +100,19 @@ def test_every_value_on_the_page_is_escaped():
 
 
 def test_local_copy_of_web_tools_for_an_offline_install(tmp_path):
-    if not (WEB_TOOLS / "install-button.js").is_file():
-        pytest.skip("esp-web-tools is not installed in tests/harness (npm ci --prefix tests/harness)")
-    folder = collect(tmp_path, web_tools=str(WEB_TOOLS))
+    """A folder shaped like esp-web-tools' dist/web (the real one runs in
+    test_web_install.py's browser test)."""
+    web = tmp_path / "web"
+    web.mkdir()
+    (web / "install-button.js").write_text('import "./index-Dt9w.js";\n')
+    (web / "index-Dt9w.js").write_text("export const x = 1;\n")
+    (web / "README.md").write_text("not a module\n")
+    folder = collect(tmp_path, web_tools=str(web))
     html = (folder / "index.html").read_text()
     assert '<script type="module" src="install-button.js"></script>' in html
-    copied = sorted(p.name for p in WEB_TOOLS.glob("*.js"))
-    assert all((folder / name).read_bytes() == (WEB_TOOLS / name).read_bytes() for name in copied)
+    copied = ["index-Dt9w.js", "install-button.js"]
+    assert not (folder / "README.md").exists()
+    assert all((folder / name).read_bytes() == (web / name).read_bytes() for name in copied)
     summed = {line.split("  ")[1] for line in (folder / "SHA256SUMS").read_text().splitlines()}
     assert set(copied) <= summed
     assert dist.load(folder).info["profile"] == PROFILE  # every copied file checks against its sum

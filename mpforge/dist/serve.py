@@ -115,6 +115,9 @@ class _Handler(SimpleHTTPRequestHandler):
         if any(part.startswith(".") for part in path.split("/") if part):
             self.send_error(404)  # dist's temporary folders and hidden files
             return
+        if not Path(self.translate_path(path)).resolve().is_relative_to(self.server.root):
+            self.send_error(404)  # a symlink in a dist folder never leads out of it
+            return
         if path in ("/", "/index.html") and not (Path(self.directory) / web.INDEX).is_file():
             body = self.server.index_html()
             self.send_response(200)
