@@ -105,8 +105,10 @@ def dist(c, profile=None, micropython=None, dest=None):
     """Collect a build into dist/<profile>-<release>/ for flashing without mpforge.
 
     Writes firmware.bin (merged, at 0x0), the separate images, flash_args for
-    `esptool write-flash @flash_args`, an ESP Web Tools manifest.json,
-    build-info.json and SHA256SUMS. Does nothing when the dist is up to date.
+    `esptool write-flash @flash_args`, an ESP Web Tools manifest.json (the
+    images at their offsets: a browser install keeps NVS), index.html to
+    install from a browser (`invoke serve`), build-info.json and SHA256SUMS.
+    Does nothing when the dist is up to date.
     """
     from mpforge.dist import folder as dist_mod
     dist_mod.collect(job_for(settings(c), profile, micropython), dest)
