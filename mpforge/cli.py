@@ -117,6 +117,10 @@ _DISK_HINTS = {
     errno.EDQUOT: "disk quota exceeded; free some space (or point mpforge.workdir elsewhere) and run again",
     errno.EACCES: "permission denied; fix its permissions (chmod/chown) or point mpforge.workdir at a folder you own",
     errno.EPERM: "operation not permitted; fix its permissions (chmod/chown) or point mpforge.workdir at a folder you own",
+    errno.ENOTDIR: "a part of that path is a file, not a folder; point the setting or flag at a folder",
+    errno.EEXIST: "a file is in the way where a folder belongs; move it away or point mpforge.workdir elsewhere",
+    errno.EISDIR: "it is a folder where a file belongs; point the setting or flag at a file",
+    errno.ENAMETOOLONG: "the path is too long; use a shorter workdir or file name",
 }
 
 

@@ -124,6 +124,11 @@ PROFILES = [
     Case("profile-not-toml", ["build-all", *PROFILE_ARG], "not valid TOML", files={"board.toml": "[build\n"}),
     Case("profile-other-chip", ["mpy-cross", *PROFILE_ARG], "'board.chip' is 'esp32c3'",
          files={"board.toml": profile_with('chip = "esp32s3"', 'chip = "esp32c3"')}),
+    Case("profile-not-utf8", ["overlay", *PROFILE_ARG], "not UTF-8 text", files={"board.toml": b"[board]\nname = \"\xff\"\n"}),
+    Case("profile-a-folder", ["config", "--profile", "{case}/folder.toml"], "it is a folder where a file belongs",
+         files={"folder.toml/keep": ""}),
+    Case("workdir-a-file", ["fetch"], "is a file, not a folder", env={"INVOKE_MPFORGE_WORKDIR": "{case}/afile/work"},
+         files={"afile": "mine\n"}),
     Case("unknown-release", ["fetch", "--micropython", "v9.9.9"], "v9.9.9"),
     Case("frozen-missing", ["build", "--frozen", "{case}/nowhere"], "nowhere does not exist"),
     Case("backend-unknown", ["build", "--backend", "vm"], "build.backend is 'vm'; use native or container"),
@@ -209,7 +214,11 @@ def _run_case(case: Case, base: Path, good_dist: Path) -> dict:
     (folder / "tmp").mkdir()
     fill = lambda text: text.replace("{case}", str(folder))  # noqa: E731
     for name, text in case.files.items():
-        (folder / name).write_text(fill(text))
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(text, bytes):
+            (folder / name).write_bytes(text)
+        else:
+            (folder / name).write_text(fill(text))
     if case.id in DIST_CASES:
         _hostile_dists(folder, good_dist)
     if case.id in BUILD_CASES:

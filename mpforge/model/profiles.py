@@ -132,9 +132,11 @@ def load(name: str) -> Profile:
     """Load and validate a profile by name (boards/NAME.toml) or path."""
     path = profile_path(name)
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text (TOML is UTF-8); save it as UTF-8") from None
     return _validate(path, data)
 
 

@@ -119,9 +119,11 @@ def _load_file(path: Path) -> dict[str, Release]:
     if not path.is_file():
         raise UserError(f"releases_file {path} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise UserError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError:
+        raise UserError(f"{path}: not UTF-8 text (TOML is UTF-8); save it as UTF-8") from None
     extra = {}
     entries = data.get("release", [])
     if not isinstance(entries, list) or not all(isinstance(e, dict) for e in entries):
