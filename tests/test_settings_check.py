@@ -40,6 +40,8 @@ def test_every_default_in_invoke_yaml_is_a_known_setting_and_valid():
     ({"jobs": 1.5}, "mpforge.jobs is 1.5"),
     ({"port": "/dev/tty\nUSB0"}, "mpforge.port is"),
     ({"idf": {"version": "5.x"}}, "mpforge.idf.version is '5.x'"),
+    ({"micropython": {"url": "--upload-pack=touch /tmp/x"}}, "not a git URL (not starting with '-')"),
+    ({"idf": {"url": ""}}, "mpforge.idf.url is ''"),
 ])
 def test_bad_settings_are_one_line(cfg, words):
     with pytest.raises(UserError) as caught:

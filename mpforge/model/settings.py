@@ -58,8 +58,8 @@ class Settings:
 # validated, before anything reads them.
 KINDS = {
     "workdir": "path", "profile": "text", "port": "text", "releases_file": "path",
-    "micropython.version": "version", "micropython.url": "text", "micropython.dir": "path",
-    "idf.version": "version", "idf.url": "text", "idf.dir": "path", "idf.tools_path": "path",
+    "micropython.version": "version", "micropython.url": "url", "micropython.dir": "path",
+    "idf.version": "version", "idf.url": "url", "idf.dir": "path", "idf.tools_path": "path",
     "idf.python": "path",
     "baud": "positive", "connect_attempts": "positive", "jobs": "count", "verify.timeout": "seconds",
     "before": "text", "after": "text", "os_packages": "bool",
@@ -68,7 +68,7 @@ KINDS = {
     "ci.profiles": "names", "ci.releases": "names", "ci.pages": "bool",
 }
 _KIND_TEXT = {
-    "path": "a path", "text": "a text", "version": "a version like v1.28.0",
+    "path": "a path", "text": "a text", "url": "a git URL (not starting with '-')", "version": "a version like v1.28.0",
     "positive": "a whole number above 0", "count": "a whole number, 0 or more",
     "seconds": "a number of seconds above 0", "bool": "true or false",
     "names": "a list of names",
@@ -79,11 +79,13 @@ def _fits(kind: str, value) -> bool:
     if kind == "names":  # a YAML list, or one comma-separated text (from the environment)
         items = value.split(",") if isinstance(value, str) else value
         return isinstance(items, (list, tuple)) and all(_fits("text", item) for item in items)
-    if kind in ("path", "text", "version"):
-        if value is None or (kind != "text" and value == ""):
+    if kind in ("path", "text", "version", "url"):
+        if value is None or (kind not in ("text", "url") and value == ""):
             return True
         if not isinstance(value, str) or any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
             return False
+        if kind == "url":  # git would take "-..." as an option (--upload-pack runs a program)
+            return bool(value) and not value.startswith("-")
         return kind != "version" or releases.is_version(value)
     if kind == "bool":
         return isinstance(value, bool)

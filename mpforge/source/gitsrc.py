@@ -53,7 +53,7 @@ def clone(step: str, url: str, dest: Path, tag: str, commit: str | None, *, dry:
     """Shallow-clone url at tag into dest; with commit, refuse a tag that moved."""
     shell.require(step, "git")
     partial = dest.with_name(f".{dest.name}.partial")
-    cmd = ["clone", "--depth", "1", "--branch", tag, url, str(partial)]
+    cmd = ["clone", "--depth", "1", "--branch", tag, "--", url, str(partial)]  # "--": a URL is never an option
     if dry:
         shell.run(step, ["git", *cmd], dry=True)
         return
