@@ -185,13 +185,41 @@ def erase(c, port=None, baud=None):
     "baud": "transfer baud rate (default: setting `baud`, 921600; falls back to 460800, 115200)",
     "firmware": "flash this instead of the profile's build: an `invoke dist` folder or zip "
                 "(checked against its SHA256SUMS; its profile is checked against the board) or a build folder",
+    "discard_files": "when the filesystem moves and the board's cannot be copied, flash anyway "
+                     "and start with an empty one",
 })
 def flash(c, port=None, profile=None, micropython=None, force=False, erase=False, baud=None,
-          firmware=None):
-    """Write the built firmware to one or more boards (only what changed), then reset them."""
+          firmware=None, discard_files=False):
+    """Write the built firmware to one or more boards (only what changed), then reset them.
+
+    When the new firmware puts its filesystem elsewhere, the board's files are
+    backed up into the workdir first and written back into the new filesystem.
+    """
     from mpforge.board import fleet
     fleet.flash_boards(settings(c), port, profile=profile, micropython=micropython,
-                       force=force, erase=erase, baud=baud, firmware_dir=firmware)
+                       force=force, erase=erase, baud=baud, firmware_dir=firmware,
+                       discard_files=discard_files)
+
+
+@task(iterable=["port"], help={"port": _PORT_HELP, "baud": "transfer baud rate (default: setting `baud`)"})
+def backup(c, port=None, baud=None):
+    """Copy the files on a board's filesystem into <workdir>/backups/<MAC>/<time>/ (read through
+    the ROM bootloader: works whether or not the firmware runs)."""
+    from mpforge.board import fleet
+    fleet.backup_boards(settings(c), port, baud=baud)
+
+
+@task(iterable=["port"], help={
+    "port": _PORT_HELP,
+    "backup": "the backup folder to write (default: the board's latest, by its MAC)",
+    "discard_files": "write over a filesystem that cannot be read (its files cannot be saved first)",
+    "baud": "transfer baud rate (default: setting `baud`)",
+})
+def restore(c, port=None, backup=None, discard_files=False, baud=None):
+    """Write a backup's files as the board's filesystem, in the board's current layout (the
+    files on it are backed up first)."""
+    from mpforge.board import fleet
+    fleet.restore_boards(settings(c), port, backup=backup, discard_files=discard_files, baud=baud)
 
 
 @task(locks=())

@@ -21,24 +21,30 @@ from pathlib import Path
 
 import serial
 from esp_pylib.logger import EspLogBase
-from esptool.cmds import (attach_flash, detect_chip, detect_flash_size, erase_flash, reset_chip,
-                          run_stub, write_flash)
+from esptool.cmds import (attach_flash, detect_chip, detect_flash_size, erase_flash, read_flash,
+                          reset_chip, run_stub, write_flash)
 from esptool import reset as esptool_reset
 from esptool.logger import log as esptool_log
 from esptool.util import FatalError, PrintOnce
 
-from mpforge.board import ports
+from mpforge.board import filesystem, ports
 from mpforge import state
 from mpforge import ui
 from mpforge.errors import UserError
-from mpforge.image import judge
-from mpforge.image.firmware import Firmware
+from mpforge.image import judge, partitions
+from mpforge.image.firmware import Firmware, chip_name
 from mpforge.model.profiles import MB, Profile
 
 BEFORE_MODES = ("default-reset", "usb-reset", "no-reset", "no-reset-no-sync")
 AFTER_MODES = ("hard-reset", "soft-reset", "no-reset", "no-reset-stub", "watchdog-reset")
+# What esptool can do after a flash, per chip: it refuses soft-reset on everything but
+# the ESP8266 (docs/flashing.md).
+AFTER_BY_CHIP = {"esp32s3": ("hard-reset", "no-reset", "no-reset-stub", "watchdog-reset")}
 FALLBACK_BAUDS = (921600, 460800, 115200)
 ROM_BAUD = 115200
+#: Seconds a port read waits: esptool's own default (DEFAULT_TIMEOUT), which also bounds
+#: the wait for the flasher stub's greeting; USB hubs and rfc2217 need that margin.
+DEFAULT_READ_TIMEOUT = 3.0
 # eFuse PSRAM capability of an ESP32-S3 -> (bytes, mode): R8/R16V parts are octal, R2/R4 quad.
 _S3_PSRAM = {0: (0, "none"), 1: (8 * MB, "octal"), 2: (2 * MB, "quad"), 3: (16 * MB, "octal"),
              4: (4 * MB, "quad")}
@@ -54,9 +60,11 @@ class Link:
     after: str = "hard-reset"
     baud: int = 921600
     connect_attempts: int = 7
+    read_timeout: float = DEFAULT_READ_TIMEOUT
 
     @classmethod
-    def from_settings(cls, settings, baud: int | None = None) -> "Link":
+    def from_settings(cls, settings, baud: int | None = None, chip: str = "esp32s3") -> "Link":
+        """The link settings, checked against what esptool can do with `chip`."""
         extra = settings.extra
 
         def mode(key: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -70,10 +78,22 @@ class Link:
             rate = int(baud or settings.baud)
         except (TypeError, ValueError):
             raise UserError("settings: 'baud' and 'connect_attempts' must be whole numbers") from None
+        try:
+            timeout = float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT)
+        except (TypeError, ValueError):
+            raise UserError("settings: 'read_timeout' must be a number of seconds") from None
+        if timeout < DEFAULT_READ_TIMEOUT:
+            raise UserError(f"settings: 'read_timeout' is {timeout:g} s; use {DEFAULT_READ_TIMEOUT:g} "
+                            "(esptool's own) or more: a slow link would fail as 'no response'")
         if rate < ROM_BAUD:
             raise UserError(f"baud {rate} is too slow; use {ROM_BAUD} or more")
-        return cls(mode("before", "default-reset", BEFORE_MODES),
-                   mode("after", "hard-reset", AFTER_MODES), rate, max(1, attempts))
+        after = mode("after", "hard-reset", AFTER_MODES)
+        possible = AFTER_BY_CHIP.get(chip, AFTER_MODES)
+        if after not in possible:
+            raise UserError(f"settings: 'after' is '{after}', which esptool cannot do on an "
+                            f"{chip_name(chip)}; use one of {', '.join(possible)}")
+        return cls(mode("before", "default-reset", BEFORE_MODES), after, rate, max(1, attempts),
+                   timeout)
 
     def bauds(self) -> list[int]:
         """The requested rate, then the slower fallbacks."""
@@ -116,10 +136,14 @@ def fingerprint(esp) -> Fingerprint:
     return Fingerprint(esp.CHIP_NAME, size, "octal" if octal else "quad", psram_size, psram_mode, mac)
 
 
-def check_board(fp: Fingerprint, profile: Profile, port: str, force: bool) -> None:
+def check_board(fp: Fingerprint, profile: Profile, port: str, force: bool,
+                reporter: "Reporter | None" = None) -> None:
     """Refuse a board that does not match the profile (the judge's rules; a wrong chip even
-    with --force)."""
+    with --force). PSRAM in a separate chip (psram.external) is left to verify."""
     problems = judge.board_problems(fp, profile)
+    if profile.psram_external and reporter is not None and not any(p.rule == "chip" for p in problems):
+        reporter.step("PSRAM is a separate chip (psram.external), not in the eFuses: "
+                      "`invoke verify` proves it", keep=True)
     if not judge.blocking(problems, force):
         return
     if problems[0].rule == "chip":
@@ -315,6 +339,7 @@ class Flashed:
 
 # ---- sessions ---------------------------------------------------------------------
 
+
 @dataclass
 class Result:
     """What happened on one board."""
@@ -329,6 +354,25 @@ class Result:
     seconds: float = 0.0
     error: str = ""
     warnings: list[str] = field(default_factory=list)  # esptool's
+    reset: str = ""  # what became of the board after the job, and what to do
+    was_reset: bool = False
+    files: str = ""  # what became of the files on the board ("" when not looked at)
+    backup: Path | None = None  # where they were saved, when they were
+
+
+@dataclass
+class _Done:
+    """What a job did on the board; a retry after a link error does not do it again."""
+
+    erase_started: bool = False
+    files: "_FilesPlan | None" = None
+
+
+@dataclass
+class _FilesPlan:
+    note: str  # for the report
+    restore: list[tuple[int, bytes]] = field(default_factory=list)  # (flash offset, blocks)
+    backup: Path | None = None
 
 
 class _WriteCounter:
@@ -353,12 +397,26 @@ def _first_line(exc: BaseException) -> str:
     return text[0] if text else type(exc).__name__
 
 
+# esptool's words for a link that lost bytes or went quiet (loader.py). Anything else it
+# raises is a refusal (an unsupported option, a wrong argument): a slower baud cannot fix it.
+_LINK_WORDS = ("timed out", "timeout", "packet", "serial", "corrupt", "stopped", "disconnected",
+               "no response")
+_ESPTOOL_ERRORS = (FatalError, serial.SerialException, OSError)
+
+
+def link_trouble(exc: BaseException) -> bool:
+    """Whether an error is the link's (worth a retry at a lower baud), not a refusal."""
+    if isinstance(exc, (serial.SerialException, OSError)):
+        return True
+    return isinstance(exc, FatalError) and any(w in str(exc).lower() for w in _LINK_WORDS)
+
+
 def _connect(port: str, link: Link):
     """Open the port and sync with the ROM bootloader; one-line errors for every failure."""
-    ser = ports.open_port(port, ROM_BAUD)
+    ser = ports.open_port(port, ROM_BAUD, timeout=link.read_timeout)
     try:
         esp = detect_chip(ser, ROM_BAUD, link.before, False, link.connect_attempts)
-    except (FatalError, serial.SerialException, OSError):
+    except _ESPTOOL_ERRORS:
         ser.close()
         raise ports.no_bootloader_error(port) from None
     except BaseException:
@@ -368,42 +426,142 @@ def _connect(port: str, link: Link):
 
 
 def _session(port: str, link: Link, reporter: Reporter, result: Result, work):
-    """Connect, start the stub, switch baud, attach flash, run `work(esp)`.
+    """Connect, start the stub, switch baud, attach flash, run `work(esp, done)`, reset.
 
-    Transfer errors retry the whole session at the next slower baud rate.
+    A link error (lost bytes, a timeout) retries the session at the next slower
+    baud rate; `done` tells the retry what not to repeat. A refusal ends the job.
     """
     bauds = link.bauds()
+    done = _Done()
     for attempt, baud in enumerate(bauds):
         reporter.step("connecting")
         esp = _connect(port, link)
         try:
             try:
                 esp = run_stub(esp)
-            except (FatalError, serial.SerialException, OSError) as exc:
-                raise UserError(f"could not start the flasher stub on {port}: {_first_line(exc)}") from None
+            except _ESPTOOL_ERRORS as exc:
+                raise UserError(f"could not start the flasher stub on {port}: {_first_line(exc)} "
+                                f"(waited {link.read_timeout:g} s; raise the `read_timeout` setting "
+                                "for a slow link)") from None
+            # esptool's own reconnect after a lost link stays at the same session, unseen:
+            # mpforge retries itself, one baud rate lower, knowing what not to repeat
+            esp.WRITE_FLASH_ATTEMPTS = 1
             try:
                 if baud != ROM_BAUD:
                     esp.change_baud(baud)
                 attach_flash(esp)
                 result.baud = baud
-                return work(esp)
-            except (FatalError, serial.SerialException, OSError) as exc:
+                value = work(esp, done)
+            except _ESPTOOL_ERRORS as exc:
+                if not link_trouble(exc):
+                    raise UserError(f"{port}: esptool refused: {_first_line(exc)}") from None
                 if attempt == len(bauds) - 1:
                     raise UserError(f"{port}: lost the board at {baud} baud ({_first_line(exc)}); "
                                     "check the cable and run again (the next run finishes the "
                                     "job)") from None
                 reporter.step(f"errors at {baud} baud ({_first_line(exc)}); "
                               f"retrying at {bauds[attempt + 1]}", keep=True)
+                continue
+            _reset(esp, port, link, reporter, result)
+            return value
         finally:
             with contextlib.suppress(Exception):
                 esp._port.close()
     raise AssertionError("unreachable")
 
 
-def _finish(esp, link: Link, reporter: Reporter) -> None:
+_PRESS_RESET = "press the board's RESET button (before `invoke verify`)"
+
+
+def _reset(esp, port: str, link: Link, reporter: Reporter, result: Result) -> None:
+    """Reset the board as `after` says, and record whether that really happened."""
     reporter.step(f"resetting ({link.after})")
-    reset_chip(esp, link.after)
-    reporter.step("done")
+    try:
+        reset_chip(esp, link.after)
+    except _ESPTOOL_ERRORS as exc:
+        result.reset = f"not reset ({_first_line(exc)}): {_PRESS_RESET}"
+        return
+    if link.after in ("no-reset", "no-reset-stub"):
+        where = "flasher stub" if link.after == "no-reset-stub" else "ROM bootloader"
+        result.reset = f"not reset (after: {link.after}), it waits in the {where}: {_PRESS_RESET}"
+    elif link.after == "hard-reset" and not ports.has_reset_lines(esp._port):
+        result.reset = (f"not reset: {port} carries no reset lines (socket:// or a pseudo-terminal); "
+                        f"{_PRESS_RESET}, or set `after: watchdog-reset` to reset it over the link")
+    else:
+        result.was_reset = True
+        result.reset = "reset by the watchdog" if link.after == "watchdog-reset" else "reset (RTS)"
+    reporter.step(result.reset, keep=not result.was_reset)
+
+
+def _read(esp):
+    """read_block(offset, size) -> bytes from the chip's flash."""
+    return lambda offset, size: read_flash(esp, offset, size, output=None, no_progress=True)
+
+
+def board_filesystem(esp, flash_size: int) -> partitions.Partition | None:
+    """Where the board's filesystem is: its partition table's vfs/ffat, or the vfs a v1.26+
+    firmware creates at boot; None without a table or room for one."""
+    try:
+        table = partitions.parse(_read(esp)(partitions.TABLE_OFFSET, partitions.MAX_SIZE))
+    except ValueError:  # blank or not a table: nothing to keep
+        return None
+    return partitions.filesystem_region(table, flash_size, auto_vfs=True)
+
+
+def _region_text(region: partitions.Partition | None) -> str:
+    if region is None:
+        return "none"
+    return f"{region.offset:#x}+{ui.size_text(region.size, space=False)}"
+
+
+def _plan_files(esp, fp: Fingerprint, port: str, new_table: bytes, flash_size: int,
+                auto_vfs: bool, workdir: Path, discard: bool, reporter: Reporter) -> _FilesPlan:
+    """Before anything is written: keep the board's files where they are, or back them up
+    and prepare them for the new layout, or refuse (docs/filesystem.md)."""
+    try:
+        new = partitions.filesystem_region(partitions.parse(new_table), flash_size, auto_vfs)
+    except ValueError:
+        new = None
+    reporter.step("reading the partition table on the board")
+    old = board_filesystem(esp, flash_size)
+    if old is None:
+        return _FilesPlan("")
+    if partitions.same_region(old, new):
+        return _FilesPlan(f"kept: the filesystem at {_region_text(old)} stays where the new "
+                          "firmware looks for it")
+    layout = f"the filesystem moves from {_region_text(old)} to {_region_text(new)}"
+    snapshot = None
+    if not discard:
+        reporter.step(f"{layout}: reading the board's files", keep=True)
+        try:
+            snapshot = filesystem.read(_read(esp), old)
+        except filesystem.FilesystemError as exc:
+            how = ("copy its files with `mpremote cp -r : ./board-files/` while the old firmware "
+                   "runs" if exc.kind == "fat" else "nothing can copy its files")
+            raise UserError(f"{port}: {layout} and {exc}: {how}, then flash with --discard-files "
+                            "(or --erase)") from None
+    snapshot = snapshot or filesystem.Snapshot()
+    if new is None:
+        if snapshot.files:
+            raise UserError(f"{port}: the new firmware has no filesystem, and the board's holds "
+                            f"{snapshot.describe()}; `invoke backup` saves them, then flash with "
+                            "--discard-files")
+        return _FilesPlan("none: the new firmware has no filesystem")
+    backup = None
+    if snapshot.files:
+        backup = filesystem.save(snapshot, workdir, fp.mac, old, f"flash: {layout}")
+    try:
+        runs = filesystem.image(snapshot, new.size)
+    except filesystem.FilesystemError as exc:
+        raise UserError(f"{port}: {exc}; they are saved in {backup}") from None
+    if discard:
+        note = f"discarded (--discard-files): an empty filesystem at {_region_text(new)}"
+    elif snapshot.files:
+        note = (f"{snapshot.describe()} backed up to {backup} and put back into the new "
+                f"filesystem at {_region_text(new)}")
+    else:
+        note = f"none to keep; an empty filesystem at {_region_text(new)}"
+    return _FilesPlan(note, [(new.offset + offset, data) for offset, data in runs], backup)
 
 
 def erase(port: str, link: Link, state_dir: Path, reporter: Reporter) -> Result:
@@ -411,15 +569,18 @@ def erase(port: str, link: Link, state_dir: Path, reporter: Reporter) -> Result:
     result = Result(port)
     started = time.monotonic()
 
-    def work(esp):
+    def work(esp, done):
         result.board = fp = fingerprint(esp)
         reporter.found(fp)
+        if done.erase_started:  # never twice: the first may have run to the end
+            raise UserError(f"{port}: the link failed during the erase, the flash may be partly "
+                            "erased; run `invoke erase` again")
         flashed = Flashed(state_dir, fp.mac)
         flashed.begin("erase")
         reporter.step("erasing")
+        done.erase_started = True
         erase_flash(esp)
         flashed.erased()
-        _finish(esp, link, reporter)
 
     with reporting_to(reporter):
         _session(port, link, reporter, result, work)
@@ -428,26 +589,36 @@ def erase(port: str, link: Link, state_dir: Path, reporter: Reporter) -> Result:
 
 
 def flash(port: str, fw: Firmware, profile: Profile, link: Link, state_dir: Path,
-          reporter: Reporter, *, force: bool = False, erase_first: bool = False) -> Result:
-    """Write a firmware's images to a board, skipping what is already there."""
+          reporter: Reporter, *, force: bool = False, erase_first: bool = False,
+          discard_files: bool = False, auto_vfs: bool = True, workdir: Path | None = None) -> Result:
+    """Write a firmware's images to a board, skipping what is already there, keeping the
+    board's files (auto_vfs: the firmware creates its vfs at boot when its table has none)."""
     result = Result(port)
     started = time.monotonic()
     images = [(image, image.path.read_bytes()) for image in fw.images]
     result.total_bytes = sum(len(data) for _, data in images)
+    table = next((data for image, data in images if image.role == "partition-table"), b"")
+    workdir = workdir or state_dir.parent
 
-    def work(esp):
+    def work(esp, done):
         result.board = fp = fingerprint(esp)
         reporter.found(fp)
-        check_board(fp, profile, port, force)
+        check_board(fp, profile, port, force, reporter)
         judge.refuse(judge.placement_problems(fw, fp), prefix=f"{port}: ")
+        if done.files is None:  # once, before anything is written
+            done.files = (_FilesPlan("erased with the whole flash (--erase)") if erase_first else
+                          _plan_files(esp, fp, port, table, fp.flash_size or profile.flash_size,
+                                      auto_vfs, workdir, discard_files, reporter))
+        result.files, result.backup = done.files.note, done.files.backup
         flashed = Flashed(state_dir, fp.mac)
         if flashed.interrupted() and not erase_first:
             reporter.step("the last flash of this board did not finish; checking every region",
                           keep=True)
         known = {} if erase_first else flashed.known()
         flashed.begin(f"flash {fw.build_dir}")
-        if erase_first:
+        if erase_first and not done.erase_started:
             reporter.step("erasing")
+            done.erase_started = True
             erase_flash(esp)
         counter = _WriteCounter()
         counter.attach(esp)
@@ -458,7 +629,7 @@ def flash(port: str, fw: Firmware, profile: Profile, link: Link, state_dir: Path
             options = {}
             if image.offset in known and known[image.offset] != data:
                 options["diff_with"] = [known[image.offset]]  # only the changed sectors
-            elif not erase_first:
+            else:
                 # MD5 on the chip: an identical region is not written again (for an image
                 # equal to the last one, this is what diff_with would do, minus its diff)
                 options["skip_flashed"] = True
@@ -468,12 +639,95 @@ def flash(port: str, fw: Firmware, profile: Profile, link: Link, state_dir: Path
                        if written < len(data) else "written")
             result.regions.append(f"{image.role} {image.offset:#x}: {outcome}")
             reporter.step(f"{image.role} {image.offset:#x} {outcome}")
+        if done.files.restore:
+            reporter.step("writing the filesystem")
+            write_flash(esp, done.files.restore, compress=True, skip_flashed=True)
         result.bytes_written = counter.bytes
         flashed.done({image.offset: data for image, data in images}, str(fw.build_dir))
-        _finish(esp, link, reporter)
 
     with reporting_to(reporter):
         _session(port, link, reporter, result, work)
     result.ok, result.seconds = True, time.monotonic() - started
     return result
 
+
+# ---- the board's files on demand ----------------------------------------------------
+
+def backup(port: str, link: Link, workdir: Path, reporter: Reporter) -> Result:
+    """Copy the files on a board's filesystem into <workdir>/backups/<mac>/<time stamp>/."""
+    result = Result(port)
+    started = time.monotonic()
+
+    def work(esp, done):
+        result.board = fp = fingerprint(esp)
+        reporter.found(fp)
+        region = board_filesystem(esp, fp.flash_size)
+        if region is None:
+            raise UserError(f"{port}: the board has no filesystem (no partition table at "
+                            f"{partitions.TABLE_OFFSET:#x}, or no room left for one)")
+        reporter.step(f"reading the filesystem at {_region_text(region)}")
+        try:
+            snapshot = filesystem.read(_read(esp), region)
+        except filesystem.FilesystemError as exc:
+            raise UserError(f"{port}: {exc}") from None
+        if snapshot is None or not snapshot.files:
+            result.files = f"no files to back up in the filesystem at {_region_text(region)}"
+            return
+        result.backup = filesystem.save(snapshot, workdir, fp.mac, region, "invoke backup")
+        result.files = f"{snapshot.describe()} saved to {result.backup}"
+
+    with reporting_to(reporter):
+        _session(port, link, reporter, result, work)
+    result.ok, result.seconds = True, time.monotonic() - started
+    return result
+
+
+def restore(port: str, link: Link, workdir: Path, reporter: Reporter, *,
+            source: Path | None = None, discard_files: bool = False) -> Result:
+    """Write a backup's files as the board's whole filesystem (the board's current files
+    are backed up first)."""
+    result = Result(port)
+    started = time.monotonic()
+
+    def work(esp, done):
+        result.board = fp = fingerprint(esp)
+        reporter.found(fp)
+        folder = source or filesystem.latest(workdir, fp.mac)
+        if folder is None:
+            raise UserError(f"{port}: no backup of board {fp.mac} in "
+                            f"{filesystem.backups_dir(workdir, fp.mac)}; pass --backup FOLDER")
+        try:
+            wanted = filesystem.load(folder)
+        except filesystem.FilesystemError as exc:
+            raise UserError(str(exc)) from None
+        if done.files is None:
+            region = board_filesystem(esp, fp.flash_size)
+            if region is None:
+                raise UserError(f"{port}: the board has no filesystem (no partition table at "
+                                f"{partitions.TABLE_OFFSET:#x}, or no room left for one)")
+            reporter.step(f"reading the filesystem at {_region_text(region)}")
+            try:
+                current = filesystem.read(_read(esp), region)
+            except filesystem.FilesystemError as exc:
+                if not discard_files:
+                    raise UserError(f"{port}: {exc}; restore over it with --discard-files") from None
+                current = None
+            safety = None
+            if current is not None and current.files:
+                safety = filesystem.save(current, workdir, fp.mac, region, "before invoke restore")
+            try:
+                runs = filesystem.image(wanted, region.size)
+            except filesystem.FilesystemError as exc:
+                raise UserError(f"{port}: {exc}") from None
+            note = f"{wanted.describe()} from {folder} written to the filesystem at {_region_text(region)}"
+            if safety:
+                note += f" (the files it held are saved in {safety})"
+            done.files = _FilesPlan(note, [(region.offset + o, d) for o, d in runs], safety)
+        reporter.step("writing the filesystem")
+        write_flash(esp, done.files.restore, compress=True, skip_flashed=True)
+        result.files, result.backup = done.files.note, done.files.backup
+
+    with reporting_to(reporter):
+        _session(port, link, reporter, result, work)
+    result.ok, result.seconds = True, time.monotonic() - started
+    return result

@@ -16,11 +16,12 @@ from pathlib import Path
 from mpforge.build import make as build
 from mpforge.board import device
 from mpforge.dist import folder as dist
-from mpforge.image import firmware
+from mpforge.image import firmware, partitions
 from mpforge.board import ports
 from mpforge.model import profiles
 from mpforge.model import settings as settings_mod
 from mpforge import lock
+from mpforge.model.releases import version_tuple
 from mpforge import ui
 from mpforge.errors import UserError
 
@@ -144,6 +145,11 @@ def summary(step: str, results: list[device.Result]) -> None:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip(), flush=True)
+    for r in results:  # what the table has no room for: files, and boards left unreset
+        for text in (f"files: {r.files}" if r.ok and r.files else "",
+                     r.reset if r.ok and not r.was_reset else ""):
+            if text:
+                print(f"  {r.port}: {text}", flush=True)
     failed = [r for r in results if not r.ok]
     for r in failed:
         print(f"  {r.port}: {r.error}", file=sys.stderr, flush=True)
@@ -152,18 +158,23 @@ def summary(step: str, results: list[device.Result]) -> None:
 
 
 def _outcome(step: str, result: device.Result) -> str:
+    reset = f"; {result.reset}" if result.reset else ""
     if step == "erase":
-        return f"{result.board.describe()}: erased in {result.seconds:.1f} s"
+        return f"{result.board.describe()}: erased in {result.seconds:.1f} s{reset}"
+    if step in ("backup", "restore"):
+        return f"{result.board.describe()}: {result.files}{reset}"
+    files = f"; files: {result.files}" if result.files else ""
     return (f"{result.board.describe()}: wrote {ui.size_text(result.bytes_written)} of "
             f"{ui.size_text(result.total_bytes)} in {result.seconds:.1f} s at {result.baud} baud "
-            f"({'; '.join(result.regions)})")
+            f"({'; '.join(result.regions)}){files}{reset}")
 
 
 # ---- what the tasks call ----------------------------------------------------------
 
 def flash_boards(s: settings_mod.Settings, port_args, *, profile: str | None = None,
                  micropython: str | None = None, firmware_dir: str | None = None,
-                 force: bool = False, erase: bool = False, baud: int | None = None) -> list[device.Result]:
+                 force: bool = False, erase: bool = False, baud: int | None = None,
+                 discard_files: bool = False) -> list[device.Result]:
     """`invoke flash`: the job's build (or --firmware: a dist folder or zip, or a build folder)
     to every port."""
     built = None  # a loaded dist; kept alive while flashing (a zip unpacks to a temp folder)
@@ -183,9 +194,13 @@ def flash_boards(s: settings_mod.Settings, port_args, *, profile: str | None = N
             build_dir, hint = job.build_dir, build.hint(job)
         fw = firmware.load(build_dir, hint=hint)
     device.check_firmware(fw, job.profile, force)
+    auto_vfs = version_tuple(job.release.version) >= partitions.AUTO_VFS_SINCE
     return _on_boards("flash", s, port_args, baud, f"write {fw.build_dir} ({job.label}) to",
-                      lambda port, link, reporter: device.flash(port, fw, job.profile, link, s.state_dir,
-                                                                reporter, force=force, erase_first=erase))
+                      lambda port, link, reporter: device.flash(
+                          port, fw, job.profile, link, s.state_dir, reporter, force=force,
+                          erase_first=erase, discard_files=discard_files, auto_vfs=auto_vfs,
+                          workdir=s.workdir),
+                      chip=job.profile.chip)
 
 
 def erase_boards(s: settings_mod.Settings, port_args, baud: int | None = None) -> list[device.Result]:
@@ -194,9 +209,28 @@ def erase_boards(s: settings_mod.Settings, port_args, baud: int | None = None) -
                       lambda port, link, reporter: device.erase(port, link, s.state_dir, reporter))
 
 
-def _on_boards(step: str, s: settings_mod.Settings, port_args, baud, what: str, action) -> list[device.Result]:
+def backup_boards(s: settings_mod.Settings, port_args, baud: int | None = None) -> list[device.Result]:
+    """`invoke backup`: copy the files on every port's board into the workdir."""
+    return _on_boards("backup", s, port_args, baud, "copy the files on the board into "
+                      f"{s.workdir / 'backups'} from",
+                      lambda port, link, reporter: device.backup(port, link, s.workdir, reporter))
+
+
+def restore_boards(s: settings_mod.Settings, port_args, *, backup: str | None = None,
+                   discard_files: bool = False, baud: int | None = None) -> list[device.Result]:
+    """`invoke restore`: write a backup's files (default: the board's latest) to every port's board."""
+    source = Path(backup).expanduser().resolve() if backup else None
+    if source is not None and not source.is_dir():
+        raise UserError(f"--backup {backup}: no such folder; backups are in {s.workdir / 'backups'}")
+    return _on_boards("restore", s, port_args, baud, "write the files of a backup to",
+                      lambda port, link, reporter: device.restore(
+                          port, link, s.workdir, reporter, source=source, discard_files=discard_files))
+
+
+def _on_boards(step: str, s: settings_mod.Settings, port_args, baud, what: str, action,
+               chip: str = "esp32s3") -> list[device.Result]:
     """The chosen ports, each board in parallel through action(port, link, reporter), then the summary."""
-    link = device.Link.from_settings(s, baud)
+    link = device.Link.from_settings(s, baud, chip)
     port_list = ports.choose(port_args, s.port)
     if s.dry:
         ui.would(step, f"{what} {', '.join(port_list)}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,6 +149,35 @@ def port_error(port: str, exc: BaseException) -> UserError:
 
 # What an ESP chip's ROM prints on reset; seen over and over, the board is in a boot loop.
 _ROM_MARKERS = (b"ESP-ROM:", b"rst:0x", b"invalid header", b"boot:0x")
+# The ROM's download-mode lines, every variant (docs/flashing.md): "waiting for download"
+# (USB or UART download strap), "wait uart0 download" (UART-only strap), and the boot-mode
+# line "boot:0x.. (DOWNLOAD(USB/UART0))" that precedes them.
+_DOWNLOAD = re.compile(rb"wait(ing)?( for| uart\d| usb)? download|\(DOWNLOAD\(", re.IGNORECASE)
+
+
+def in_download_mode(seen: bytes) -> bool:
+    """Whether a board's output says its ROM waits in download mode."""
+    return _DOWNLOAD.search(seen) is not None
+
+
+def has_reset_lines(ser) -> bool:
+    """Whether DTR/RTS can reach the board: a serial device or rfc2217://; not socket:// or a PTY."""
+    name = str(getattr(ser, "portstr", None) or getattr(ser, "port", "") or "")
+    if name.startswith("rfc2217://"):
+        return True
+    if _is_url(name):
+        return False
+    try:
+        import fcntl
+        import struct
+        import termios
+    except ImportError:  # Windows: a COM port has the lines
+        return True
+    try:
+        fcntl.ioctl(ser.fileno(), termios.TIOCMGET, struct.pack("I", 0))
+    except (OSError, AttributeError, ValueError):
+        return False  # e.g. ENOTTY: a pseudo-terminal has no modem lines
+    return True
 
 
 def probe(port: str, seconds: float = 0.6) -> bytes:
@@ -171,7 +201,7 @@ def probe(port: str, seconds: float = 0.6) -> bytes:
 def no_bootloader_error(port: str) -> UserError:
     """Why no ESP bootloader answered on a port that opened: a boot loop, or not a board."""
     seen = probe(port)
-    if any(marker in seen for marker in _ROM_MARKERS) and b"waiting for download" not in seen:
+    if any(marker in seen for marker in _ROM_MARKERS) and not in_download_mode(seen):
         lines = [line.strip() for line in seen.splitlines()]
         sample = next((line for line in lines if b"invalid header" in line),
                       next((line for line in lines if b"rst:" in line), b""))

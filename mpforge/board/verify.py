@@ -167,6 +167,11 @@ def _below(got: int, least: int) -> str:
 def check_fs(probe: dict, profile: Profile) -> Check:
     want = f">= {ui.size_text(profile.min_fs_size)}"
     got = probe.get("fs_size")
+    if probe.get("fs_corrupted"):
+        return Check("filesystem", want, "corrupted", False,
+                     "the firmware found no filesystem it can mount ('The filesystem appears to "
+                     "be corrupted'): its files were made for another layout; `invoke backup` "
+                     "then `invoke restore` puts them into this one")
     if not isinstance(got, int):
         return Check("filesystem", want, _missing(probe, "fs_size"), False, "no filesystem at /")
     ok = got >= profile.min_fs_size
@@ -294,11 +299,21 @@ def open_port(port: str, *, baud: int = REPL_BAUD, timeout: float = 2.0):
 _INVALID_HEADER = b"invalid header"
 _ROM_BANNER = b"ESP-ROM:"
 _RESET = b"rst:0x"
-_DOWNLOAD = b"waiting for download"
+# What MicroPython prints, in a loop, when the filesystem where it looks is not one it can
+# mount: e.g. a LittleFS made for another layout (docs/filesystem.md).
+FS_CORRUPTED = b"The filesystem appears to be corrupted"
+
+
+def fs_corrupted_hint(port: str) -> str:
+    return (f"the board's files were made for another filesystem layout: `invoke backup --port "
+            f"{port}` copies them off the board, `invoke restore --port {port}` writes them back "
+            "in the layout of the firmware it runs")
 
 
 def _boot_trouble(port: str, seen: bytes) -> UserError | None:
     """A one-line error if the output is a ROM boot loop (or download mode)."""
+    from mpforge.board import ports
+
     if seen.count(_INVALID_HEADER) >= 2:
         return UserError(
             f"{STEP}: the board on {port} is in a boot loop: the ROM prints 'invalid header: "
@@ -308,10 +323,14 @@ def _boot_trouble(port: str, seen: bytes) -> UserError | None:
         return UserError(
             f"{STEP}: the board on {port} is in a boot loop: it keeps resetting (the ROM boot "
             f"messages repeat); reflash it with `invoke flash --port {port}`")
-    if _DOWNLOAD in seen:
+    if ports.in_download_mode(seen):
         return UserError(
-            f"{STEP}: the board on {port} is in download mode (ROM 'waiting for download'); "
+            f"{STEP}: the board on {port} is in download mode (the ROM waits for a download); "
             "press its RESET button (or replug it) and retry")
+    if seen.count(FS_CORRUPTED) >= 2:
+        return UserError(
+            f"{STEP}: the firmware on {port} says 'The filesystem appears to be corrupted' over "
+            f"and over: {fs_corrupted_hint(port)}")
     return None
 
 
@@ -321,11 +340,12 @@ def _printable_tail(data: bytes, n: int = 60) -> str:
     return " ".join(text.split())[-n:]
 
 
-def enter_raw_repl(transport, port: str, timeout: float) -> None:
+def enter_raw_repl(transport, port: str, timeout: float) -> bytes:
     """Interrupt the running program and enter the raw REPL, without a soft reset.
 
     Watches the output while waiting, so that a ROM boot loop or a port with
-    no REPL behind it ends in a one-line error, not a hang.
+    no REPL behind it ends in a one-line error, not a hang. Returns what the
+    board printed before the raw REPL.
     """
     from mpremote.transport import TransportError
 
@@ -391,6 +411,7 @@ def enter_raw_repl(transport, port: str, timeout: float) -> None:
     except TransportError:
         raise UserError(f"{STEP}: {port} stopped answering while entering the raw REPL; "
                         "retry, or reset the board") from None
+    return seen
 
 
 def parse_probe_output(out: bytes) -> dict:
@@ -435,7 +456,7 @@ def probe_board(port: str, *, timeout: float = DEFAULT_TIMEOUT, probe: Path = PR
     source = f"MPFORGE_IMPORTS = {list(imports)!r}\n" + compact(probe.read_text())
     transport = open_port(port)
     try:
-        enter_raw_repl(transport, port, timeout)
+        seen = enter_raw_repl(transport, port, timeout)
         try:
             out = transport.exec(source)
         except TransportExecError as exc:
@@ -445,6 +466,8 @@ def probe_board(port: str, *, timeout: float = DEFAULT_TIMEOUT, probe: Path = PR
         except TransportError as exc:
             raise UserError(f"{STEP}: lost the REPL on {port} while running the probe: {exc}") from None
         result = parse_probe_output(out)
+        if FS_CORRUPTED in seen:  # Ctrl-C broke the firmware's loop: no filesystem mounted
+            result["fs_corrupted"] = True
         try:
             transport.exit_raw_repl()
         except (OSError, serial.SerialException):

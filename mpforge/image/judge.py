@@ -187,7 +187,9 @@ def board_problems(board: "Fingerprint", profile: Profile) -> list[Problem]:
                              f"flash type: the board has {board.flash_type} flash, the profile "
                              f"needs {profile.flash_type}", forcible=True))
     needs = f"{_size(profile.psram_size)} {profile.psram_mode} PSRAM"
-    if profile.psram_size and board.psram_size < profile.psram_size:
+    if profile.psram_external:  # a separate chip is not in the eFuses: verify sees it in the heap
+        pass
+    elif profile.psram_size and board.psram_size < profile.psram_size:
         has = f"{_size(board.psram_size)} {board.psram_mode} PSRAM" if board.psram_size else "no PSRAM"
         rule = "PSRAM too small" if board.psram_size else "PSRAM missing"
         found.append(Problem(rule, has, needs, f"{rule}: the board has {has}, the profile needs {needs}",

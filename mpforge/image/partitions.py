@@ -144,3 +144,32 @@ def filesystem(table: list[Partition]) -> Partition | None:
             if p.type == DATA and p.label == label:
                 return p
     return None
+
+
+# ---- where a firmware's filesystem lives (docs/filesystem.md) -----------------------------
+
+#: From this release on, a firmware whose table has no vfs/ffat partition registers one
+#: at boot, from the end of the last partition to the end of the (physical) flash.
+AUTO_VFS_SINCE = (1, 26, 0)
+
+
+def filesystem_region(table: list[Partition], flash_size: int, auto_vfs: bool = True) -> Partition | None:
+    """The flash region the firmware mounts as its filesystem, None when it has none.
+
+    `auto_vfs`: the firmware creates a vfs at boot when its table has none (v1.26+);
+    flash_size is the chip's physical size, which that vfs grows to fill.
+    """
+    found = filesystem(table)
+    if found is not None or not auto_vfs:
+        return found
+    end = max(p.end for p in table)
+    if flash_size <= end:
+        return None
+    return Partition("vfs", DATA, SUBTYPES[DATA]["fat"], end, flash_size - end)
+
+
+def same_region(a: Partition | None, b: Partition | None) -> bool:
+    """Whether two filesystem regions are the same on flash (offset and size)."""
+    if a is None or b is None:
+        return a is b
+    return (a.offset, a.size) == (b.offset, b.size)

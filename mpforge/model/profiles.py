@@ -48,7 +48,8 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "board": {"name": (str, True), "description": (str, False), "chip": (str, True)},
     "build": {"board": (str, True), "variant": (str, True), "board_name": (str, True)},
     "flash": {"size": (str, True), "type": (str, True), "freq": (str, False)},
-    "psram": {"size": (str, False), "mode": (str, True), "speed": (str, False)},
+    "psram": {"size": (str, False), "mode": (str, True), "speed": (str, False),
+              "external": (bool, False)},
     "cpu": {"mhz": (int, True)},
     "verify": {"min_psram_heap": (str, False), "min_fs_size": (str, True)},
     "frozen": {"path": (str, False)},
@@ -79,6 +80,7 @@ class Profile:
     min_fs_size: int  # bytes verify must find in the filesystem
     frozen: Path | None = None  # a folder of modules or a manifest.py to freeze
     partitions: "layout.Layout | None" = None  # [partitions]; None: the port's own layout
+    psram_external: bool = False  # PSRAM in its own chip: absent from the eFuses, verify proves it
 
     @property
     def flash_size_label(self) -> str:
@@ -204,6 +206,8 @@ def _validate(path: Path, data: dict, read_files: bool = True) -> Profile:
     if psram_mode not in PSRAM_MODES:
         raise key_error("psram.mode", f"is '{psram_mode}'; expected one of {', '.join(PSRAM_MODES)}")
     psram_size = parse_size(get("psram", "size", "0"), f"{where}: 'psram.size'")
+    if psram_mode == "none" and get("psram", "external", False):
+        raise key_error("psram.external", "is true, but psram.mode is 'none'")
     if psram_mode == "none" and psram_size:
         raise key_error("psram.size", "must be 0 (or absent) when psram.mode is 'none'")
     if psram_mode != "none" and (psram_size < MB or psram_size > 32 * MB or psram_size & (psram_size - 1)):
@@ -262,4 +266,5 @@ def _validate(path: Path, data: dict, read_files: bool = True) -> Profile:
         min_fs_size=min_fs_size,
         frozen=(path.parent / get("frozen", "path")).resolve() if get("frozen", "path") else None,
         partitions=parts,
+        psram_external=get("psram", "external", False),
     )

@@ -30,6 +30,12 @@ embedded flash or PSRAM and a MAC shared by every mock):
   CHANGE_BAUDRATE above it, as a cable that cannot carry that rate does.
 - a write hook: ``on_write(total_bytes)`` runs after each block is written
   (tests use it to interrupt a flash half way).
+- a lossy link: ``lossy_above`` drops the connection after 16 KB have been
+  received above that baud rate: the handshake passes, a long write does not
+  (esptool's own reconnect then fails the same way).
+- a slow flasher stub: ``stub_delay`` seconds pass between the ack of the
+  stub upload and the stub's greeting ("OHAI"), as on a slow chip or link.
+- erases: ``flash.erases`` counts whole-chip erases.
 - UART timing: with ``wire=True`` receiving takes as long as the bytes would
   at the current baud rate (the benchmark uses it; tests run unthrottled).
 
@@ -60,6 +66,7 @@ _JEDEC_CAPACITY = {2 * MB: 0x15, 4 * MB: 0x16, 8 * MB: 0x17, 16 * MB: 0x18, 32 *
 # ESP32-S3 eFuse BLOCK1 PSRAM capability codes (esptool targets/esp32s3.py get_psram_cap).
 _PSRAM_CAP = {0: 0, 8 * MB: 1, 2 * MB: 2, 16 * MB: 3, 4 * MB: 4}
 _CHANGE_BAUD_FRAME = bytes([protocol.SLIP_END, 0x00, protocol.CMD_CHANGE_BAUDRATE])
+_OHAI_FRAME = bytes([protocol.SLIP_END]) + b"OHAI" + bytes([protocol.SLIP_END])
 
 _patch_lock = threading.Lock()
 _patched = False
@@ -138,7 +145,12 @@ class Flash(server.FlashImage):
         self._decompressor = None
         self._plain_offset = 0
         self.bytes_written = 0
+        self.erases = 0
         self.on_write = on_write
+
+    def erase_all(self) -> None:
+        self.erases += 1
+        super().erase_all()
 
     def _store(self, offset: int, block: bytes) -> None:
         end = min(offset + len(block), len(self.data))
@@ -181,6 +193,15 @@ class _Link(server.BootloaderConnection):
         self.board = board
         self.baud = 115200
         self.broken = False
+        self.received = 0  # bytes since the last baud change
+
+    def sendall(self, data):
+        at = data.find(_OHAI_FRAME)
+        if self.board.stub_delay and at >= 0:  # the stub greets late
+            super().sendall(data[:at])
+            time.sleep(self.board.stub_delay)
+            data = data[at:]
+        super().sendall(data)
 
     def recv(self, size):
         if self.broken:
@@ -192,6 +213,10 @@ class _Link(server.BootloaderConnection):
             if self.board.max_baud and new_baud > self.board.max_baud:
                 self.broken = True  # this command is still acked, then the link is gone
             self.baud = new_baud
+            self.received = 0
+        self.received += len(chunk)
+        if self.board.lossy_above and self.baud > self.board.lossy_above and self.received > 16384:
+            self.broken = True  # bytes lost in a long transfer: the session ends
         if self.board.wire and chunk:
             time.sleep(len(chunk) * 10 / self.baud)
         return chunk
@@ -209,11 +234,14 @@ class MockBoard:
     max_baud: the link fails above this baud rate (socket:// only).
     wire: take as long as a UART would at the current baud rate (benchmarks).
     on_write: called with the total bytes written after each block.
+    stub_delay: seconds the flasher stub takes to greet after its upload.
+    lossy_above: long transfers above this baud rate lose the link (socket:// only).
     """
 
     def __init__(self, chip: str = "esp32s3", *, flash_size: int = 16 * MB,
                  flash_type: str = "quad", psram: int = 8 * MB, mac=None, pty: bool = False,
-                 max_baud: int = 0, wire: bool = False, on_write=None):
+                 max_baud: int = 0, wire: bool = False, on_write=None, stub_delay: float = 0.0,
+                 lossy_above: int = 0):
         _install_patches()
         if flash_size not in _JEDEC_CAPACITY:
             raise ValueError(f"flash_size must be one of {sorted(_JEDEC_CAPACITY)}")
@@ -225,6 +253,8 @@ class MockBoard:
         self.psram = psram
         self.max_baud = max_baud
         self.wire = wire
+        self.stub_delay = stub_delay
+        self.lossy_above = lossy_above
         self.jedec_id = (_JEDEC_CAPACITY[flash_size] << 16) | (protocol.MOCK_FLASH_ID & 0xFFFF)
         self.sessions = 0
         self.stop = threading.Event()
