@@ -62,7 +62,7 @@ KINDS = {
     "idf.version": "version", "idf.url": "url", "idf.dir": "path", "idf.tools_path": "path",
     "idf.python": "path",
     "baud": "positive", "connect_attempts": "positive", "jobs": "count", "verify.timeout": "seconds",
-    "before": "text", "after": "text", "os_packages": "bool",
+    "before": "text", "after": "text", "os_packages": "bool", "read_timeout": "seconds",
     "dist.web_tools": "text",
     "build.backend": "text", "container.engine": "text", "container.image": "text",
     "ci.profiles": "names", "ci.releases": "names", "ci.pages": "bool",
