@@ -74,6 +74,7 @@ SETTINGS = [
          files={"my.yaml": "mpforge:\n  after: soft-reset\n"}),
     Case("file-read-timeout-short", ["-f", "{case}/my.yaml", "restore", "--port", "socket://127.0.0.1:9"],
          "'read_timeout' is 0.1 s", files={"my.yaml": "mpforge:\n  read_timeout: 0.1\n"}),
+    Case("serve-dir-missing", ["serve", "--dir", "{case}/none", "--http-port", "0"], "is not a folder"),
     Case("restore-backup-missing", ["restore", "--port", "socket://127.0.0.1:9", "--backup", "{case}/none"],
          "--backup", files={}),
     Case("file-os-packages-text", ["-f", "{case}/my.yaml", "install-prereqs"], "mpforge.os_packages is 'no'",
