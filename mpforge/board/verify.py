@@ -396,7 +396,7 @@ def enter_raw_repl(transport, port: str, timeout: float) -> bytes:
             # One Ctrl-A, one banner, nothing else on the way: in the raw REPL
             # now, so do not enter it again through mpremote (a round trip).
             transport.in_raw_repl = True
-            return
+            return seen
         # In the raw REPL after several Ctrl-As: let their echoes arrive, then
         # synchronise once more with mpremote's own (no soft reset).
         quiet_since = time.monotonic()
