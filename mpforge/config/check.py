@@ -44,7 +44,7 @@ TABLE_OFFSET = partitions.TABLE_OFFSET
 # From v1.26.0 the firmware creates the vfs partition at boot, from the end of
 # the last partition to the end of the detected flash
 # (shared/reference/micropython-esp32-history.md §3).
-VFS_AT_BOOT_FROM = (1, 26, 0)
+VFS_AT_BOOT_FROM = partitions.AUTO_VFS_SINCE  # one fact, shared with flash
 FLASH_MODES = ("QIO", "QOUT", "DIO", "DOUT", "OPI")
 MB = 1024 * 1024
 

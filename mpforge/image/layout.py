@@ -221,9 +221,10 @@ def filesystem_size(table: list[Partition], flash_size: int, made_at_boot: bool)
     vfs = partitions.filesystem(table)
     if vfs is not None:
         return vfs.size, f"partition {vfs.label}"
-    if made_at_boot:
+    if made_at_boot:  # where flash puts the board's files too (partitions.filesystem_region)
+        region = partitions.filesystem_region(table, flash_size, auto_vfs=True)
         end = max(t.end for t in table)
-        return max(0, flash_size - end), f"made at boot: {_mb(flash_size)} flash - table end {end:#x}"
+        return (region.size if region else 0), f"made at boot: {_mb(flash_size)} flash - table end {end:#x}"
     return 0, "no vfs partition"
 
 
