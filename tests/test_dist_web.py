@@ -161,3 +161,18 @@ def test_a_local_copy_with_an_unlistable_name_is_refused(tmp_path):
     with pytest.raises(UserError) as exc:
         collect(tmp_path, web_tools=str(copy))
     assert "chunk one.js" in str(exc.value)
+
+
+def test_a_profile_title_with_markup_reaches_the_page_as_text(tmp_path):
+    """Through the real dist: the profile file's text is data on the page."""
+    good = (Path(__file__).resolve().parent.parent / "boards" / f"{PROFILE}.toml").read_text()
+    board = tmp_path / "my-board.toml"
+    board.write_text(good.replace('name = "ESP32-S3-DevKitC-1-N16R8"',
+                                  'name = "<img src=x onerror=alert(1)> & co"', 1))
+    s = settings_mod.from_config({"mpforge": {"workdir": str(tmp_path / "work"),
+                                              "micropython": {"dir": str(tmp_path / "mp")}}})
+    job = settings_mod.job(s, str(board), "v1.28.0")
+    write_fake_build(job.build_dir, app_size=64 * 1024)
+    html = (dist.collect(job, tmp_path / "dist") / "index.html").read_text()
+    assert "<img" not in html
+    assert "<h1>MicroPython v1.28.0 for &lt;img src=x onerror=alert(1)&gt; &amp; co</h1>" in html
