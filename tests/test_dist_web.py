@@ -80,6 +80,9 @@ def test_flash_layout_has_one_box_per_partition_to_scale(tmp_path):
     for box, entry in zip(boxes, table):
         assert float(box.get("x")) == pytest.approx(entry.offset * scale, abs=0.01)
         assert float(box.get("width")) == pytest.approx(max(entry.size * scale, 1.0), abs=0.01)
+    zoom = [r for r in svg.iter(f"{SVG}rect") if r.get("class") == "zoom"]  # 0x0-0x10000 enlarged
+    assert [r.get("data-name") for r in zoom] == ["bootloader", "table", "nvs", "phy_init"]
+    assert float(zoom[2].get("width")) == pytest.approx(0x6000 * 960 / 0x10000, abs=0.01)
     labels = "".join(t.text or "" for t in svg.iter(f"{SVG}text"))
     assert "ota_1 0x310000 3 MB (app ota_1)" in labels
 

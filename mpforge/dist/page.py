@@ -140,35 +140,54 @@ def _kind(p: partitions.Partition) -> str:
 _COLOURS = {"app": "#7aa7e0", "data nvs": "#f0a35e", "data phy": "#c9c9c9", "data ota": "#d6b4f0"}
 
 
+def _colour(p: partitions.Partition) -> str:
+    return _COLOURS.get(_kind(p), "#7ccf8a" if p.type == partitions.DATA else "#7aa7e0")
+
+
+def _box(cls: str, name: str, offset: int, size: int, colour: str, scale: float, y: float, shift: int = 0,
+         label: bool = False) -> str:
+    x, w = (offset - shift) * scale, max(size * scale, 1.0)  # under a pixel: drawn 1 px wide to be seen
+    tip = f"{name}: {offset:#x}, {size_text(size)}"
+    rect = (f'<rect class="{cls}" data-name="{_e(name)}" data-offset="{offset:#x}" data-size="{size}" '
+            f'x="{x:.2f}" y="{y}" width="{w:.2f}" height="{_BAR_H}" fill="{colour}" stroke="#333" '
+            f'stroke-width="0.5"><title>{_e(tip)}</title></rect>')
+    if label and w > 8 * (len(name) + 1):  # the name inside the box when it fits
+        rect += f'<text x="{x + 4:.2f}" y="{y + _BAR_H / 2 + 4}">{_e(name)}</text>'
+    return rect
+
+
 def _svg(table: list[partitions.Partition], flash_size: int | None, table_offset: int) -> str:
     """The flash drawn to scale: one box per partition (class "partition"), the bootloader
-    and table in front of them, and a label row per partition linked to its box."""
+    and table in front of them, and a label row per partition linked to its box. Below
+    it, the start of the flash up to the first app, enlarged (class "zoom"), where the
+    small partitions (nvs, phy_init, otadata) are too narrow to see at full scale."""
     ordered = sorted(table, key=lambda p: p.offset)
     total = max([flash_size or 0, *(p.end for p in ordered)])
     scale = _SVG_WIDTH / total
-
-    def box(cls: str, name: str, offset: int, size: int, colour: str) -> str:
-        x, w = offset * scale, max(size * scale, 1.0)  # under a pixel: drawn 1 px wide to be seen
-        tip = f"{name}: {offset:#x}, {size_text(size)}"
-        return (f'<rect class="{cls}" data-name="{_e(name)}" data-offset="{offset:#x}" data-size="{size}" '
-                f'x="{x:.2f}" y="{_BAR_Y}" width="{w:.2f}" height="{_BAR_H}" fill="{colour}" stroke="#333" '
-                f'stroke-width="0.5"><title>{_e(tip)}</title></rect>')
-
-    shapes = [box("reserved", "bootloader", 0, table_offset, "#9e9e9e"),
-              box("reserved", "partition table", table_offset, _TABLE_SECTOR, "#616161")]
+    shapes = [_box("reserved", "bootloader", 0, table_offset, "#9e9e9e", scale, _BAR_Y),
+              _box("reserved", "partition table", table_offset, _TABLE_SECTOR, "#616161", scale, _BAR_Y)]
     labels = []
     for row, p in enumerate(ordered):
-        kind = _kind(p)
-        colour = _COLOURS.get(kind, "#7ccf8a" if p.type == partitions.DATA else "#7aa7e0")
-        shapes.append(box("partition", p.label, p.offset, p.size, colour))
+        shapes.append(_box("partition", p.label, p.offset, p.size, _colour(p), scale, _BAR_Y))
         mid = (p.offset + p.size / 2) * scale
         y = _BAR_Y + _BAR_H + 18 + row * _ROW
         x = min(max(mid, 4.0), _SVG_WIDTH - 330)
         labels.append(f'<polyline points="{mid:.2f},{_BAR_Y + _BAR_H} {mid:.2f},{y - 10} {x:.2f},{y - 10}" '
                       f'fill="none" stroke="#888" stroke-width="0.8"/>'
                       f'<text x="{x + 2:.2f}" y="{y + 2}">{_e(p.label)} {p.offset:#x} {_e(size_text(p.size))}'
-                      f' ({_e(kind)})</text>')
+                      f' ({_e(_kind(p))})</text>')
     height = _BAR_Y + _BAR_H + 18 + len(ordered) * _ROW + 4
+    apps = [p.offset for p in ordered if p.type == partitions.APP]
+    zoom_end = min(apps) if apps else 0
+    if zoom_end > table_offset + _TABLE_SECTOR and zoom_end * scale < _SVG_WIDTH / 4:
+        zoom = _SVG_WIDTH / zoom_end
+        y = height + 18
+        labels.append(f'<text x="0" y="{y - 6}">0x0 to {zoom_end:#x} enlarged</text>')
+        labels.append(_box("zoom", "bootloader", 0, table_offset, "#9e9e9e", zoom, y, label=True))
+        labels.append(_box("zoom", "table", table_offset, _TABLE_SECTOR, "#616161", zoom, y, label=True))
+        labels += [_box("zoom", p.label, p.offset, p.size, _colour(p), zoom, y, label=True)
+                   for p in ordered if p.end <= zoom_end]
+        height = y + _BAR_H + 6
     end = f"{total:#x} ({size_text(total)})"
     return (f'<svg id="flash-layout" xmlns="http://www.w3.org/2000/svg" role="img" width="{_SVG_WIDTH + 8}" '
             f'height="{height}" viewBox="-4 0 {_SVG_WIDTH + 8} {height}">'
