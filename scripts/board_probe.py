@@ -22,6 +22,10 @@
 #   fs_size        os.statvfs('/'): fragment size x blocks
 #   fs_free        os.statvfs('/'): fragment size x free blocks
 #   freq           machine.freq() in Hz
+#   partitions     esp32.Partition (same API v1.22-v1.28): {"running": the
+#                  running app, "apps": every app partition, "fs": the data
+#                  partition labelled "vfs" (else "ffat") the firmware mounts,
+#                  or null}; each as [type, subtype, address, size, label]
 #   imports        for each name in MPFORGE_IMPORTS (set by verify before the
 #                  probe runs): the module's __file__ ("" when it has none),
 #                  or "ImportError: ..." when it does not import. Frozen
@@ -93,6 +97,17 @@ def _mpforge_probe():
             hz = hz[0]
         return hz
 
+    def parts():
+        from esp32 import Partition
+
+        def info(part):
+            return list(part.info()[:5])
+
+        fs = Partition.find(Partition.TYPE_DATA, label="vfs") or Partition.find(Partition.TYPE_DATA, label="ffat")
+        return {"running": info(Partition(Partition.RUNNING)),
+                "apps": [info(p) for p in Partition.find(Partition.TYPE_APP)],
+                "fs": info(fs[0]) if fs else None}
+
     put("machine", lambda: uname("machine"))
     put("version", version)
     put("uname_version", lambda: uname("version"))
@@ -117,6 +132,7 @@ def _mpforge_probe():
         errors["fs_size"] = errors.pop("fs")
         result["fs_size"] = result["fs_free"] = None
     put("freq", freq)
+    put("partitions", parts)
     imports = {}
     for name in globals().get("MPFORGE_IMPORTS") or ():
         try:

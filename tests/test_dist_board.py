@@ -65,7 +65,7 @@ def test_verify_against_a_dist_folder(invoke_run, repl_peers, dist_folder):
                         "--profile", "esp32s3-n4", timeout=60)  # the dist's profile wins over the flag
     assert result.returncode == 0, result.stdout + result.stderr
     assert "frozen app" in result.stdout and "frozen sensors" in result.stdout
-    assert "all 9 checks passed" in result.stdout
+    assert "all 12 checks passed" in result.stdout
 
 
 def test_verify_fails_when_the_frozen_modules_are_missing(invoke_run, repl_peers, dist_folder):

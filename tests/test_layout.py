@@ -24,6 +24,7 @@ from mpforge.image import layout, partitions
 from mpforge.image.partitions import APP
 from mpforge.model import profiles, releases, settings
 from test_profiles import GOOD
+from harness.repl_peer import repl_peers  # noqa: F401  (fixture)
 
 MB = 1024 * 1024
 LAYOUTS = {
@@ -243,3 +244,114 @@ def test_config_json_shows_the_layout(mp):
     assert [p["label"] for p in report["partitions"]] == ["nvs", "otadata", "phy_init", "ota_0", "ota_1"]
     assert report["layout"] == {"app": 4 * MB, "ota": True, "fs": "rest", "built_app": None,
                                 "app_margin": layout.APP_MARGIN}
+
+
+# ---- verify: the board's partitions (esp32.Partition) against the layout ----------------
+
+OTA = profiles.load("esp32s3-n16r8-ota")
+REF = profiles.load("esp32s3-n16r8")
+DEFAULT_PARTS = {"running": [0, 0, 0x10000, 0x1F0000, "factory"], "apps": [[0, 0, 0x10000, 0x1F0000, "factory"]],
+                 "fs": [1, 0x81, 0x200000, 14 * MB, "vfs"]}
+OTA_PARTS = {"running": [0, 0x11, 0x410000, 4 * MB, "ota_1"],
+             "apps": [[0, 0x10, 0x10000, 4 * MB, "ota_0"], [0, 0x11, 0x410000, 4 * MB, "ota_1"]],
+             "fs": [1, 0x81, 0x810000, 16 * MB - 0x810000, "vfs"]}
+
+
+def partition_rows(parts, profile, release="v1.28.0"):
+    from mpforge.board import verify
+
+    return {c.name: c for c in verify.check_partitions({"partitions": parts, "errors": {}}, profile, release)}
+
+
+def test_verify_partition_rows_match_and_mismatch():
+    rows = partition_rows(OTA_PARTS, OTA)
+    assert all(c.passed for c in rows.values()), rows
+    assert rows["running partition"].found == "ota_1 4MB @0x410000"
+    assert rows["app partitions"].expected == "ota_0 4MB @0x10000, ota_1 4MB @0x410000"
+    assert rows["fs partition"].expected == "vfs 7.9MB @0x810000"  # v1.26+: made at boot to the end
+    assert all(c.passed for c in partition_rows(DEFAULT_PARTS, REF).values())
+    assert all(c.passed for c in partition_rows(DEFAULT_PARTS, REF, "v1.24.1").values())  # the port's 16MiB table
+
+    wrong = partition_rows(DEFAULT_PARTS, OTA)  # a board with the port's layout, checked for OTA
+    assert {n for n, c in wrong.items() if c.passed is False} == {"running partition", "app partitions", "fs partition"}
+    assert "the board runs factory" in wrong["running partition"].problem
+    wrong = partition_rows(OTA_PARTS, REF)
+    assert wrong["app partitions"].passed is False and wrong["running partition"].passed is False
+    smaller = dict(OTA_PARTS, fs=[1, 0x81, 0x810000, 4 * MB, "vfs"])
+    assert partition_rows(smaller, OTA)["fs partition"].passed is False
+    rows = partition_rows(None, OTA)
+    assert {c.passed for c in rows.values()} == {None}  # no esp32 module: n/a with the reason
+
+
+def test_verify_ota_board_against_the_repl_peer(invoke_run, repl_peers):
+    peer = repl_peers("ota")
+    ok = invoke_run("verify", "--port", peer.port, "--profile", "esp32s3-n16r8-ota", "--json", timeout=60)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    checks = {c["check"]: c for c in json.loads(ok.stdout)["checks"]}
+    assert checks["running partition"]["found"] == "ota_1 4MB @0x410000" and checks["running partition"]["pass"]
+    assert checks["fs partition"]["pass"] and checks["app partitions"]["pass"]
+
+    line = one_line_error(invoke_run("verify", "--port", peer.port, "--profile", "esp32s3-n16r8", timeout=60))
+    assert "app partitions: the board's app partitions are not the profile's layout" in line
+
+    plain = repl_peers("reference")
+    line = one_line_error(invoke_run("verify", "--port", plain.port, "--profile", "esp32s3-n16r8-ota", timeout=60))
+    assert "running partition: the board runs factory" in line and "fs partition" in line
+
+
+# ---- build output, dist and flash with an OTA layout ----------------------------------------
+
+def ota_entries(app=4 * MB):
+    from harness.images import PartitionEntry
+
+    sub = {(p.type, p.subtype): name for (t, names) in partitions.SUBTYPES.items() for name, code in names.items()
+           for p in [partitions.Partition("", t, code, 0, 0)]}
+    return [PartitionEntry(p.label, "app" if p.type == APP else "data", sub[(p.type, p.subtype)], p.offset, p.size)
+            for p in layout.plan(layout.Layout(app=app, ota=True), 16 * MB, True)]
+
+
+def test_dist_records_the_layout_and_the_blank_otadata(tmp_path):
+    from harness.images import write_fake_build
+    from mpforge.dist import folder as dist
+
+    s = settings.from_config({"mpforge": {"workdir": str(tmp_path / "work"), "micropython": {"dir": str(tmp_path / "mp")}}})
+    job = settings.job(s, "esp32s3-n16r8-ota", "v1.28.0")
+    write_fake_build(job.build_dir, app_size=96 * 1024, partitions=ota_entries())
+    info = json.loads((dist.collect(job, tmp_path / "dist") / "build-info.json").read_text())
+    assert info["layout"]["profile"] == {"app": 4 * MB, "ota": True, "fs": "rest"}
+    assert info["layout"]["app_offset"] == 0x10000
+    assert [(p["label"], p["offset"], p["size"]) for p in info["layout"]["partitions"] if p["type"] == APP] == [
+        ("ota_0", 0x10000, 4 * MB), ("ota_1", 0x410000, 4 * MB)]
+    assert {i["offset"]: i["role"] for i in info["images"]}[0xD000] == "other"  # ota_data_initial.bin
+
+
+@pytest.fixture
+def ota_build(tmp_path):
+    s = settings.from_config({"mpforge": {"workdir": str(tmp_path / "work")}})
+    return settings.job(s, "esp32s3-n16r8-ota", "v1.28.0").build_dir
+
+
+def test_flash_ota_layout_writes_blank_otadata_and_refuses_an_app_too_big(tmp_path, invoke_run, ota_build):
+    """The real esptool against the ROM peer: an OTA build goes where flasher_args.json says
+    (app at ota_0, blank otadata, so the board starts ota_0 even if it ran ota_1 before)."""
+    from harness.esp_mock import MockBoard
+    from harness.images import write_fake_build
+
+    cfg = tmp_path / "ci.yaml"
+    cfg.write_text("mpforge:\n  before: no-reset\n  after: hard-reset\n  connect_attempts: 2\n")
+    built = write_fake_build(ota_build, app_size=96 * 1024, partitions=ota_entries())
+    with MockBoard() as board:
+        board.flash.data[0xD000:0xD020] = b"\x01" * 32  # an otadata that chose ota_1
+        result = invoke_run("-f", str(cfg), "flash", "--port", board.url, "--profile", "esp32s3-n16r8-ota", timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        data = board.flash.data
+        assert data[0x10000:0x10000 + len(built["app"])] == built["app"]
+        assert data[0xD000:0xF000] == b"\xff" * 0x2000
+
+    # A table whose ota_0 is smaller than the app: refused before any board is touched.
+    data, apps = ota_entries()[:3], [e for e in ota_entries() if e.type == "app"]
+    small = data + [apps[0]._replace(size=0x20000), apps[1]._replace(offset=0x30000, size=0x20000)]
+    write_fake_build(ota_build, app_size=200 * 1024, partitions=small)
+    line = one_line_error(invoke_run("-f", str(cfg), "flash", "--port", "socket://127.0.0.1:9",
+                                     "--profile", "esp32s3-n16r8-ota", timeout=120))
+    assert "does not fit its partition ota_0" in line

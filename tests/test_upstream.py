@@ -5,6 +5,9 @@
     MPFORGE_UPSTREAM_PYTHON50=/path/to/python          (optional: a Python with kconfiglib and future,
                                                         for IDF v5.0's own confgen.py; default: this one)
 
+Every profile in boards/ runs, esp32s3-n16r8-ota (4 MB app slots, OTA) too:
+its table is the variant's own and is read by the IDF's gen_esp32part.py.
+
 Each supported release is checked out in a temporary `git worktree` (no
 submodules: the config needs none) and every profile is overlaid on it.
 Without an IDF only the MicroPython half runs (cmake evaluation of the real
@@ -28,7 +31,7 @@ from conftest import ROOT
 
 from mpforge.config import check as configcheck
 from mpforge.build import overlay
-from mpforge.image import partitions
+from mpforge.image import layout, partitions
 from mpforge.model import profiles
 from mpforge.model import releases
 from mpforge.model import settings
@@ -129,6 +132,11 @@ def test_board_cmake_on_real_trees(trees, version):
         assert defaults.target == "esp32s3"
         table = partitions.parse_csv((job.port_dir / configcheck._expected_csv(job)).read_text())
         assert partitions.problems(table, job.profile.flash_size) == [], (name, table)
+        facts = overlay.line_spec(line)["layout"]
+        # The layout mpforge plans is the table the release really uses: the port's own
+        # for a profile without [partitions], the variant's own for one with it.
+        assert table == layout.plan(job.profile.partitions or layout.DEFAULT, job.profile.flash_size,
+                                    facts["fs_made_at_boot"]), (name, table)
         if (version, name) not in RESULTS:
             RESULTS[(version, name)] = "cmake ok"
     if (tree / "ports/esp32/boards/sdkconfig.idf52").is_file():  # v1.23-v1.24: only with IDF 5.2 or newer
@@ -175,8 +183,16 @@ def test_invoke_config_on_real_trees(trees, version, invoke_run):
         if idf52 != ("boards/sdkconfig.idf52" in report["defaults"]):
             bad.append(f"sdkconfig.idf52 {'missing from' if idf52 else 'wrongly in'} the defaults")
         fs = report["filesystem"]
-        RESULTS[(version, name)] = (f"ok ({release.idf}, fs {fs['size'] / 2**20:.1f}MB)" if not bad
-                                    else "MISMATCH " + ", ".join(bad))
+        apps = [f"{p['label']} {p['size'] / 2**20:g}MB" for p in report["partitions"] if p["type"] == 0]
+        profile = profiles.load(name)
+        if profile.partitions and profile.partitions.ota:  # read by the IDF's own gen_esp32part.py
+            rows = {r["setting"]: r for r in report["settings"]}
+            if not rows.get("OTA slots", {}).get("ok"):
+                bad.append(f"OTA slots={rows.get('OTA slots', {}).get('got')}")
+            if [p["label"] for p in report["partitions"] if p["type"] == 0] != ["ota_0", "ota_1"]:
+                bad.append(f"apps={apps}")
+        RESULTS[(version, name)] = (f"ok ({release.idf}, {', '.join(apps)}, fs {fs['size'] / 2**20:.1f}MB)"
+                                    if not bad else "MISMATCH " + ", ".join(bad))
         if result.returncode != 0 or bad:
             failures.append(f"{name}: {bad or result.stderr.strip()}")
     assert not failures, failures

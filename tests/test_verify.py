@@ -192,8 +192,8 @@ def test_reference_board_passes(invoke_run, repl_peers, transport):
     result = invoke_run("verify", "--port", peer.port, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr + peer.stderr()
     rows = table_rows(result.stdout)
-    assert [r[-1] for r in rows] == ["pass"] * 7
-    assert "all 7 checks passed" in result.stdout
+    assert [r[-1] for r in rows] == ["pass"] * 10  # 7 + the partition rows
+    assert "all 10 checks passed" in result.stdout
 
 
 def test_json_output_parses_and_matches_table(invoke_run, repl_peers):
@@ -224,7 +224,7 @@ def test_stock_firmware_fails(invoke_run, repl_peers):
     peer = repl_peers("stock")
     result = invoke_run("verify", "--port", peer.port, timeout=60)
     line = one_line_error(result)
-    assert "2 of 7 checks failed" in line
+    assert "2 of 10 checks failed" in line
     assert "board name is 'Generic ESP32S3 module with Octal-SPIRAM with ESP32S3'" in line
     assert "build id is ESP32_GENERIC_S3-SPIRAM_OCT" in line
     assert "not the firmware built for esp32s3-n16r8" in line
@@ -241,7 +241,7 @@ def test_8mb_flash_fails(invoke_run, repl_peers):
 def test_no_psram_fails(invoke_run, repl_peers):
     peer = repl_peers("nopsram")
     line = one_line_error(invoke_run("verify", "--port", peer.port, timeout=60))
-    assert "1 of 7 checks failed" in line and "PSRAM heap: no PSRAM in the heap" in line
+    assert "1 of 10 checks failed" in line and "PSRAM heap: no PSRAM in the heap" in line
 
 
 def test_release_before_build_id(invoke_run, repl_peers):
@@ -366,7 +366,7 @@ def test_frozen_modules_import_on_the_board(invoke_run, repl_peers):
     assert result.returncode == 0, result.stdout + result.stderr
     rows = {r[0]: r for r in table_rows(result.stdout)}
     assert rows["frozen app"][-1] == "pass" and rows["frozen sensors"][-1] == "pass"
-    assert "all 9 checks passed" in result.stdout
+    assert "all 12 checks passed" in result.stdout
 
 
 def test_frozen_module_missing_or_from_the_filesystem_fails(invoke_run, repl_peers):

@@ -16,6 +16,9 @@ prints against the profile and the release:
                  gc.mem_free() where that is missing) >= verify.min_psram_heap
   filesystem     os.statvfs('/') total >= verify.min_fs_size
   CPU frequency  machine.freq() == cpu.mhz
+  partitions     esp32.Partition: the running app is an app slot of the
+                 profile's layout ([partitions], else the port's), the app
+                 slots and the vfs partition have its offsets and sizes
 
 Why all of them: from v1.26 esp.flash_size() reports the physical chip, so
 a stock image on a 16 MB board also says 16 MB, and its vfs also grows to
@@ -203,8 +206,51 @@ def check_import(probe: dict, name: str) -> Check:
     return Check(f"frozen {name}", "imports", f"frozen ({got or 'built in'})", True)
 
 
+def _part_text(label: str, offset: int, size: int) -> str:
+    return f"{label} {ui.size_text(size, space=False)} @{offset:#x}"
+
+
+def check_partitions(probe: dict, profile: Profile, release: str) -> list[Check]:
+    """The board's table (esp32.Partition) is the profile's layout on this release:
+    the running app is one of its app slots, the app slots and the filesystem
+    partition have its offsets and sizes (docs/partitions.md)."""
+    from mpforge.image import layout
+
+    names = ("running partition", "app partitions", "fs partition")
+    lay = profile.partitions or layout.DEFAULT
+    try:
+        made_at_boot = bool(layout.line_facts(release).get("fs_made_at_boot"))
+    except UserError:
+        return [Check(n, "-", f"release {release} unknown to mpforge", None) for n in names]
+    table = layout.expected(lay, profile.flash_size, {"fs_made_at_boot": made_at_boot})
+    if table is None:
+        return [Check(n, f"the table {lay.csv}", "not at hand (the profile's own CSV)", None) for n in names]
+    got = probe.get("partitions")
+    if not isinstance(got, dict):
+        found = _missing(probe, "partitions")
+        return [Check(n, lay.describe(), found, None) for n in names]
+    want_apps = sorted((p.label, p.offset, p.size) for p in layout.apps(table))
+    got_apps = sorted((a[4], a[2], a[3]) for a in got.get("apps") or [])
+    running = got.get("running") or [None] * 5
+    checks = [Check("running partition", " or ".join(label for label, _, _ in want_apps),
+                    _part_text(running[4], running[2], running[3]) if running[4] else "none",
+                    (running[4], running[2], running[3]) in want_apps,
+                    f"the board runs {running[4]}, not an app slot of the profile's layout"),
+              Check("app partitions", ", ".join(_part_text(*a) for a in want_apps),
+                    ", ".join(_part_text(*a) for a in got_apps) or "none", got_apps == want_apps,
+                    "the board's app partitions are not the profile's layout (flash the firmware "
+                    "built for it, with its partition table)")]
+    span = layout.filesystem_span(table, profile.flash_size, made_at_boot)
+    fs = got.get("fs")
+    want_fs = _part_text("vfs", *span) if span else "none"
+    got_fs = _part_text(fs[4], fs[2], fs[3]) if fs else "none"
+    checks.append(Check("fs partition", want_fs, got_fs, (fs[2], fs[3]) == span if fs and span else fs == span,
+                        f"the filesystem partition is {got_fs}, not {want_fs}"))
+    return [Check(c.name, c.expected, c.found, c.passed, "" if c.passed else c.problem) for c in checks]
+
+
 def run_checks(probe: dict, profile: Profile, release: str, frozen_modules=()) -> list[Check]:
-    """Every check, in report order."""
+    """Every check, in report order (the partition rows when the probe reported them)."""
     return [
         check_board_name(probe, profile),
         check_release(probe, release),
@@ -213,7 +259,8 @@ def run_checks(probe: dict, profile: Profile, release: str, frozen_modules=()) -
         check_psram(probe, profile),
         check_fs(probe, profile),
         check_cpu(probe, profile),
-    ] + [check_import(probe, name) for name in frozen_modules]
+    ] + (check_partitions(probe, profile, release) if "partitions" in probe else []) + [
+        check_import(probe, name) for name in frozen_modules]
 
 
 def failed(checks: list[Check]) -> list[Check]:
@@ -258,6 +305,9 @@ def summary(checks: list[Check], *, port: str, profile: Profile) -> str:
     names = {c.name for c in bad}
     if names & {"board name", "build id", "release"}:
         hint = f" (not the firmware built for {profile.name}: flash it with `invoke flash --port {port}`)"
+    elif names & {"running partition", "app partitions", "fs partition"}:
+        hint = (f" (the board's partition table is not {profile.name}'s: flash the firmware built for it "
+                f"with `invoke flash --port {port}`)")
     elif names & {"flash size", "PSRAM heap", "filesystem", "CPU frequency"}:
         hint = f" (does --profile {profile.name} match this board?)"
     return f"{STEP}: {len(bad)} of {total} checks failed on {port}: {what}{hint}"

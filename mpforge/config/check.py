@@ -31,7 +31,6 @@ from mpforge.source import gitsrc, idf
 from mpforge.source import toolchain
 from mpforge.build import overlay
 from mpforge.image import layout, partitions
-from mpforge.model import releases
 from mpforge.config import sdkconfig
 from mpforge import state
 from mpforge import ui
@@ -41,10 +40,6 @@ from mpforge.model.settings import Job
 STEP = "config"
 # MicroPython's tables all start at 0x9000: they assume the table at 0x8000.
 TABLE_OFFSET = partitions.TABLE_OFFSET
-# From v1.26.0 the firmware creates the vfs partition at boot, from the end of
-# the last partition to the end of the detected flash
-# (shared/reference/micropython-esp32-history.md §3).
-VFS_AT_BOOT_FROM = partitions.AUTO_VFS_SINCE  # one fact, shared with flash
 FLASH_MODES = ("QIO", "QOUT", "DIO", "DOUT", "OPI")
 MB = 1024 * 1024
 
@@ -229,7 +224,7 @@ def _check_partitions(job: Job, report: Report, csv_name: str, offset: int) -> N
         return
     report.partitions = [{"label": t.label, "type": t.type, "subtype": t.subtype, "offset": t.offset,
                           "size": t.size} for t in table]
-    made_at_boot = releases.version_tuple(job.release.version) >= VFS_AT_BOOT_FROM
+    made_at_boot = bool(overlay.line_spec(job.release.line).get("layout", {}).get("fs_made_at_boot"))
     built = job.build_dir / "micropython.bin"
     built_app = built.stat().st_size if built.is_file() else None
     for setting, want, got, ok in layout.check(table, p.flash_size, p.min_fs_size, made_at_boot, built_app, offset):

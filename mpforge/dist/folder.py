@@ -57,6 +57,7 @@ from mpforge import PROJECT_ROOT, __version__
 from mpforge.build import make as build
 from mpforge.image import firmware
 from mpforge.image import judge
+from mpforge.image import layout, partitions
 from mpforge.build import frozen
 from mpforge.build import overlay
 from mpforge.dist import web
@@ -201,6 +202,16 @@ def _resolved_settings(job: Job) -> tuple[dict | None, str | None]:
     return None, None
 
 
+def _layout(job: Job, fw: firmware.Firmware) -> dict:
+    """The partition layout: the profile's [partitions] (or the port's) and the table built."""
+    table = partitions.parse(fw.image("partition-table").path.read_bytes())
+    app = fw.image("app")
+    return {"profile": (job.profile.partitions or layout.DEFAULT).as_dict(),
+            "default": job.profile.partitions is None, "app_offset": app.offset,
+            "partitions": [{"label": p.label, "type": p.type, "subtype": p.subtype, "offset": p.offset,
+                            "size": p.size} for p in table]}
+
+
 def _build_info(job: Job, fw: firmware.Firmware, names: dict[int, str], files: dict[str, bytes]) -> dict:
     rendered = overlay.render(job)
     board = job.board_dir.relative_to(job.mp_dir)
@@ -222,6 +233,7 @@ def _build_info(job: Job, fw: firmware.Firmware, names: dict[int, str], files: d
                     "size": len(files[names[image.offset]]), "sha256": _sha256(files[names[image.offset]])}
                    for image in fw.images],
         "merged": {"file": MERGED, "offset": 0, "size": len(files[MERGED])},
+        "layout": _layout(job, fw),
         "settings": resolved,
         "settings_source": source,
         "overlay": {

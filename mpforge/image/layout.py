@@ -228,6 +228,20 @@ def filesystem_size(table: list[Partition], flash_size: int, made_at_boot: bool)
     return 0, "no vfs partition"
 
 
+def filesystem_span(table: list[Partition], flash_size: int, made_at_boot: bool) -> tuple[int, int] | None:
+    """(offset, size) of the filesystem partition a board with this table has once booted."""
+    region = partitions.filesystem_region(table, flash_size, auto_vfs=made_at_boot)
+    return (region.offset, region.size) if region else None
+
+
+def line_facts(version: str) -> dict:
+    """The [layout] facts of a release's line (overlays/<line>/overlay.toml)."""
+    from mpforge.build import overlay  # the overlay renders with this module: import on use
+    from mpforge.model import releases
+
+    return overlay.line_spec(releases.get(version).line).get("layout", {})
+
+
 def app_needed(built_app: int | None) -> int:
     """The smallest app slot that holds the built app (or, before a build, MicroPython's)."""
     return max(MIN_APP_SIZE, built_app + APP_MARGIN) if built_app else MIN_APP_SIZE

@@ -51,6 +51,14 @@ BOARDS: dict[str, dict[str, str]] = {
     # A program (main.py) runs and prints until verify interrupts it.
     "running": {"SIM_RUNNING": "sensor: 21.5 C"},
     "frozen": {"SIM_FROZEN": "app,sensors"},
+    # mpforge's esp32s3-n16r8-ota build of v1.28.0, running from ota_1 after an
+    # update: two 4 MB slots, the vfs made at boot from 0x810000.
+    "ota": {"SIM_MACHINE": "ESP32S3 microcontroller with 16MB of Flash & Octal-SPIRAM, OTA with ESP32S3",
+            "SIM_BUILD": "ESP32_GENERIC_S3-FLASH_16M_SPIRAM_OCT_OTA", "SIM_FS_SIZE": str(16 * MB - 0x810000),
+            "SIM_PARTITIONS": "nvs:1:2:0x9000:0x4000,otadata:1:0:0xd000:0x2000,phy_init:1:1:0xf000:0x1000,"
+                              "ota_0:0:0x10:0x10000:0x400000,ota_1:0:0x11:0x410000:0x400000,"
+                              f"vfs:1:0x81:0x810000:{16 * MB - 0x810000}",
+            "SIM_RUNNING_PARTITION": "ota_1"},
     # A v1.24.1 build: no sys.implementation._build yet.
     "v1.24.1": {"SIM_VERSION": "1.24.1", "SIM_BUILD": ""},
 }

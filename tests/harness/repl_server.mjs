@@ -23,6 +23,11 @@
 //   esp32    idf_heap_info(HEAP_DATA), HEAP_DATA   internal RAM regions (all
 //            well under 1 MB, as on an S3) plus one PSRAM region of
 //            SIM_PSRAM_SIZE bytes (none when 0)
+//            Partition: RUNNING, TYPE_APP, TYPE_DATA, Partition(id or label),
+//            .info() and Partition.find(type, subtype, label) over the table
+//            SIM_PARTITIONS ("label:type:subtype:offset:size,..."; default:
+//            the reference board's v1.28 table with the vfs made at boot);
+//            the running one is SIM_RUNNING_PARTITION (default: first app)
 //   machine  freq()                                SIM_CPU_HZ
 //   os       the real os, plus uname() (machine = SIM_MACHINE,
 //            release = SIM_VERSION) and statvfs('/') (SIM_FS_SIZE bytes in
@@ -78,6 +83,14 @@ const board = {
   gcFree: env.SIM_GC_FREE ? num("SIM_GC_FREE", 0) : null,
   missing: new Set(str("SIM_MISSING", "").split(",").map((s) => s.trim()).filter(Boolean)),
 };
+const parts = str("SIM_PARTITIONS",
+  `nvs:1:2:0x9000:0x6000,phy_init:1:1:0xf000:0x1000,factory:0:0:0x10000:0x1f0000,` +
+  `vfs:1:0x81:0x200000:${16 * MB - 0x200000}`)
+  .split(",").filter(Boolean).map((e) => {
+    const [label, type, subtype, offset, size] = e.split(":");
+    return [Number(type), Number(subtype), Number(offset), Number(size), label];
+  });
+const runningPart = str("SIM_RUNNING_PARTITION", (parts.find((p) => p[0] === 0) || [, , , , ""])[4]);
 const versionTuple = board.version.split(".").map((p) => parseInt(p, 10) || 0);
 while (versionTuple.length < 3) versionTuple.push(0);
 const py = (v) => JSON.stringify(v); // JSON strings and integers are valid Python literals
@@ -109,6 +122,24 @@ HEAP_EXEC = 1
 _REGIONS = ${py(regions)}
 def idf_heap_info(capabilities):
     return [tuple(r) for r in _REGIONS] if capabilities & HEAP_DATA else []
+_PARTS = ${py(parts)}
+class Partition:
+    BOOT = 0
+    RUNNING = 1
+    TYPE_APP = 0
+    TYPE_DATA = 1
+    def __init__(self, id, block_size=4096):
+        label = ${py(runningPart)} if id in (0, 1) else id
+        for p in _PARTS:
+            if p[4] == label:
+                self._p = p
+                return
+        raise OSError(2)
+    def info(self):
+        return (self._p[0], self._p[1], self._p[2], self._p[3], self._p[4], False)
+    @staticmethod
+    def find(type=0, subtype=255, label=None, block_size=4096):
+        return [Partition(p[4]) for p in _PARTS if p[0] == type and subtype in (255, p[1]) and label in (None, p[4])]
 `,
   machine: `_FREQ = ${board.cpu}
 def freq(*args):
