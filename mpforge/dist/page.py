@@ -17,7 +17,7 @@ from mpforge.image import partitions
 from mpforge.ui import size_text
 
 # The official build of the install button, as esp-web-tools' README loads it.
-CDN_SCRIPT = "https://unpkg.com/esp-web-tools@10/dist/web/install-button.js?module"
+CDN_SCRIPT = "https://unpkg.com/esp-web-tools@10.4.0/dist/web/install-button.js?module"
 
 # What sits in flash before the first partition (ESP32-S3): bootloader at 0x0, table at 0x8000.
 _TABLE_SECTOR = 0x1000
