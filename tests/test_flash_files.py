@@ -172,6 +172,15 @@ def test_files_survive_a_flash_that_moves_the_filesystem(run, built, tmp_path):
         assert (saved / "files" / "lib" / "sensor.py").read_bytes() == FILES["/lib/sensor.py"]
 
 
+def test_a_blank_filesystem_needs_no_backup(run, built, tmp_path):
+    with MockBoard() as board:
+        old_board(board, fs=b"\xff" * 8192)  # the old table, a filesystem never formatted
+        result = run("flash", board.url)
+        assert result.returncode == 0, result.stderr
+        assert "none to keep" in result.stdout and backups(tmp_path, board) == []
+        assert lfs_files(bytes(board.flash.data[VFS:VFS + NEW_FS_SIZE]), NEW_FS_SIZE // 4096) == {}
+
+
 def test_a_flash_that_keeps_the_layout_leaves_the_filesystem_alone(run, built, tmp_path):
     with MockBoard() as board:
         old_board(board, NEW_FS_SIZE)  # the same table as the build's
@@ -210,11 +219,18 @@ def test_backup_and_restore_round_trip(run, built, tmp_path):
         [saved] = backups(tmp_path, board)
         assert str(saved) in result.stdout
 
-        board.flash.data[VFS:VFS + 8192] = b"\xff" * 8192  # the files are gone
+        board.flash.data[VFS:VFS + NEW_FS_SIZE] = lfs_image(NEW_FS_SIZE, {})  # the files are gone
         result = run("restore", board.url)
         assert result.returncode == 0, result.stderr
         assert lfs_files(bytes(board.flash.data[VFS:VFS + NEW_FS_SIZE]), NEW_FS_SIZE // 4096) == FILES
-        assert len(backups(tmp_path, board)) == 1  # a blank filesystem needs no safety copy
+        assert len(backups(tmp_path, board)) == 1  # an empty filesystem needs no safety copy
+
+        # over files: those are saved first, then replaced
+        result = run("restore", board.url, "--backup", str(saved))
+        assert result.returncode == 0, result.stderr
+        safety = backups(tmp_path, board)[-1]
+        assert safety != saved and str(safety) in result.stdout
+        assert (safety / "files" / "main.py").read_bytes() == FILES["/main.py"]
 
 
 def test_restore_without_a_backup_says_so(run, built):
@@ -246,3 +262,33 @@ def test_verify_recognises_the_uart_download_banner(invoke_run, rom_peer):
     peer = rom_peer(b"ESP-ROM:esp32s3-20210327\r\nwait uart0 download\r\n", period=0.2)
     line = one_line_error(invoke_run("verify", "--port", peer.port))
     assert "download mode" in line
+
+
+def test_only_link_errors_are_worth_a_retry():
+    import serial
+    from esptool.util import FatalError
+    from mpforge.board.device import link_trouble
+
+    assert link_trouble(serial.SerialException("read failed: [Errno 104] Connection reset by peer"))
+    assert link_trouble(FatalError("Timed out waiting for packet header"))
+    assert link_trouble(FatalError("Serial data stream stopped: Possible serial noise or corruption."))
+    assert not link_trouble(FatalError("Soft resetting is currently only supported on ESP8266"))
+    assert not link_trouble(FatalError("'app.bin' is not an ESP32-S3 image. Use --force to flash anyway."))
+
+
+def test_a_backup_changed_on_disk_or_naming_paths_outside_is_not_restored(tmp_path):
+    from mpforge.board import filesystem
+    from mpforge.image.partitions import Partition
+
+    region = Partition("vfs", 1, 0x81, VFS, NEW_FS_SIZE)
+    saved = filesystem.save(filesystem.Snapshot(dict(FILES), ["/lib", "/data"]), tmp_path, "24:0a:c4:00:00:01",
+                            region, "test")
+    assert filesystem.load(saved).files == FILES
+    (saved / "files" / "main.py").write_bytes(b"print('changed')\n")
+    with pytest.raises(filesystem.FilesystemError, match="changed since the backup"):
+        filesystem.load(saved)
+    manifest = json.loads((saved / "backup.json").read_text())
+    manifest["files"] = {"/../outside.py": "0" * 64}
+    (saved / "backup.json").write_text(json.dumps(manifest))
+    with pytest.raises(filesystem.FilesystemError, match="unsafe path"):
+        filesystem.load(saved)
