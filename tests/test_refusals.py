@@ -176,6 +176,29 @@ def test_judge_refuses_each_firmware_rule_alone(build, rule):
     assert problems[0].forcible == (rule in FORCIBLE)
 
 
+# the table's layout rules one by one: (table, nearest neighbour, found, wanted)
+LAYOUT_CASES = {
+    "past the end": (default_partitions("32MB"), default_partitions("16MB"), "vfs ends at 0x2000000", "16MB flash"),
+    "overlap": (_factory(0x100000) + [PartitionEntry("vfs", "data", "fat", 0x10F000, 0x100000)],
+                _factory(0x100000) + [PartitionEntry("vfs", "data", "fat", 0x110000, 0x100000)],
+                "factory and vfs overlap", "overlap"),
+    "app alignment": (_factory(0x100000) + [PartitionEntry("ota_0", "app", "ota_0", 0x118000, 0x100000)],
+                      _factory(0x100000) + [PartitionEntry("ota_0", "app", "ota_0", 0x120000, 0x100000)],
+                      "ota_0 at 0x118000", "64 KB aligned"),
+}
+
+
+@pytest.mark.parametrize("case", LAYOUT_CASES)
+def test_table_layout_rules_each_alone(build, case):
+    bad, good, found, wanted = LAYOUT_CASES[case]
+    _table_of(good)(build)
+    assert judge.firmware_problems(firmware.load(build), REF) == []
+    _table_of(bad)(build)
+    problems = judge.firmware_problems(firmware.load(build), REF)
+    assert [p.rule for p in problems] == ["table layout"]
+    assert found in problems[0].message and wanted in problems[0].message, problems[0].message
+
+
 def _build_step(job):
     make.check_images(job)
 
