@@ -238,8 +238,12 @@ def _run_case(case: Case, base: Path, good_dist: Path) -> dict:
                 "INVOKE_MPFORGE_BEFORE": "no-reset", "INVOKE_MPFORGE_AFTER": "no-reset",
                 "TMPDIR": str(folder / "tmp")})
     env.update({k: fill(v) for k, v in case.env.items()})
-    result = subprocess.run([sys.executable, "-m", "invoke", *map(fill, case.args)], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    argv = [sys.executable, "-m", "invoke", *map(fill, case.args)]
+    try:
+        result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+                                stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired as exc:  # e.g. serve accepted the input and is serving: a failure
+        result = subprocess.CompletedProcess(argv, 0, str(exc.stdout or ""), f"(timed out) {exc.stderr or ''}")
     changed = [str(p) for p, data in before.items() if not p.is_file() or p.read_bytes() != data]
     leftovers = [p.name for p in (folder / "tmp").iterdir()]
     return {"result": result, "changed": changed, "leftovers": leftovers}
