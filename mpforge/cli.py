@@ -201,9 +201,20 @@ class Executor(invoke.Executor):
         return super().execute(*tasks)
 
 
+def _raised_merging_config(tb) -> bool:
+    """True when the innermost frame is invoke merging config files (invoke/config.py merge_dicts)."""
+    last = None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    code = last.tb_frame.f_code if last else None
+    return bool(code) and code.co_name == "merge_dicts" and code.co_filename.endswith(os.path.join("invoke", "config.py"))
+
+
 def _config_file_errors(kind, exc, tb):
     """A broken config file (invoke.yaml or -f FILE) ends in one line, not invoke's traceback."""
     yaml_error = type(exc).__module__.startswith(("yaml", "invoke.vendor.yaml"))
+    if isinstance(exc, (AttributeError, TypeError)) and _raised_merging_config(tb):
+        exc = AmbiguousMergeError(str(exc))  # a file whose top level is a list or a text, not settings
     if yaml_error or isinstance(exc, (AmbiguousMergeError, UnknownFileType)):
         mark = getattr(exc, "problem_mark", None)
         where = f"{mark.name} line {mark.line + 1}" if mark else "a config file (invoke.yaml or -f FILE)"

@@ -121,6 +121,9 @@ def profile_path(name: str) -> Path:
     candidate = Path(name)
     if candidate.suffix == ".toml" and candidate.exists():
         return candidate.resolve()
+    if candidate.suffix == ".toml" or "/" in name or has_control(name):
+        raise UserError(f"profile {name!r} is not a .toml file that exists; give one, or a name from boards/ "
+                        f"({', '.join(available()) or 'none'})")
     path = BOARDS_DIR / f"{name}.toml"
     if not path.exists():
         raise UserError(
