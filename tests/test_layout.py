@@ -348,6 +348,14 @@ def test_flash_ota_layout_writes_blank_otadata_and_refuses_an_app_too_big(tmp_pa
         assert data[0x10000:0x10000 + len(built["app"])] == built["app"]
         assert data[0xD000:0xF000] == b"\xff" * 0x2000
 
+    # On an 8 MB board, even with --force (flash too small may be overridden), ota_1
+    # (0x410000 + 4 MB) would lie past the end of the chip: refused, nothing written.
+    with MockBoard(flash_size=8 * MB) as small:
+        line = one_line_error(invoke_run("-f", str(cfg), "flash", "--port", small.url, "--force",
+                                         "--profile", "esp32s3-n16r8-ota", timeout=120))
+        assert "app partition ota_1 (0x410000 + 4MB) ends at 0x810000, past the end of the board's 8MB" in line
+        assert small.flash.bytes_written == 0
+
     # A table whose ota_0 is smaller than the app: refused before any board is touched.
     data, apps = ota_entries()[:3], [e for e in ota_entries() if e.type == "app"]
     small = data + [apps[0]._replace(size=0x20000), apps[1]._replace(offset=0x30000, size=0x20000)]

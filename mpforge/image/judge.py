@@ -10,7 +10,8 @@ ask the same questions here, so they cannot disagree:
                         table (readable, MD5, full length, fits the flash, no
                         overlaps, apps aligned), the app fits its partition
   board vs profile      chip, flash size and type, PSRAM size and mode
-  firmware vs board     every image ends inside the board's flash
+  firmware vs board     every image ends inside the board's flash, and so
+                        does every app slot of its table (OTA: ota_1 too)
 
 Each rule that is broken gives one Problem: a one-line message naming what
 was found and what was wanted. `forcible` problems are the ones `--force`
@@ -216,6 +217,20 @@ def placement_problems(fw: Firmware, board: "Fingerprint") -> list[Problem]:
                                  f"{image.path.name} ({image.path.stat().st_size} bytes at "
                                  f"{image.offset:#x}) ends at {end:#x}, past the end of the "
                                  f"board's {_size(board.flash_size)} flash ({board.flash_size:#x})"))
+    # Every app slot of the table must be on the chip too: an OTA update writes the
+    # other slot (ota_1 of a 16 MB layout lies past the end of an 8 MB board).
+    tables = [i for i in fw.images if i.role == "partition-table"]
+    try:
+        table = partitions.parse(tables[0].path.read_bytes()) if tables else []
+    except ValueError:
+        table = []  # firmware_problems names the unreadable table
+    for slot in layout.apps(table):
+        if slot.end > board.flash_size:
+            found.append(Problem("app slot past flash end", f"{slot.label} ends at {slot.end:#x}",
+                                 f"within {board.flash_size:#x}",
+                                 f"app partition {slot.label} ({slot.offset:#x} + {_size(slot.size)}) ends at "
+                                 f"{slot.end:#x}, past the end of the board's {_size(board.flash_size)} flash; "
+                                 "that slot could never run"))
     return found
 
 
