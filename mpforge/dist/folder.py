@@ -40,6 +40,7 @@ removed when the Dist is garbage collected or the process ends.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import io
 import json
@@ -355,7 +356,8 @@ def job_for(dist: Dist, settings) -> Job:
     known = releases.table(settings.releases_file).get(version)
     release = known if known and known.commit == commit else releases.Release(
         version, commit, info.get("idf_version", ""), info.get("idf_version", ""), "")
-    return Job(settings, profile, release)
+    parts = layout.with_built_table(profile.partitions, (info.get("layout") or {}).get("partitions"))
+    return Job(settings, dataclasses.replace(profile, partitions=parts), release)
 
 
 def load(source: str | os.PathLike) -> Dist:
