@@ -11,7 +11,6 @@ Settings: invoke.yaml (key `mpforge`), INVOKE_MPFORGE_* variables, flags.
 from mpforge.cli import lazy, settings, task
 
 # Imported on first use: `invoke --list` and `invoke status` load no board code.
-overlay_mod = lazy("mpforge.build.overlay")
 pipeline = lazy("mpforge.build.pipeline")
 verify_mod = lazy("mpforge.board.verify")
 from mpforge.model.settings import job as job_for, jobs as jobs_for
@@ -51,7 +50,7 @@ def mpy_cross(c, profile=None, micropython=None, backend=None):
 def overlay(c, profile=None, micropython=None, revert=False):
     """Place the profile's board variant into ports/esp32/boards; fetches first if needed."""
     job = job_for(settings(c), profile, micropython)
-    overlay_mod.revert(job) if revert else pipeline.run_through(job, "overlay", start="fetch")
+    pipeline.revert_overlay(job) if revert else pipeline.run_through(job, "overlay", start="fetch")
 
 
 @task(help={"profile": PROFILE, "micropython": RELEASE,
@@ -110,8 +109,8 @@ def dist(c, profile=None, micropython=None, dest=None):
     install from a browser (`invoke serve`), build-info.json and SHA256SUMS.
     Does nothing when the dist is up to date.
     """
-    from mpforge.dist import folder as dist_mod
-    dist_mod.collect(job_for(settings(c), profile, micropython), dest)
+    from mpforge.dist import collect
+    collect.collect(job_for(settings(c), profile, micropython), dest)
 
 
 # --dir, not a positional [DIR]: invoke has no optional positional arguments.
@@ -125,8 +124,8 @@ def serve(c, dir=None, http_port=8000):
     Checks each dist against its SHA256SUMS and manifest first, then prints
     the URL of each build's install page (index.html, made by `invoke dist`).
     """
-    from mpforge.dist import folder as dist_mod, serve as serve_mod
-    server = serve_mod.open_server(dir or dist_mod.default_root(), int(http_port))
+    from mpforge.dist import collect, serve as serve_mod
+    server = serve_mod.open_server(dir or collect.default_root(), int(http_port))
     for build, url in server.page_urls():
         print(f"serve: {build.label}: {url}")
     print(f"serve: listening on {server.url} (localhost only); Ctrl-C stops", flush=True)
@@ -248,5 +247,5 @@ def verify(c, port=None, profile=None, micropython=None, json=False, frozen_modu
     release, build id, flash size, PSRAM heap, filesystem size and CPU
     frequency; exits non-zero if any check fails.
     """
-    job, modules = verify_mod.target(settings(c, port=port, profile=profile, micropython=micropython), firmware)
+    job, modules = verify_mod.target(settings(c, port=port), firmware, profile, micropython)
     verify_mod.run(job, as_json=json, frozen_modules=[*modules, *(frozen_module or ())])

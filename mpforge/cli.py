@@ -17,6 +17,7 @@ from invoke.exceptions import AmbiguousEnvVar, UncastableEnvVar
 
 from mpforge import lock
 from mpforge.model import settings as settings_mod
+from mpforge import errors
 from mpforge.errors import UserError
 
 #: The one flag language: a long flag has the same short letter in every task.
@@ -91,14 +92,14 @@ def task(*args, locks=("workdir",), **kwargs):
                         held.enter_context(lock.workdir(settings_mod.from_config(c.config).workdir))
                     return body(c, *a, **kw)
             except UserError as exc:
-                raise invoke.Exit(f"error: {exc}", code=exc.code) from None
-            except KeyboardInterrupt:
-                raise invoke.Exit("error: interrupted; run the task again to resume", code=130) from None
+                raise invoke.Exit(errors.task_line(exc), code=exc.code) from None
+            except KeyboardInterrupt as exc:
+                raise invoke.Exit(errors.task_line(exc), code=130) from None
             except OSError as exc:
                 message = disk_problem(exc)
                 if message is None:
                     raise
-                raise invoke.Exit(f"error: {message}", code=1) from None
+                raise invoke.Exit(errors.task_line(UserError(message)), code=1) from None
 
         if locks:
             signature = inspect.signature(body)

@@ -41,7 +41,7 @@ def require(step: str, *tools: str, path: str | None = None) -> None:
     """Fail in one line if a program is missing from PATH."""
     for tool in tools:
         if shutil.which(tool, path=path) is None:
-            raise UserError(f"{step}: '{tool}' not found on PATH; {_INSTALL_HINT}")
+            raise UserError(step, f"'{tool}' not found on PATH", hint=_INSTALL_HINT)
 
 
 def run(step: str, cmd: list[str], *, cwd: Path | None = None, env: dict | None = None,
@@ -55,11 +55,11 @@ def run(step: str, cmd: list[str], *, cwd: Path | None = None, env: dict | None 
         result = subprocess.run(cmd, cwd=cwd, env=env, text=True,
                                 capture_output=capture, stdin=subprocess.DEVNULL)
     except KeyboardInterrupt:
-        raise UserError(f"{step}: interrupted; run the task again to resume", code=130) from None
+        raise UserError(step, "interrupted", hint="run the task again to resume", code=130) from None
     if check and result.returncode != 0:
         detail = failure_reason(result.stderr or result.stdout or "") if capture else ""
         tail = f": {detail}" if detail else ""
-        raise UserError(f"{step}: `{quote(cmd)}` failed with exit code {result.returncode}{tail}")
+        raise UserError(step, f"`{quote(cmd)}` failed with exit code {result.returncode}{tail}")
     return result
 
 
@@ -93,5 +93,5 @@ def stream(step: str, cmd: list[str], *, cwd: Path, env: dict, log: Path,
                 proc.wait(timeout=30)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 proc.kill()
-            raise UserError(f"{step}: interrupted; run the task again to resume (log: {log})",
+            raise UserError(step, "interrupted", hint=f"run the task again to resume (log: {log})",
                             code=130) from None

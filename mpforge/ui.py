@@ -62,3 +62,31 @@ class Progress:
             self.stream.write("\n")
             self.stream.flush()
             self.drawn = False
+
+
+def config_table(report) -> None:
+    """config's Report as a table: each setting, what the profile wants, what the resolved sdkconfig has."""
+    print(f"config: {report.profile} @ micropython {report.release}, ESP-IDF {report.idf}, "
+          f"{report.board} variant {report.variant}")
+    print(f"  defaults: {' '.join(report.defaults)}")
+    width = max(len(r.setting) for r in report.rows)
+    want_w = min(40, max(len(r.want) for r in report.rows))
+    for r in report.rows:
+        print(f"  {'ok ' if r.ok else 'BAD'} {r.setting:<{width}}  want {r.want:<{want_w}}  got {r.got}")
+    for w in report.warnings:
+        warn("config", w)
+    if report.warnings:
+        warn("config", "options of components the IDF fetches at build time (managed components such as "
+                      "esp_tinyusb) are unknown offline; only IDF options are checked")
+
+
+def step_result(result) -> None:
+    """A step's result: its report (if any), its line, then its failure (if any) ends the task."""
+    if result is None:
+        return
+    if result.report is not None:
+        config_table(result.report)
+    for line in result.lines:
+        say(result.step, line)
+    if result.failure is not None:
+        raise result.failure

@@ -29,7 +29,7 @@ import pytest
 
 from conftest import ROOT
 from harness.images import write_fake_build
-from mpforge.dist import folder as dist
+from mpforge.dist import collect
 from mpforge.model import settings as settings_mod
 
 GOOD_PROFILE = (ROOT / "boards" / "esp32s3-n16r8.toml").read_text()
@@ -257,7 +257,7 @@ def outcomes(tmp_path_factory):
     s = settings_mod.from_config({"mpforge": {"workdir": str(base / "gw"), "micropython": {"dir": str(base / "mp")}}})
     job = settings_mod.job(s, "esp32s3-n16r8", "v1.28.0")
     write_fake_build(job.build_dir, app_size=64 * 1024)
-    good = dist.collect(job, base / "good")  # no IDF here: the real config resolver falls back
+    good = collect.collect(job, base / "good")  # no IDF here: the real config resolver falls back
     project_before = _tree_snapshot()
     with ThreadPoolExecutor(max_workers=4) as pool:
         results = dict(zip((c.id for c in CASES), pool.map(lambda c: _run_case(c, base, good), CASES)))

@@ -22,8 +22,9 @@ from test_overlay import BOARD, LINES, make_tree
 from mpforge.config import boardcmake
 from mpforge.config import check as configcheck
 from mpforge.build import overlay
+from mpforge.build import pipeline
 from mpforge.image import partitions
-from mpforge.model import profiles
+from mpforge.model import lines, profiles
 from mpforge.model import releases
 from mpforge.config import sdkconfig
 from mpforge.model import settings
@@ -167,7 +168,7 @@ def test_kconfgen_result_that_does_not_match_is_reported(tmp_path):
     assert bad["PSRAM"] == ("off", "on")
     assert not report.ok
     with pytest.raises(UserError, match=r"flash size is 4MB, want 16MB"):
-        configcheck._finish(job, report, "inputs")
+        configcheck.finish(job, report, "inputs")
 
 
 def test_kconfgen_failure_is_one_line(tmp_path):
@@ -202,7 +203,7 @@ def test_partition_table_larger_than_the_flash(tmp_path, monkeypatch):
     shutil.copytree(ROOT / "overlays", overlays)
     spec = overlays / "v1.24/overlay.toml"
     spec.write_text(spec.read_text().replace('"4MB" = "partitions-4MiB.csv"', '"4MB" = "partitions-8MiB.csv"'))
-    monkeypatch.setattr(overlay, "OVERLAYS_DIR", overlays)
+    monkeypatch.setattr(lines, "OVERLAYS_DIR", overlays)
     job = config_job(tmp_path, make_tree(tmp_path, "v1.24"), "v1.24.1", "esp32s3-n4")
     overlay.apply(job)
     report = configcheck.check(job)
@@ -238,16 +239,16 @@ def test_config_stamp_skips_kconfgen_until_an_input_changes(tmp_path, capsys, mo
     repo = make_tree(tmp_path, "v1.26")
     job = config_job(tmp_path, repo, "v1.28.0")
     overlay.apply(job)
-    configcheck.ensure(job)
+    pipeline.run_step(job, "config")
     assert "ok  flash size" in capsys.readouterr().out
     calls = []
     monkeypatch.setattr(configcheck.sdkconfig, "resolve", lambda *a, **k: calls.append(a))
-    configcheck.ensure(job)
+    pipeline.run_step(job, "config")
     assert capsys.readouterr().out.strip().endswith("up to date") and calls == []
     monkeypatch.undo()
     board = repo / "ports/esp32/boards/ESP32_GENERIC_S3/sdkconfig.board"
     board.write_text(board.read_text() + "CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_160=y\n")  # an input changed
-    configcheck.ensure(job)  # resolved again; the variant's file comes later and still wins
+    pipeline.run_step(job, "config")  # resolved again; the variant's file comes later and still wins
     out = capsys.readouterr().out
     assert "up to date" not in out and "ok  CPU MHz" in out
 
@@ -328,7 +329,7 @@ def test_overlay_file_missing_for_a_pair(mp, tmp_path):
     overlays = tmp_path / "overlays"
     shutil.copytree(ROOT / "overlays", overlays)
     (overlays / "v1.26/sdkconfig.in").unlink()
-    code = ("import sys; from pathlib import Path; import mpforge.build.overlay as o; o.OVERLAYS_DIR = Path(sys.argv.pop(1)); "
+    code = ("import sys; from pathlib import Path; import mpforge.model.lines as o; o.OVERLAYS_DIR = Path(sys.argv.pop(1)); "
             "from invoke.main import program; program.run()")
     result = subprocess.run([sys.executable, "-c", code, str(overlays), "config"], cwd=ROOT, env=mp.env,
                             capture_output=True, text=True, timeout=300)

@@ -1,6 +1,6 @@
 """invoke dist: a simulated ESP-IDF build collected into a release folder,
 checked file by file, flashed with the real esptool through its flash_args
-against the in-process ROM peer, and loaded back by dist.load.
+against the in-process ROM peer, and loaded back by load.load.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from conftest import one_line_error
 from harness.esp_mock import MockBoard
 from harness.images import APP_OFFSET, PARTITION_TABLE_OFFSET, make_app_image, write_fake_build
 from mpforge import __version__
-from mpforge.dist import folder as dist
+from mpforge.dist import collect, load
 from mpforge.build import overlay
 from mpforge.model import settings as settings_mod
 from mpforge.errors import UserError
@@ -29,7 +29,7 @@ APP_SIZE = 96 * 1024
 PROFILE = "esp32s3-n16r8"
 FILES = {"firmware.bin", "bootloader.bin", "partition-table.bin", "micropython.bin", "flash_args",
          "manifest.json", "build-info.json", "index.html", "SHA256SUMS"}
-# ESP Web Tools (esphome/esp-web-tools src/const.ts; shared/reference/anchors.md)
+# ESP Web Tools (esphome/esp-web-tools src/const.ts; docs/tools.md §2)
 CHIP_FAMILIES = {"ESP32", "ESP32-C2", "ESP32-C3", "ESP32-C5", "ESP32-C6", "ESP32-C61", "ESP32-H2",
                  "ESP32-P4", "ESP32-S2", "ESP32-S3", "ESP8266"}
 MANIFEST_KEYS = {"name", "version", "builds", "new_install_prompt_erase", "new_install_improv_wait_time",
@@ -54,7 +54,7 @@ def built(job):
 
 @pytest.fixture
 def folder(job, built, tmp_path):
-    return dist.collect(job, tmp_path / "dist")
+    return collect.collect(job, tmp_path / "dist")
 
 
 def parts_of(built: dict) -> dict[int, bytes]:
@@ -157,7 +157,7 @@ def test_build_info_records_the_builds_sdkconfig(job, built, tmp_path):
     config = {"ESPTOOLPY_FLASHSIZE": "16MB", "SPIRAM_MODE_OCT": True}
     (job.build_dir / "config").mkdir()
     (job.build_dir / "config" / "sdkconfig.json").write_text(json.dumps(config))
-    info = json.loads((dist.collect(job, tmp_path / "dist") / "build-info.json").read_text())
+    info = json.loads((collect.collect(job, tmp_path / "dist") / "build-info.json").read_text())
     assert info["settings"] == config
     assert info["settings_source"] == "build/config/sdkconfig.json"
 
@@ -173,7 +173,7 @@ def test_build_info_prefers_invoke_config(tmp_path):
     write_fake_build(job.build_dir, app_size=APP_SIZE)
     (job.build_dir / "config").mkdir()
     (job.build_dir / "config" / "sdkconfig.json").write_text('{"ESPTOOLPY_FLASHSIZE": "4MB"}')
-    info = json.loads((dist.collect(job, tmp_path / "dist") / "build-info.json").read_text())
+    info = json.loads((collect.collect(job, tmp_path / "dist") / "build-info.json").read_text())
     assert info["settings_source"] == "invoke config"
     settings = info["settings"]
     assert settings["ok"] is True and settings["profile"] == PROFILE and settings["idf"] == "v5.5.1"
@@ -184,11 +184,11 @@ def test_build_info_prefers_invoke_config(tmp_path):
 def test_unchanged_build_rewrites_nothing(folder, job, built, tmp_path, capsys):
     before = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()}
     capsys.readouterr()
-    assert dist.collect(job, tmp_path / "dist") == folder
+    assert collect.collect(job, tmp_path / "dist") == folder
     assert "up to date" in capsys.readouterr().out
     assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in folder.iterdir()} == before
     # The same build collected elsewhere gives the same bytes (reproducible).
-    other = dist.collect(job, tmp_path / "elsewhere")
+    other = collect.collect(job, tmp_path / "elsewhere")
     assert {p.name: p.read_bytes() for p in other.iterdir()} == {p.name: p.read_bytes() for p in folder.iterdir()}
     assert not [p for p in (tmp_path / "dist").iterdir() if p.name.startswith(".")]  # no temp folders left
 
@@ -196,21 +196,21 @@ def test_unchanged_build_rewrites_nothing(folder, job, built, tmp_path, capsys):
 def test_changed_build_is_collected_again(folder, job, tmp_path, capsys):
     (folder / "notes.txt").write_text("flashed to the greenhouse board")
     capsys.readouterr()
-    dist.collect(job, tmp_path / "dist")
+    collect.collect(job, tmp_path / "dist")
     assert "up to date" in capsys.readouterr().out  # a file of the user's does not make it stale
     new_app = make_app_image(APP_SIZE, seed=7)
     write_fake_build(job.build_dir, app_size=APP_SIZE, app=new_app)
-    dist.collect(job, tmp_path / "dist")
+    collect.collect(job, tmp_path / "dist")
     assert "up to date" not in capsys.readouterr().out
     assert (folder / "micropython.bin").read_bytes() == new_app
     assert (folder / "notes.txt").read_text() == "flashed to the greenhouse board"  # kept
     assert {p.name for p in folder.iterdir()} == FILES | {"notes.txt"}
-    assert dist.load(folder).images[-1].path.read_bytes() == new_app
+    assert load.load(folder).images[-1].path.read_bytes() == new_app
     assert not [p for p in (tmp_path / "dist").iterdir() if p.name.startswith(".")]
 
 
 def test_load_folder(folder, built):
-    loaded = dist.load(folder)
+    loaded = load.load(folder)
     assert [(i.offset, i.role, i.path.read_bytes()) for i in loaded.images] == [
         (0, "bootloader", built["bootloader"]), (0x8000, "partition-table", built["partition-table"]),
         (0x10000, "app", built["app"])]
@@ -226,7 +226,7 @@ def test_load_zip(folder, built, tmp_path, layout):
         archive = shutil.make_archive(str(tmp_path / "release"), "zip", root_dir=folder.parent, base_dir=folder.name)
     else:
         archive = shutil.make_archive(str(tmp_path / "release"), "zip", root_dir=folder)
-    loaded = dist.load(archive)
+    loaded = load.load(archive)
     assert loaded.source == Path(archive)
     assert [i.path.read_bytes() for i in loaded.images] == [built["bootloader"], built["partition-table"], built["app"]]
     assert loaded.merged.read_bytes() == built["firmware"]
@@ -246,7 +246,7 @@ def test_load_refuses_a_changed_file(folder, name):
         handle.seek(40)
         handle.write(bytes([byte[0] ^ 0xFF]))
     with pytest.raises(UserError) as exc:
-        dist.load(folder)
+        load.load(folder)
     message = str(exc.value)
     assert name in message and "SHA256SUMS" in message and "\n" not in message
 
@@ -255,7 +255,7 @@ def test_load_refuses_a_changed_file(folder, name):
 def test_load_refuses_a_missing_file(folder, name):
     (folder / name).unlink()
     with pytest.raises(UserError) as exc:
-        dist.load(folder)
+        load.load(folder)
     message = str(exc.value)
     assert name in message and "missing" in message and "\n" not in message
 
@@ -269,7 +269,7 @@ def test_load_refuses_a_changed_file_in_a_zip(folder, tmp_path):
                 data = data[:-1] + b"\x00"
             out.writestr(f"{folder.name}/{path.name}", data)
     with pytest.raises(UserError) as exc:
-        dist.load(archive)
+        load.load(archive)
     assert "partition-table.bin" in str(exc.value) and "SHA256SUMS" in str(exc.value)
 
 
@@ -278,7 +278,7 @@ def test_truncated_app_is_refused(job, built, tmp_path, cut):
     app = job.build_dir / "micropython.bin"
     app.write_bytes(built["app"][:-cut])
     with pytest.raises(UserError) as exc:
-        dist.collect(job, tmp_path / "dist")
+        collect.collect(job, tmp_path / "dist")
     assert "micropython.bin" in str(exc.value) and "\n" not in str(exc.value)
     assert not (tmp_path / "dist" / f"{PROFILE}-v1.28.0").exists()
 
@@ -287,7 +287,7 @@ def test_truncated_partition_table_is_refused(job, built, tmp_path):
     table = job.build_dir / "partition_table" / "partition-table.bin"
     table.write_bytes(built["partition-table"][:100])
     with pytest.raises(UserError) as exc:
-        dist.collect(job, tmp_path / "dist")
+        collect.collect(job, tmp_path / "dist")
     assert "partition-table.bin" in str(exc.value)
 
 
@@ -296,7 +296,7 @@ def test_a_foreign_folder_is_not_replaced(job, built, tmp_path):
     mine.mkdir(parents=True)
     (mine / "notes.txt").write_text("mine")
     with pytest.raises(UserError) as exc:
-        dist.collect(job, tmp_path / "dist")
+        collect.collect(job, tmp_path / "dist")
     assert str(mine) in str(exc.value)
     assert (mine / "notes.txt").read_text() == "mine"
 

@@ -14,7 +14,7 @@ from conftest import one_line_error
 from harness.images import write_fake_build
 from harness.repl_peer import repl_peers  # noqa: F401  (fixture)
 from mpforge.build import overlay
-from mpforge.dist import folder as dist
+from mpforge.dist import collect, load
 from mpforge.model import settings as settings_mod
 from test_config import idf_for
 from test_overlay import make_tree
@@ -36,7 +36,7 @@ def made_dist(tmp_path_factory):
     job = settings_mod.job(s, "esp32s3-n16r8", "v1.28.0")
     overlay.apply(job)
     write_fake_build(job.build_dir, app_size=64 * 1024)
-    return dist.collect(job, tmp / "dist")
+    return collect.collect(job, tmp / "dist")
 
 
 @pytest.fixture
@@ -46,15 +46,15 @@ def dist_folder(made_dist, tmp_path):
 
 
 def test_build_info_holds_the_resolved_settings(dist_folder):
-    info = dist.load(dist_folder).info
+    info = load.load(dist_folder).info
     assert info["settings_source"] == "invoke config" and info["settings"]["ok"] is True
     assert {r["setting"]: r["got"] for r in info["settings"]["settings"]}["PSRAM mode"] == "octal"
 
 
 def test_build_info_carries_profile_and_frozen_modules(dist_folder):
-    built = dist.load(dist_folder)
+    built = load.load(dist_folder)
     assert built.info["frozen_modules"] == ["app", "sensors"]
-    job = dist.job_for(built, settings_mod.from_config({}))
+    job = load.job_for(built, settings_mod.from_config({}))
     assert (job.profile.name, job.profile.variant, job.profile.flash_size) == ("esp32s3-n16r8", "FLASH_16M_SPIRAM_OCT", 16 << 20)
     assert job.release.version == "v1.28.0"
 
@@ -95,7 +95,7 @@ def cfg(tmp_path):
 
 
 def holds_parts(board, folder) -> bool:
-    built = dist.load(folder)
+    built = load.load(folder)
     return all(board.flash.data[img.offset:img.offset + img.path.stat().st_size] == img.path.read_bytes()
                for img in built.images)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from harness.images import PartitionEntry, make_partition_table, write_fake_build
-from mpforge.dist import folder as dist
+from mpforge.dist import collect as dist_collect, load
 from mpforge.dist import page
 from mpforge.errors import UserError
 from mpforge.image import partitions
@@ -36,7 +36,7 @@ def collect(tmp_path, table=None, **dist_settings) -> Path:
     write_fake_build(job.build_dir, app_size=64 * 1024)
     if table is not None:
         (job.build_dir / "partition_table" / "partition-table.bin").write_bytes(make_partition_table(table))
-    return dist.collect(job, tmp_path / "dist")
+    return dist_collect.collect(job, tmp_path / "dist")
 
 
 def svg_of(html: str) -> ET.Element:
@@ -118,7 +118,7 @@ def test_local_copy_of_web_tools_for_an_offline_install(tmp_path):
     assert all((folder / name).read_bytes() == (web / name).read_bytes() for name in copied)
     summed = {line.split("  ")[1] for line in (folder / "SHA256SUMS").read_text().splitlines()}
     assert set(copied) <= summed
-    assert dist.load(folder).info["profile"] == PROFILE  # every copied file checks against its sum
+    assert load.load(folder).info["profile"] == PROFILE  # every copied file checks against its sum
 
 
 def test_a_web_tools_setting_that_is_neither_url_nor_copy_is_refused(tmp_path):
@@ -150,7 +150,7 @@ def test_every_image_flasher_args_names_is_a_part(tmp_path):
     args["flash_files"]["0xd000"] = "ota_data_initial.bin"
     args_file.write_text(json.dumps(args))
     (job.build_dir / "ota_data_initial.bin").write_bytes(b"\xff" * 0x2000)
-    folder = dist.collect(job, tmp_path / "dist")
+    folder = dist_collect.collect(job, tmp_path / "dist")
     parts = json.loads((folder / "manifest.json").read_text())["builds"][0]["parts"]
     assert (0xD000, "ota_data_initial.bin") in [(p["offset"], p["path"]) for p in parts]
     assert [p["offset"] for p in parts] == sorted(p["offset"] for p in parts)
@@ -176,6 +176,6 @@ def test_a_profile_title_with_markup_reaches_the_page_as_text(tmp_path):
                                               "micropython": {"dir": str(tmp_path / "mp")}}})
     job = settings_mod.job(s, str(board), "v1.28.0")
     write_fake_build(job.build_dir, app_size=64 * 1024)
-    html = (dist.collect(job, tmp_path / "dist") / "index.html").read_text()
+    html = (dist_collect.collect(job, tmp_path / "dist") / "index.html").read_text()
     assert "<img" not in html
     assert "<h1>MicroPython v1.28.0 for &lt;img src=x onerror=alert(1)&gt; &amp; co</h1>" in html

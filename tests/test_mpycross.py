@@ -7,6 +7,7 @@ import pytest
 
 from harness.fake_repos import lay_port_tree
 from mpforge.build import mpycross
+from mpforge.build import pipeline
 from mpforge.model import settings
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None or shutil.which("cc") is None,
@@ -25,7 +26,7 @@ def test_builds_once_then_only_when_a_source_changes(tmp_path, capsys):
     built = exe.stat().st_mtime_ns
 
     capsys.readouterr()
-    mpycross.ensure(job)
+    pipeline.run_step(job, "mpy-cross")
     assert "up to date" in capsys.readouterr().out
     assert exe.stat().st_mtime_ns == built
 

@@ -26,7 +26,7 @@ from mpforge.board import device, verify
 from mpforge.build import make
 from mpforge.config import boardcmake
 from mpforge.config import check as configcheck
-from mpforge.dist import folder as dist
+from mpforge.dist import collect, load
 from mpforge.errors import UserError
 from mpforge.image import firmware, judge
 from mpforge.model import profiles, releases
@@ -204,7 +204,7 @@ def _build_step(job):
 
 
 def _dist_step(job):
-    dist.collect(job, job.settings.workdir / "dist")
+    collect.collect(job, job.settings.workdir / "dist")
 
 
 def _flash_step(job):
@@ -212,9 +212,9 @@ def _flash_step(job):
 
 
 def _flash_dist_step(job):
-    """`flash --firmware DIST`: the folder as dist.load gives it (a dist made from the good build,
+    """`flash --firmware DIST`: the folder as load.load gives it (a dist made from the good build,
     then the broken images copied over it and SHA256SUMS made right, as a crafted folder would)."""
-    device.check_firmware(dist.load(job.settings.workdir / "dist-good" / f"{PROFILE}-{RELEASE}").firmware,
+    device.check_firmware(load.load(job.settings.workdir / "dist-good" / f"{PROFILE}-{RELEASE}").firmware,
                           job.profile)
 
 
@@ -225,7 +225,7 @@ STEPS = {"build": _build_step, "dist": _dist_step, "flash": _flash_step, "flash 
 @pytest.mark.parametrize("step", STEPS)
 def test_every_step_asks_the_judge(job, build, step, rule):
     if step == "flash --firmware":
-        folder = dist.collect(job, job.settings.workdir / "dist-good")
+        folder = collect.collect(job, job.settings.workdir / "dist-good")
         FIRMWARE_CASES[rule][0](build)
         for name, src in (("micropython.bin", _app(build)), ("partition-table.bin", _table(build))):
             (folder / name).write_bytes(src.read_bytes())
@@ -428,7 +428,7 @@ def test_config_rows_each_alone(job, row):
     report = _config_report(job, bad)
     assert [r.setting for r in report.mismatches] == [row]
     with pytest.raises(UserError) as refused:
-        configcheck._finish(job, report, "inputs")
+        configcheck.finish(job, report, "inputs")
     message = str(refused.value)
     assert f"{row} is " in message and found in message and wanted in message, message
 

@@ -20,7 +20,7 @@ import pytest
 from conftest import ROOT, one_line_error
 from harness.esp_mock import MockBoard
 from harness.images import write_fake_build
-from mpforge.dist import folder as dist
+from mpforge.dist import collect, load
 from mpforge.model import settings as settings_mod
 
 HARNESS = ROOT / "tests" / "harness"
@@ -51,7 +51,7 @@ def dist_folder(tmp_path):
         cfg["dist"] = {"web_tools": str(WEB_TOOLS)}
     job = settings_mod.job(settings_mod.from_config({"mpforge": cfg}), "esp32s3-n16r8", "v1.28.0")
     write_fake_build(job.build_dir, app_size=96 * 1024)
-    return dist.collect(job, tmp_path / "dist")
+    return collect.collect(job, tmp_path / "dist")
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_browser_install_keeps_nvs_and_flash_then_writes_nothing(serve, dist_fol
         assert install.returncode == 0, install.stdout + install.stderr
         report = json.loads(install.stdout.strip().splitlines()[-1])
         assert report["chip"] == "ESP32-S3"
-        built = dist.load(dist_folder)
+        built = load.load(dist_folder)
         assert [(p["offset"], p["path"]) for p in report["parts"]] == \
             [(image.offset, image.path.name) for image in built.images]
         for image in built.images:

@@ -32,22 +32,12 @@ from mpforge import state
 from mpforge import ui
 from mpforge.errors import UserError
 from mpforge.image import judge, partitions
-from mpforge.image.firmware import Firmware, chip_name
+from mpforge.image.firmware import Firmware
+from mpforge.model import chips
 from mpforge.model.profiles import MB, Profile
+from mpforge.model.settings import DEFAULT_READ_TIMEOUT, ROM_BAUD, check_baud
 
-BEFORE_MODES = ("default-reset", "usb-reset", "no-reset", "no-reset-no-sync")
-AFTER_MODES = ("hard-reset", "soft-reset", "no-reset", "no-reset-stub", "watchdog-reset")
-# What esptool can do after a flash, per chip: it refuses soft-reset on everything but
-# the ESP8266 (docs/flashing.md).
-AFTER_BY_CHIP = {"esp32s3": ("hard-reset", "no-reset", "no-reset-stub", "watchdog-reset")}
 FALLBACK_BAUDS = (921600, 460800, 115200)
-ROM_BAUD = 115200
-#: Seconds a port read waits: esptool's own default (DEFAULT_TIMEOUT), which also bounds
-#: the wait for the flasher stub's greeting; USB hubs and rfc2217 need that margin.
-DEFAULT_READ_TIMEOUT = 3.0
-# eFuse PSRAM capability of an ESP32-S3 -> (bytes, mode): R8/R16V parts are octal, R2/R4 quad.
-_S3_PSRAM = {0: (0, "none"), 1: (8 * MB, "octal"), 2: (2 * MB, "quad"), 3: (16 * MB, "octal"),
-             4: (4 * MB, "quad")}
 
 
 # ---- settings for reaching boards -------------------------------------------------
@@ -63,37 +53,15 @@ class Link:
     read_timeout: float = DEFAULT_READ_TIMEOUT
 
     @classmethod
-    def from_settings(cls, settings, baud: int | None = None, chip: str = "esp32s3") -> "Link":
-        """The link settings, checked against what esptool can do with `chip`."""
-        extra = settings.extra
-
-        def mode(key: str, default: str, allowed: tuple[str, ...]) -> str:
-            value = str(extra.get(key) or default).replace("_", "-")
-            if value not in allowed:
-                raise UserError(f"settings: '{key}' is '{value}'; expected one of {', '.join(allowed)}")
-            return value
-
-        try:
-            attempts = int(extra.get("connect_attempts") or 7)
-            rate = int(baud or settings.baud)
-        except (TypeError, ValueError):
-            raise UserError("settings: 'baud' and 'connect_attempts' must be whole numbers") from None
-        try:
-            timeout = float(extra.get("read_timeout") or DEFAULT_READ_TIMEOUT)
-        except (TypeError, ValueError):
-            raise UserError("settings: 'read_timeout' must be a number of seconds") from None
-        if timeout < DEFAULT_READ_TIMEOUT:
-            raise UserError(f"settings: 'read_timeout' is {timeout:g} s; use {DEFAULT_READ_TIMEOUT:g} "
-                            "(esptool's own) or more: a slow link would fail as 'no response'")
-        if rate < ROM_BAUD:
-            raise UserError(f"baud {rate} is too slow; use {ROM_BAUD} or more")
-        after = mode("after", "hard-reset", AFTER_MODES)
-        possible = AFTER_BY_CHIP.get(chip, AFTER_MODES)
-        if after not in possible:
-            raise UserError(f"settings: 'after' is '{after}', which esptool cannot do on an "
-                            f"{chip_name(chip)}; use one of {', '.join(possible)}")
-        return cls(mode("before", "default-reset", BEFORE_MODES), after, rate, max(1, attempts),
-                   timeout)
+    def from_settings(cls, settings, baud: int | None = None, chip: str | None = None) -> "Link":
+        """The settings' link (parsed and checked in model/settings); `baud` (the --baud flag)
+        over the setting; the reset after, checked against what esptool can do with `chip`."""
+        target = chips.get(chip) if chip else chips.default()
+        if target.after_modes and settings.after not in target.after_modes:
+            raise UserError(f"settings: 'after' is '{settings.after}', which esptool cannot do on an "
+                            f"{target.name}; use one of {', '.join(target.after_modes)}")
+        return cls(settings.before, settings.after, check_baud(baud or settings.baud), settings.connect_attempts,
+                   settings.read_timeout)
 
     def bauds(self) -> list[int]:
         """The requested rate, then the slower fallbacks."""
@@ -130,8 +98,9 @@ def fingerprint(esp) -> Fingerprint:
     size = int(size_text[:-2]) * MB if size_text and size_text.endswith("MB") else 0
     octal = hasattr(esp, "flash_type") and esp.flash_type() == 1
     psram_size, psram_mode = 0, "none"
-    if esp.CHIP_NAME == "ESP32-S3":
-        psram_size, psram_mode = _S3_PSRAM.get(esp.get_psram_cap(), (0, "none"))
+    chip = chips.by_name(esp.CHIP_NAME)
+    if chip is not None and chip.psram_efuse:  # the registry says how its PSRAM eFuse reads
+        psram_size, psram_mode = chip.psram(esp.get_psram_cap())
     mac = ":".join(f"{b:02x}" for b in esp.read_mac())
     return Fingerprint(esp.CHIP_NAME, size, "octal" if octal else "quad", psram_size, psram_mode, mac)
 

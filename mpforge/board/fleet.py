@@ -13,15 +13,14 @@ import time
 import traceback
 from pathlib import Path
 
-from mpforge.build import make as build
+from mpforge.build import make
 from mpforge.board import device
-from mpforge.dist import folder as dist
-from mpforge.image import firmware, partitions
+from mpforge.dist import load
+from mpforge.image import firmware
 from mpforge.board import ports
 from mpforge.model import profiles
 from mpforge.model import settings as settings_mod
 from mpforge import lock
-from mpforge.model.releases import version_tuple
 from mpforge import ui
 from mpforge.errors import UserError
 
@@ -154,7 +153,7 @@ def summary(step: str, results: list[device.Result]) -> None:
     for r in failed:
         print(f"  {r.port}: {r.error}", file=sys.stderr, flush=True)
     if failed:
-        raise UserError(f"{step}: {len(failed)} of {len(results)} boards failed (see above)")
+        raise UserError(step, f"{len(failed)} of {len(results)} boards failed (see above)")
 
 
 def _outcome(step: str, result: device.Result) -> str:
@@ -178,9 +177,9 @@ def flash_boards(s: settings_mod.Settings, port_args, *, profile: str | None = N
     """`invoke flash`: the job's build (or --firmware: a dist folder or zip, or a build folder)
     to every port."""
     built = None  # a loaded dist; kept alive while flashing (a zip unpacks to a temp folder)
-    if firmware_dir and dist.is_dist(firmware_dir):
-        built = dist.load(firmware_dir)
-        job = dist.job_for(built, s)
+    if firmware_dir and load.is_dist(firmware_dir):
+        built = load.load(firmware_dir)
+        job = load.job_for(built, s)
         if profile and profiles.profile_path(profile).stem != job.profile.name:
             raise UserError(f"{firmware_dir} holds firmware for profile {job.profile.name}, not {profile}; "
                             f"flash it without --profile, or run `invoke dist --profile {profile}`")
@@ -191,10 +190,10 @@ def flash_boards(s: settings_mod.Settings, port_args, *, profile: str | None = N
             build_dir = Path(firmware_dir).expanduser().resolve()
             hint = "point --firmware at an ESP-IDF build folder or an `invoke dist` folder"
         else:
-            build_dir, hint = job.build_dir, build.hint(job)
+            build_dir, hint = job.build_dir, make.hint(job)
         fw = firmware.load(build_dir, hint=hint)
     device.check_firmware(fw, job.profile, force)
-    auto_vfs = version_tuple(job.release.version) >= partitions.AUTO_VFS_SINCE
+    auto_vfs = job.release.vfs_at_boot
     return _on_boards("flash", s, port_args, baud, f"write {fw.build_dir} ({job.label}) to",
                       lambda port, link, reporter: device.flash(
                           port, fw, job.profile, link, s.state_dir, reporter, force=force,

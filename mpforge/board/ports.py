@@ -17,21 +17,19 @@ import serial
 from serial.tools import list_ports
 
 from mpforge.errors import UserError
+from mpforge.model import chips
 
-# USB ids an ESP32-S3 board shows up with: its own USB-Serial/JTAG (download
-# mode and IDF console), MicroPython's TinyUSB CDC, and the USB-UART bridges
+# USB ids a board shows up with: the chip's own (its USB-Serial/JTAG and
+# MicroPython's TinyUSB CDC, from the chip registry) and the USB-UART bridges
 # dev boards carry on their "UART" connector.
+_BRIDGES = """
+    10C4:EA60 CP210x    1A86:7523 CH340     1A86:55D3 CH343        1A86:55D4 CH9102
+    0403:6001 FTDI-FT232R  0403:6010 FTDI-FT2232  0403:6014 FTDI-FT232H  0403:6015 FTDI-FT-X
+"""
 KNOWN_USB = {
-    (0x303A, 0x1001): "ESP32-S3 USB-Serial/JTAG",
-    (0x303A, 0x4001): "ESP32-S3 running MicroPython (USB CDC)",
-    (0x10C4, 0xEA60): "CP210x USB-UART bridge",
-    (0x1A86, 0x7523): "CH340 USB-UART bridge",
-    (0x1A86, 0x55D3): "CH343 USB-UART bridge",
-    (0x1A86, 0x55D4): "CH9102 USB-UART bridge",
-    (0x0403, 0x6001): "FTDI FT232R USB-UART bridge",
-    (0x0403, 0x6010): "FTDI FT2232 USB-UART bridge",
-    (0x0403, 0x6014): "FTDI FT232H USB-UART bridge",
-    (0x0403, 0x6015): "FTDI FT-X USB-UART bridge",
+    **chips.usb_ids(),
+    **{(int(ids[:4], 16), int(ids[5:], 16)): f"{name.replace('-', ' ', 1)} USB-UART bridge"
+       for ids, name in zip(_BRIDGES.split()[::2], _BRIDGES.split()[1::2])},
 }
 
 PERMISSION_HINT = ("add your user to the dialout group (`sudo usermod -aG dialout $USER`, "

@@ -42,6 +42,7 @@ from mpforge import lock
 from mpforge import ui
 from mpforge.errors import UserError
 from mpforge.model.profiles import Profile
+from mpforge.model import chips, releases
 from mpforge.model.releases import version_tuple
 
 STEP = "verify"
@@ -50,9 +51,6 @@ PROBE = PROJECT_ROOT / "scripts" / "board_probe.py"
 REPL_BAUD = 115200
 #: How long to wait for the raw REPL, in seconds (setting mpforge.verify.timeout).
 DEFAULT_TIMEOUT = 5.0
-#: sys.implementation._build exists from this release on.
-BUILD_ID_SINCE = (1, 25, 0)
-MCU_NAME = "ESP32S3"
 
 RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
 
@@ -78,7 +76,7 @@ class Check:
 
 
 def expected_machine(profile: Profile) -> str:
-    return f"{profile.board_name} with {MCU_NAME}"
+    return f"{profile.board_name} with {chips.get(profile.chip).mcu_name}"
 
 
 def expected_build(profile: Profile) -> str:
@@ -92,11 +90,8 @@ def _missing(probe: dict, key: str) -> str:
 
 def check_board_name(probe: dict, profile: Profile) -> Check:
     want = expected_machine(profile)
-    got = probe.get("machine")
-    if got is None:
-        return Check("board name", want, _missing(probe, "machine"), False, "no board name (os.uname)")
-    ok = got == want
-    return Check("board name", want, got, ok, "" if ok else f"board name is '{got}', not '{want}'")
+    return _probe_check(probe, "machine", "board name", want, "no board name (os.uname)", lambda got: (
+        got == want, got, f"board name is '{got}', not '{want}'"), number=False)
 
 
 def _release_tuple(release: str) -> tuple[int, int, int] | None:
@@ -119,12 +114,19 @@ def check_release(probe: dict, release: str) -> Check:
                  "" if ok else f"it runs MicroPython {got}, not {want}")
 
 
-def check_build(probe: dict, profile: Profile, release: str) -> Check:
+def _build_id_since(release: str) -> str | None:
+    """The release that added the build id, from the release's line (None: unknown release)."""
+    known = releases.RELEASES.get(releases.normalise(release))
+    return known.facts.build_id_since if known else None
+
+
+def check_build(probe: dict, profile: Profile, release: str, build_id_since: str | None = None) -> Check:
     want = expected_build(profile)
     got = probe.get("build")
     numbers = _release_tuple(release)
-    if numbers is not None and numbers < BUILD_ID_SINCE:
-        return Check("build id", f"n/a before v1.25.0 ({want})", got or "-", None)
+    since = build_id_since or _build_id_since(release)
+    if numbers is not None and since and numbers < version_tuple(since):
+        return Check("build id", f"n/a before {since} ({want})", got or "-", None)
     if got is None:
         found = _missing(probe, "build") if (probe.get("errors") or {}).get("build") else "none"
         return Check("build id", want, found, False, "no build id (sys.implementation._build)")
@@ -132,15 +134,21 @@ def check_build(probe: dict, profile: Profile, release: str) -> Check:
     return Check("build id", want, got, ok, "" if ok else f"build id is {got}, not {want}")
 
 
+def _probe_check(probe: dict, key: str, name: str, want: str, unread: str, judge, number: bool = True) -> Check:
+    """A check of one value the probe reports (a number unless number=False): `unread`
+    when it has none, else judge(value) -> (passed, as shown, the problem when it did not pass)."""
+    got = probe.get(key)
+    if not isinstance(got, int) if number else got is None:
+        return Check(name, want, _missing(probe, key), False, unread)
+    ok, shown, problem = judge(got)
+    return Check(name, want, shown, ok, "" if ok else problem)
+
+
 def check_flash(probe: dict, profile: Profile) -> Check:
     want = ui.size_text(profile.flash_size)
-    got = probe.get("flash_size")
-    if not isinstance(got, int):
-        return Check("flash size", want, _missing(probe, "flash_size"), False, "no flash size (esp.flash_size)")
-    ok = got == profile.flash_size
-    return Check("flash size", want, ui.size_text(got), ok,
-                 "" if ok else f"flash is {ui.size_text(got)}, not {want} (a smaller chip, "
-                               "or firmware built for less flash)")
+    return _probe_check(probe, "flash_size", "flash size", want, "no flash size (esp.flash_size)", lambda got: (
+        got == profile.flash_size, ui.size_text(got),
+        f"flash is {ui.size_text(got)}, not {want} (a smaller chip, or firmware built for less flash)"))
 
 
 def check_psram(probe: dict, profile: Profile) -> Check:
@@ -169,28 +177,20 @@ def _below(got: int, least: int) -> str:
 
 def check_fs(probe: dict, profile: Profile) -> Check:
     want = f">= {ui.size_text(profile.min_fs_size)}"
-    got = probe.get("fs_size")
     if probe.get("fs_corrupted"):
         return Check("filesystem", want, "corrupted", False,
                      "the firmware found no filesystem it can mount ('The filesystem appears to "
                      "be corrupted'): its files were made for another layout; `invoke backup` "
                      "then `invoke restore` puts them into this one")
-    if not isinstance(got, int):
-        return Check("filesystem", want, _missing(probe, "fs_size"), False, "no filesystem at /")
-    ok = got >= profile.min_fs_size
-    return Check("filesystem", want, ui.size_text(got), ok,
-                 "" if ok else f"filesystem is {_below(got, profile.min_fs_size)}")
+    return _probe_check(probe, "fs_size", "filesystem", want, "no filesystem at /", lambda got: (
+        got >= profile.min_fs_size, ui.size_text(got), f"filesystem is {_below(got, profile.min_fs_size)}"))
 
 
 def check_cpu(probe: dict, profile: Profile) -> Check:
     want = f"{profile.cpu_mhz} MHz"
-    got = probe.get("freq")
-    if not isinstance(got, int):
-        return Check("CPU frequency", want, _missing(probe, "freq"), False, "no CPU frequency (machine.freq)")
-    mhz = got / 1_000_000
-    shown = f"{mhz:g} MHz"
-    ok = got == profile.cpu_mhz * 1_000_000
-    return Check("CPU frequency", want, shown, ok, "" if ok else f"CPU runs at {shown}, not {want}")
+    return _probe_check(probe, "freq", "CPU frequency", want, "no CPU frequency (machine.freq)", lambda got: (
+        got == profile.cpu_mhz * 1_000_000, f"{got / 1_000_000:g} MHz",
+        f"CPU runs at {got / 1_000_000:g} MHz, not {want}"))
 
 
 def check_import(probe: dict, name: str) -> Check:
@@ -249,12 +249,14 @@ def check_partitions(probe: dict, profile: Profile, release: str) -> list[Check]
     return [Check(c.name, c.expected, c.found, c.passed, "" if c.passed else c.problem) for c in checks]
 
 
-def run_checks(probe: dict, profile: Profile, release: str, frozen_modules=()) -> list[Check]:
-    """Every check, in report order (the partition rows when the probe reported them)."""
+def run_checks(probe: dict, profile: Profile, release: str, frozen_modules=(),
+               build_id_since: str | None = None) -> list[Check]:
+    """Every check, in report order (the partition rows when the probe reported them;
+    build_id_since: from the release's line, else looked up)."""
     return [
         check_board_name(probe, profile),
         check_release(probe, release),
-        check_build(probe, profile, release),
+        check_build(probe, profile, release, build_id_since),
         check_flash(probe, profile),
         check_psram(probe, profile),
         check_fs(probe, profile),
@@ -320,7 +322,7 @@ def _port_error(port: str, exc: BaseException) -> UserError:
     """The port's one-line error (shared with flash), said by verify."""
     from mpforge.board import ports
 
-    return UserError(f"{STEP}: {ports.port_error(port, exc)}")
+    return UserError(STEP, f"{ports.port_error(port, exc)}")
 
 
 def open_port(port: str, *, baud: int = REPL_BAUD, timeout: float = 2.0):
@@ -330,7 +332,7 @@ def open_port(port: str, *, baud: int = REPL_BAUD, timeout: float = 2.0):
     from mpremote.transport_serial import SerialTransport
 
     if not port:
-        raise UserError(f"{STEP}: no port; pass --port /dev/ttyACM0 (or socket://host:port), "
+        raise UserError(STEP, "no port; pass --port /dev/ttyACM0 (or socket://host:port), "
                         "or set mpforge.port")
     try:
         return SerialTransport(port, baudrate=baud, exclusive=True, timeout=timeout)
@@ -366,20 +368,20 @@ def _boot_trouble(port: str, seen: bytes) -> UserError | None:
 
     if seen.count(_INVALID_HEADER) >= 2:
         return UserError(
-            f"{STEP}: the board on {port} is in a boot loop: the ROM prints 'invalid header: "
+            STEP, f"the board on {port} is in a boot loop: the ROM prints 'invalid header: "
             f"0xffffffff' over and over (no firmware, e.g. a blank chip); flash it with "
             f"`invoke flash --port {port}`")
     if seen.count(_ROM_BANNER) + seen.count(_RESET) >= 4:
         return UserError(
-            f"{STEP}: the board on {port} is in a boot loop: it keeps resetting (the ROM boot "
+            STEP, f"the board on {port} is in a boot loop: it keeps resetting (the ROM boot "
             f"messages repeat); reflash it with `invoke flash --port {port}`")
     if ports.in_download_mode(seen):
         return UserError(
-            f"{STEP}: the board on {port} is in download mode (the ROM waits for a download); "
+            STEP, f"the board on {port} is in download mode (the ROM waits for a download); "
             "press its RESET button (or replug it) and retry")
     if seen.count(FS_CORRUPTED) >= 2:
         return UserError(
-            f"{STEP}: the firmware on {port} says 'The filesystem appears to be corrupted' over "
+            STEP, f"the firmware on {port} says 'The filesystem appears to be corrupted' over "
             f"and over: {fs_corrupted_hint(port)}")
     return None
 
@@ -437,10 +439,10 @@ def enter_raw_repl(transport, port: str, timeout: float) -> bytes:
                 raise trouble
             if not seen.strip():
                 raise UserError(
-                    f"{STEP}: no answer from {port} within {timeout:g} s: no MicroPython REPL "
+                    STEP, f"no answer from {port} within {timeout:g} s: no MicroPython REPL "
                     f"there (is this the board's port, and is MicroPython flashed?)")
             raise UserError(
-                f"{STEP}: {port} answered, but not as a MicroPython REPL (last output: "
+                STEP, f"{port} answered, but not as a MicroPython REPL (last output: "
                 f"'{_printable_tail(seen)}'); is MicroPython flashed on that board?")
         if pokes == 1:
             # One Ctrl-A, one banner, nothing else on the way: in the raw REPL
@@ -459,7 +461,7 @@ def enter_raw_repl(transport, port: str, timeout: float) -> bytes:
         with contextlib.redirect_stdout(io.StringIO()):  # it prints raw bytes on failure
             transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
     except TransportError:
-        raise UserError(f"{STEP}: {port} stopped answering while entering the raw REPL; "
+        raise UserError(STEP, f"{port} stopped answering while entering the raw REPL; "
                         "retry, or reset the board") from None
     return seen
 
@@ -476,7 +478,7 @@ def parse_probe_output(out: bytes) -> dict:
                 break
             if isinstance(value, dict):
                 return value
-    raise UserError(f"{STEP}: the board probe printed no report (output: '{_printable_tail(out)}')")
+    raise UserError(STEP, f"the board probe printed no report (output: '{_printable_tail(out)}')")
 
 
 def compact(source: str) -> str:
@@ -511,10 +513,10 @@ def probe_board(port: str, *, timeout: float = DEFAULT_TIMEOUT, probe: Path = PR
             out = transport.exec(source)
         except TransportExecError as exc:
             lines = [l for l in str(exc.error_output).strip().splitlines() if l.strip()]
-            raise UserError(f"{STEP}: the board probe failed on {port}: "
+            raise UserError(STEP, f"the board probe failed on {port}: "
                             f"{lines[-1] if lines else 'no error text'}") from None
         except TransportError as exc:
-            raise UserError(f"{STEP}: lost the REPL on {port} while running the probe: {exc}") from None
+            raise UserError(STEP, f"lost the REPL on {port} while running the probe: {exc}") from None
         result = parse_probe_output(out)
         if FS_CORRUPTED in seen:  # Ctrl-C broke the firmware's loop: no filesystem mounted
             result["fs_corrupted"] = True
@@ -524,43 +526,25 @@ def probe_board(port: str, *, timeout: float = DEFAULT_TIMEOUT, probe: Path = PR
             pass
         return result
     except serial.SerialException as exc:
-        raise UserError(f"{STEP}: the connection to {port} dropped: "
+        raise UserError(STEP, f"the connection to {port} dropped: "
                         f"{str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
     finally:
         with contextlib.suppress(Exception):
             transport.close()
 
 
-def timeout_setting(settings) -> float:
-    """mpforge.verify.timeout (seconds), default DEFAULT_TIMEOUT."""
-    node = settings.extra.get("verify") if isinstance(settings.extra, dict) else None
-    try:
-        value = node.get("timeout") if node is not None else None
-    except AttributeError:
-        value = None
-    if value in (None, ""):
-        return DEFAULT_TIMEOUT
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise UserError(f"settings: 'verify.timeout' must be a number of seconds, not '{value}'") from None
-    if value <= 0:
-        raise UserError("settings: 'verify.timeout' must be more than 0 seconds")
-    return value
-
-
-def target(settings, firmware=None):
+def target(settings, firmware=None, profile: str | None = None, micropython: str | None = None):
     """(job, frozen modules) to check a board against: a dist folder's build-info.json
-    when given, else the profile and release from the settings."""
+    when given, else the profile and release asked for (settings.job, as every task)."""
     from mpforge.build import frozen
     from mpforge.model import settings as settings_mod
 
     if firmware:
-        from mpforge.dist import folder as dist  # esptool and the dist code: only for a dist folder
+        from mpforge.dist import load  # esptool and the dist code: only for a dist folder
 
-        built = dist.load(firmware)
-        return dist.job_for(built, settings), list(built.info.get("frozen_modules") or [])
-    job = settings_mod.job(settings)
+        built = load.load(firmware)
+        return load.job_for(built, settings), list(built.info.get("frozen_modules") or [])
+    job = settings_mod.job(settings, profile, micropython)
     return job, (frozen.module_names(job) if job.frozen and job.frozen.exists() else [])
 
 
@@ -577,10 +561,11 @@ def run(job, *, as_json: bool = False, frozen_modules=()) -> list[Check]:
         ui.would(STEP, f"{PROBE.relative_to(PROJECT_ROOT)} in the raw REPL on {port}, checked "
                        f"against {job.label}")
         return []
-    timeout = timeout_setting(settings)
+    timeout = settings.verify_timeout
     with lock.port(port):  # one mpforge run per board at a time
         probe = probe_board(port, timeout=timeout, imports=frozen_modules)
-    checks = run_checks(probe, job.profile, release, frozen_modules)
+    since = job.release.facts.build_id_since if job.release.line else None  # a dist's unknown release: look it up
+    checks = run_checks(probe, job.profile, release, frozen_modules, since)
     if as_json:
         print(json.dumps(report(checks, probe, port=port, profile=job.profile, release=release),
                          indent=2), flush=True)

@@ -27,17 +27,17 @@ def source(job: Job) -> Path | None:
     if path is None:
         return None
     if not path.exists():
-        raise UserError(f"{STEP}: {path} does not exist (a folder of .py modules or a manifest.py)")
+        raise UserError(STEP, f"{path} does not exist (a folder of .py modules or a manifest.py)")
     if path.is_dir():
         modules = python_files(path)
         if not modules:
-            raise UserError(f"{STEP}: {path} holds no Python files (.py) to freeze")
+            raise UserError(STEP, f"{path} holds no Python files (.py) to freeze")
         for module in modules:
             _syntax_check(module)
     elif path.suffix == ".py":
         _syntax_check(path)
     else:
-        raise UserError(f"{STEP}: {path} is neither a folder nor a manifest .py file")
+        raise UserError(STEP, f"{path} is neither a folder nor a manifest .py file")
     return path.resolve()
 
 
@@ -49,9 +49,9 @@ def _syntax_check(path: Path) -> None:
     try:
         compile(path.read_text(), str(path), "exec")
     except SyntaxError as exc:
-        raise UserError(f"{STEP}: {path}:{exc.lineno}: syntax error: {exc.msg}") from None
+        raise UserError(STEP, f"{path}:{exc.lineno}: syntax error: {exc.msg}") from None
     except UnicodeDecodeError:
-        raise UserError(f"{STEP}: {path} is not UTF-8 text") from None
+        raise UserError(STEP, f"{path} is not UTF-8 text") from None
 
 
 def digest(job: Job) -> str:
@@ -90,8 +90,7 @@ def manifest_path(job: Job) -> Path | None:
 
 def write_manifest(job: Job) -> Path | None:
     """Write the manifest, only when its text changed (make then sees no new mtime)."""
-    path = source(job)
-    if path is None:
+    if (path := source(job)) is None:
         return None
     target = manifest_path(job)
     text = manifest_text(job, path)

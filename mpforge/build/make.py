@@ -5,7 +5,7 @@ A build is skipped when its stamp (MicroPython and IDF commits, overlay,
 profile, make arguments) matches and the images it recorded are still there.
 The build's sdkconfig is removed whenever the overlay or the IDF changed:
 ESP-IDF applies defaults only to options an existing sdkconfig lacks, so a
-stale one would silently keep the old settings (reference/esp-idf.md §5).
+stale one would silently keep the old settings (docs/esp-idf.md §5).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from mpforge.image import layout, partitions
 from mpforge import shell
 from mpforge import state
 from mpforge import ui
+from mpforge.results import StepResult
 from mpforge.errors import UserError
 from mpforge.model.settings import Job
 
@@ -92,15 +93,13 @@ def status(job: Job) -> tuple[bool, str]:
     return True, f"{job.label} built in {job.build_dir.name}"
 
 
-def ensure(job: Job) -> None:
+def ensure(job: Job) -> StepResult | None:
+    """Build (the pipeline asks status first, except in a dry run)."""
     if job.settings.dry:
         ui.say(STEP, f"would build {job.label}")
         shell.run(STEP, toolchain.command(job, make_command(job), job.port_dir), dry=True)
-        return
-    ok, message = status(job)
-    if ok:
-        ui.say(STEP, f"{message}, up to date")
-        return
+        return None
+    _ok, message = status(job)  # why it builds, for the progress line
     env = toolchain.build_env(job, STEP)
     frozen.write_manifest(job)
     inputs = _inputs(job)
@@ -112,7 +111,7 @@ def ensure(job: Job) -> None:
     fw = check_images(job)
     state.write(job.settings.state_dir, _stamp_name(job), {"inputs": inputs, "outputs": _outputs(job.build_dir)})
     app = fw.image("app")
-    ui.say(STEP, f"built {job.label}: {app.path.stat().st_size / 2**20:.2f} MB app in {job.build_dir}")
+    return StepResult(STEP, f"built {job.label}: {app.path.stat().st_size / 2**20:.2f} MB app in {job.build_dir}")
 
 
 def _log(job: Job) -> Path:
@@ -148,7 +147,7 @@ def _run_make(job: Job, env: dict) -> None:
         tail = _log(job).read_text(errors="replace").strip().splitlines()[-15:]
         for line in tail:
             print(f"  | {line}")
-        raise UserError(f"{STEP}: make failed with exit code {code} for {job.label}; full log: {_log(job)}")
+        raise UserError(STEP, f"make failed with exit code {code} for {job.label}; full log: {_log(job)}")
 
 
 def check_images(job: Job) -> firmware.Firmware:

@@ -1,7 +1,7 @@
 """mpy-cross, MicroPython's bytecode compiler, built with the host compiler.
 
 Up to date when the binary is newer than every source it is built from
-(mpy-cross/ and py/; shared/reference/micropython-esp32-history.md, mpy-cross).
+(mpy-cross/ and py/; docs/micropython-esp32.md, mpy-cross).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from pathlib import Path
 
 from mpforge import shell
 from mpforge import ui
+from mpforge.results import StepResult
 from mpforge.model.settings import Job
 from mpforge.source import toolchain
 
@@ -40,16 +41,14 @@ def status(job: Job) -> tuple[bool, str]:
     return True, f"{exe.relative_to(job.mp_dir)} newer than its sources"
 
 
-def ensure(job: Job) -> None:
-    ok, message = status(job)
-    if ok:
-        ui.say(STEP, f"{message}, up to date")
-        return
+def ensure(job: Job) -> StepResult | None:
+    """Build it (the pipeline asks status first)."""
     if not job.settings.dry:
         toolchain.host_tools(job, STEP, "make", "cc")
     ui.say(STEP, f"building mpy-cross with {job.settings.jobs} job(s)")
     cmd = ["make", "-C", str(job.mp_dir / "mpy-cross"), f"-j{job.settings.jobs}"]
     shell.run(STEP, toolchain.command(job, cmd, job.mp_dir),
               dry=job.settings.dry, capture=True)
-    if not job.settings.dry:
-        ui.say(STEP, f"built {binary(job).relative_to(job.mp_dir)}")
+    if job.settings.dry:
+        return None
+    return StepResult(STEP, f"built {binary(job).relative_to(job.mp_dir)}")

@@ -16,21 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from dataclasses import dataclass
 
-from mpforge import PROJECT_ROOT
 from mpforge.source import gitsrc
-from mpforge.model import profiles
+from mpforge.model import chips, lines, profiles
 from mpforge import state
 from mpforge import ui
+from mpforge.results import StepResult
 from mpforge.errors import UserError
 from mpforge.image import layout
 from mpforge.model.profiles import Profile
 from mpforge.model.settings import Job
 
 STEP = "overlay"
-OVERLAYS_DIR = PROJECT_ROOT / "overlays"
 SIZES = ("2MB", "4MB", "8MB", "16MB", "32MB")
 
 
@@ -66,15 +64,13 @@ def _read(path, parse=None):
 
 
 def line_spec(line: str) -> dict:
-    path = OVERLAYS_DIR / line / "overlay.toml"
-    if not path.is_file():
-        raise UserError(f"{STEP}: no overlay for release line {line} ({path} is missing)")
-    return _read(path, tomllib.loads)
+    """overlays/<line>/overlay.toml as read (model.lines holds its facts)."""
+    return lines.load(line).spec
 
 
 def sdkconfig_settings(profile: Profile, partition_csv: str) -> str:
     """The Kconfig lines for a profile. Option names are stable across IDF v5.0-v5.5
-    (shared/reference/esp-idf.md §5); a blank `CONFIG_X=` clears a choice an earlier
+    (docs/esp-idf.md §5); a blank `CONFIG_X=` clears a choice an earlier
     file made, as MicroPython's own snippets do."""
     size = profile.flash_size_label
     lines = [f"CONFIG_ESPTOOLPY_FLASHSIZE_{size}=y"]
@@ -91,8 +87,10 @@ def sdkconfig_settings(profile: Profile, partition_csv: str) -> str:
         on, off = ("OCT", "QUAD") if profile.psram_mode == "octal" else ("QUAD", "OCT")
         lines += ["CONFIG_SPIRAM=y", f"CONFIG_SPIRAM_MODE_{off}=", f"CONFIG_SPIRAM_MODE_{on}=y",
                   f"CONFIG_SPIRAM_SPEED_{profile.psram_speed.upper()}=y"]
-    lines += [f"CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_{mhz}=" for mhz in (80, 160, 240) if mhz != profile.cpu_mhz]
-    lines += [f"CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_{profile.cpu_mhz}=y", f"CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ={profile.cpu_mhz}"]
+    chip = chips.get(profile.chip)
+    cpu = f"CONFIG_{chip.kconfig_cpu_mhz}"
+    lines += [f"{cpu}_{mhz}=" for mhz in chip.cpu_mhz if mhz != profile.cpu_mhz]
+    lines += [f"{cpu}_{profile.cpu_mhz}=y", f"{cpu}={profile.cpu_mhz}"]
     return "\n".join(lines)
 
 
@@ -107,7 +105,7 @@ def placed(value: str, pattern, key: str) -> str:
     """A profile value that stands in CMake code or a file name: only its plain form is
     written (CMake's legacy "..." quoting of the board name has no escapes)."""
     if not pattern.fullmatch(value):
-        raise UserError(f"{STEP}: the profile's {key} {value!r} cannot be written into CMake safely; "
+        raise UserError(STEP, f"the profile's {key} {value!r} cannot be written into CMake safely; "
                         "fix it in the profile")
     return value
 
@@ -117,37 +115,37 @@ def table_file(profile: Profile) -> str:
     return f"partitions-mpforge_{placed(profile.variant, profiles.VARIANT_RE, 'build.variant')}.csv"
 
 
-def partition_csv(job: Job, spec: dict | None = None) -> str:
+def partition_csv(job: Job) -> str:
     """What CONFIG_PARTITION_TABLE_CUSTOM_FILENAME names for this job: the variant's
     own table (relative to ports/esp32, where ESP-IDF resolves it), or the port's
     table for the profile's flash size when the profile has no [partitions]."""
     profile, line = job.profile, job.release.line
     if profile.partitions is not None:
         return f"boards/{placed(profile.board, profiles.BOARD_RE, 'build.board')}/{table_file(profile)}"
-    spec = spec if spec is not None else line_spec(line)
-    csv = spec.get("partitions", {}).get(profile.flash_size_label)
+    facts = lines.load(line)
+    csv = facts.partitions.get(profile.flash_size_label)
     if csv is None:
-        sizes = sorted((profiles.parse_size(k, "overlay.toml"), k) for k in spec.get("partitions", {}))
+        sizes = sorted((profiles.parse_size(k, "overlay.toml"), k) for k in facts.partitions)
         if sizes and profile.flash_size < sizes[0][0]:
             smallest = sizes[0][1]
-            raise UserError(f"{STEP}: profile {profile.name} has {profile.flash_size_label} flash, smaller than the "
+            raise UserError(STEP, f"profile {profile.name} has {profile.flash_size_label} flash, smaller than the "
                             f"partition tables of micropython {job.release.version} need (the smallest, "
-                            f"{spec['partitions'][smallest]}, is for {smallest} flash)")
-        raise UserError(f"{STEP}: release line {line} has no partition table for {profile.flash_size_label} flash "
+                            f"{facts.partitions[smallest]}, is for {smallest} flash)")
+        raise UserError(STEP, f"release line {line} has no partition table for {profile.flash_size_label} flash "
                         f"(profile {profile.name}); add one to overlays/{line}/overlay.toml")
     return csv
 
 
 def render(job: Job) -> Rendered:
     """Every file and edit the overlay makes for this profile and release line."""
-    profile, line = job.profile, job.release.line
-    spec = line_spec(line)
-    csv = partition_csv(job, spec)
+    profile, facts = job.profile, job.release.facts
+    spec = facts.spec
+    csv = partition_csv(job)
     values = {
         "VARIANT": placed(profile.variant, profiles.VARIANT_RE, "build.variant"),
         "BOARD": placed(profile.board, profiles.BOARD_RE, "build.board"),
         "BOARD_NAME": placed(profile.board_name, profiles.BOARD_NAME_RE, "build.board_name"),
-        "PROFILE": comment(profile.name), "TITLE": comment(profile.title), "LINE_NOTE": comment(spec.get("note", "")),
+        "PROFILE": comment(profile.name), "TITLE": comment(profile.title), "LINE_NOTE": comment(facts.note),
         "SETTINGS": sdkconfig_settings(profile, csv),
     }
 
@@ -156,13 +154,13 @@ def render(job: Job) -> Rendered:
             text = text.replace(f"@{key}@", value)
         leftover = re.search(r"@[A-Z_]+@", text)
         if leftover:
-            raise UserError(f"{STEP}: {where} has an unknown placeholder {leftover.group()}")
+            raise UserError(STEP, f"{where} has an unknown placeholder {leftover.group()}")
         return text
 
     def template(name: str) -> str:
-        path = OVERLAYS_DIR / line / name
+        path = facts.folder / name
         if not path.is_file():
-            raise UserError(f"{STEP}: overlay file {path.relative_to(OVERLAYS_DIR.parent)} is missing "
+            raise UserError(STEP, f"overlay file {path.relative_to(lines.OVERLAYS_DIR.parent)} is missing "
                             f"(needed for {profile.name} on {job.release.version})")
         return _read(path)
 
@@ -171,10 +169,10 @@ def render(job: Job) -> Rendered:
         files[table_file(profile)] = layout.render(
             profile.partitions, profile.flash_size, spec.get("layout", {}),
             comment(f"mpforge variant {profile.variant} (profile {profile.name}): {profile.partitions.describe()}, "
-                    f"{profile.flash_size_label} flash, {line} line"))
+                    f"{profile.flash_size_label} flash, {facts.name} line"))
     edits = {target: template(src) for target, src in spec.get("edit", {}).items()}
     if not files:
-        raise UserError(f"{STEP}: overlays/{line}/overlay.toml lists no files")
+        raise UserError(STEP, f"overlays/{facts.name}/overlay.toml lists no files")
     return Rendered(files, edits)
 
 
@@ -199,16 +197,16 @@ def _plan(job: Job, rendered: Rendered, known: dict) -> dict[str, tuple[str, str
     anything we do not recognise."""
     board_dir = job.board_dir
     if (job.port_dir / "boards").is_dir() and not board_dir.is_dir():
-        raise UserError(f"{STEP}: board {job.profile.board} (the profile's build.board) is not in "
+        raise UserError(STEP, f"board {job.profile.board} (the profile's build.board) is not in "
                         f"{job.port_dir / 'boards'}; set build.board to one of the port's boards")
     if not board_dir.is_dir():
-        raise UserError(f"{STEP}: {board_dir} does not exist; is {job.mp_dir} a MicroPython "
+        raise UserError(STEP, f"{board_dir} does not exist; is {job.mp_dir} a MicroPython "
                         f"{job.release.version} tree? (run `invoke fetch`)")
     ours = set(known["edits"])
     foreign = [p for p in gitsrc.dirty(job.mp_dir, str(board_dir.relative_to(job.mp_dir)))
                if p not in ours]
     if foreign:
-        raise UserError(f"{STEP}: {foreign[0]} has edits mpforge did not make; commit or stash them "
+        raise UserError(STEP, f"{foreign[0]} has edits mpforge did not make; commit or stash them "
                         f"(git -C {job.mp_dir} stash) and run again")
     changes = {}
     for name, content in rendered.files.items():
@@ -220,19 +218,19 @@ def _plan(job: Job, rendered: Rendered, known: dict) -> dict[str, tuple[str, str
         if current == content:
             continue
         if _sha(current) not in known["files"].get(rel, []):
-            raise UserError(f"{STEP}: {rel} exists and was not written by mpforge; "
+            raise UserError(STEP, f"{rel} exists and was not written by mpforge; "
                             "move it away (it is yours) and run again")
         changes[name] = ("files", content)
     for name, hook in rendered.edits.items():
         rel = _rel(job, name)
         original = gitsrc.tracked_content(job.mp_dir, rel)
         if original is None:
-            raise UserError(f"{STEP}: {rel} is not tracked by git in {job.mp_dir}; is this release {job.release.version}?")
+            raise UserError(STEP, f"{rel} is not tracked by git in {job.mp_dir}; is this release {job.release.version}?")
         current = (board_dir / name).read_text()
         if current == original + hook:
             continue
         if current != original and _sha(current) not in known["edits"].get(rel, []):
-            raise UserError(f"{STEP}: {rel} has edits mpforge did not make; "
+            raise UserError(STEP, f"{rel} has edits mpforge did not make; "
                             f"restore it with `git -C {job.mp_dir} checkout -- {rel}` and run again")
         changes[name] = ("edits", original + hook)
     return changes
@@ -244,9 +242,8 @@ def status(job: Job) -> tuple[bool, str]:
         changes = _plan(job, rendered, _load_state(job))
     except UserError as exc:
         return False, str(exc)
-    if changes:
-        return False, f"{len(changes)} file(s) to place for variant {job.profile.variant}"
-    return True, f"variant {job.profile.variant} in place for {job.release.version} (line {job.release.line})"
+    in_place = f"variant {job.profile.variant} in place for {job.release.version} (line {job.release.line})"
+    return not changes, f"{len(changes)} file(s) to place for variant {job.profile.variant}" if changes else in_place
 
 
 def inputs(job: Job) -> list:
@@ -258,23 +255,22 @@ def inputs(job: Job) -> list:
             job.settings.state_dir / f"{_state_name(job)}.json"]
 
 
-def apply(job: Job) -> Rendered:
+def apply(job: Job) -> StepResult | None:
     """Place the variant's files; a no-op (no writes) when they are already there."""
     rendered = render(job)
     if job.settings.dry and not job.board_dir.exists():  # nothing fetched yet in a dry run
         for name in list(rendered.files) + list(rendered.edits):
             ui.say(STEP, f"would place {_rel(job, name)}")
-        return rendered
+        return None
     known = _load_state(job)
     changes = _plan(job, rendered, known)
     if not changes:
-        ui.say(STEP, f"variant {job.profile.variant} in place for {job.release.version}, up to date")
-        return rendered
+        return StepResult(STEP, f"variant {job.profile.variant} in place for {job.release.version}", up_to_date=True)
     if job.settings.dry:
         for name, (kind, _content) in changes.items():
             action = "append mpforge hook to" if kind == "edits" else "write"
             ui.say(STEP, f"would {action} {_rel(job, name)}")
-        return rendered
+        return None
     # Record before writing: an interrupted run still recognises its own files.
     for name, (kind, content) in changes.items():
         known[kind].setdefault(_rel(job, name), []).append(_sha(content))
@@ -283,11 +279,11 @@ def apply(job: Job) -> Rendered:
         state.atomic_write(job.board_dir / name, content)
     edited = [name for name, (kind, _content) in changes.items() if kind == "edits"]
     hooked = f" and hooked into {', '.join(edited)}" if edited else ""
-    ui.say(STEP, f"placed {len(changes) - len(edited)} file(s) for {job.profile.variant}{hooked} in {job.board_dir}")
-    return rendered
+    return StepResult(STEP, f"placed {len(changes) - len(edited)} file(s) for {job.profile.variant}{hooked} "
+                            f"in {job.board_dir}")
 
 
-def revert(job: Job) -> None:
+def revert(job: Job) -> StepResult:
     """Remove every file mpforge placed in this tree and undo its edits.
 
     Everything is checked before anything is touched, so a file changed after
@@ -304,7 +300,7 @@ def revert(job: Job) -> None:
                 continue
             if _sha(path.read_text()) not in hashes:
                 did, hint = hints[kind]
-                raise UserError(f"{STEP}: {rel} was changed after mpforge {did} it; {hint}")
+                raise UserError(STEP, f"{rel} was changed after mpforge {did} it; {hint}")
             undo.append((rel, path, original))
     for rel, path, original in undo:
         if job.settings.dry:
@@ -316,5 +312,6 @@ def revert(job: Job) -> None:
     if not job.settings.dry:
         state.clear(job.settings.state_dir, _state_name(job))
     removed = sum(1 for _rel, _path, original in undo if original is None)
-    ui.say(STEP, f"reverted {job.mp_dir}: removed {removed} file(s), restored {len(undo) - removed} file(s)"
-           if undo else f"nothing of mpforge's in {job.mp_dir}, up to date")
+    if not undo:
+        return StepResult(STEP, f"nothing of mpforge's in {job.mp_dir}", up_to_date=True)
+    return StepResult(STEP, f"reverted {job.mp_dir}: removed {removed} file(s), restored {len(undo) - removed} file(s)")

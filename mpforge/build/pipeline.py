@@ -1,7 +1,7 @@
 """The build chain: each step checks its own state and does only what is missing.
 
 Steps are composed here in Python rather than as invoke pre-tasks, because
-pre-tasks get no arguments (shared/reference/anchors.md §8) and each step
+pre-tasks get no arguments (docs/tools.md §1) and each step
 needs the profile and release the user asked for.
 
 Up to date, cheaply: each step names its inputs (files by size and mtime,
@@ -14,15 +14,15 @@ without running its check: no git, cmake or kconfgen on a no-op
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sys
 from dataclasses import dataclass
 from typing import Callable
 
-from mpforge.build import make as build
+from mpforge.build import make
 from mpforge.config import check as configcheck
 from mpforge.build import frozen
-from mpforge.source import idf
 from mpforge.source import micropython
 from mpforge.build import mpycross
 from mpforge.build import overlay
@@ -32,15 +32,22 @@ from mpforge import state
 from mpforge import ui
 from mpforge.source import toolchain
 from mpforge.errors import UserError
+from mpforge.results import StepResult
 from mpforge.model.settings import Job
 
 
 @dataclass(frozen=True)
 class Step:
+    """One step of the chain. The pipeline asks `current` (default: `status`) first and says
+    "up to date" itself; `ensure` runs only when there is work and returns its StepResult."""
+
     name: str
-    status: Callable[[Job], tuple[bool, str]]
-    ensure: Callable[[Job], None]
-    inputs: Callable[[Job], list] | None = None  # None: its own status is already cheap
+    status: Callable[[Job], tuple[bool, str]]  # for `invoke status`
+    ensure: Callable[[Job], StepResult | None]
+    current: Callable[[Job], tuple[bool, str]] | None = None
+    ask_first: bool = True  # False: ensure decides itself (it reports "up to date" as its result)
+    ask_when_dry: bool = True  # False: a dry run goes straight to ensure (it says what it would do)
+    inputs: Callable[[Job], list] | None = None  # what the up-to-date stamp hashes (None: no stamp)
 
 
 def _prereqs_status(job: Job) -> tuple[bool, str]:
@@ -55,10 +62,17 @@ def _prereqs_status(job: Job) -> tuple[bool, str]:
     return ok, "\n".join([*said, message]) if ok else message
 
 
-def _prereqs_ensure(job: Job) -> None:
+_OS_PACKAGES = Step("install-prereqs", lambda job: prereqs.status()[:2],
+                    lambda job: prereqs.ensure(yes=job.settings.yes, dry=job.settings.dry),
+                    current=lambda job: prereqs.current())
+_IDF = Step("install-prereqs", toolchain.status, toolchain.ensure, current=toolchain.current)
+
+
+def _prereqs_ensure(job: Job) -> StepResult | None:
+    """OS packages (not for the container backend), then the IDF: each part reports on its own."""
     if job.settings.os_packages and not toolchain.is_container(job):
-        prereqs.ensure(yes=job.settings.yes, dry=job.settings.dry)
-    toolchain.ensure(job)
+        ui.step_result(ensure(job, _OS_PACKAGES))
+    return ensure(job, _IDF)
 
 
 def _prereqs_inputs(job: Job) -> list:
@@ -67,12 +81,12 @@ def _prereqs_inputs(job: Job) -> list:
 
 
 STEPS = (
-    Step("install-prereqs", _prereqs_status, _prereqs_ensure, _prereqs_inputs),
-    Step("fetch", micropython.status, micropython.ensure, micropython.inputs),
+    Step("install-prereqs", _prereqs_status, _prereqs_ensure, ask_first=False, inputs=_prereqs_inputs),
+    Step("fetch", micropython.status, micropython.ensure, inputs=micropython.inputs),
     Step("mpy-cross", mpycross.status, mpycross.ensure),
-    Step("overlay", overlay.status, overlay.apply, overlay.inputs),
-    Step("config", configcheck.status, configcheck.ensure, configcheck.inputs),
-    Step("build", build.status, build.ensure, build.inputs),
+    Step("overlay", overlay.status, overlay.apply, ask_first=False, inputs=overlay.inputs),
+    Step("config", configcheck.status, configcheck.ensure, ask_first=False, inputs=configcheck.inputs),
+    Step("build", make.status, make.ensure, ask_when_dry=False, inputs=make.inputs),
 )
 
 
@@ -96,7 +110,7 @@ def _settings_text(job: Job) -> str:
     s = job.settings
     return repr((s.workdir, s.micropython_url, s.micropython_dir, s.idf_version, s.idf_url, s.idf_dir,
                  s.idf_tools_path, s.os_packages, job.frozen, s.backend, s.container_engine, s.container_image,
-                 repr(sorted(s.extra.items(), key=str))))
+                 s.idf_python))
 
 
 def _stamp_name(job: Job) -> str:
@@ -140,15 +154,21 @@ def _record(step: Step, job: Job) -> None:
     state.write(job.settings.state_dir, _stamp_name(job), stamps)
 
 
-def ensure(job: Job, step: Step) -> None:
-    """Run one step, unless its inputs hash to its stamp (then say it is up to date)."""
-    message = _recorded(step, job, _fingerprint(step, job))
+def ensure(job: Job, step: Step) -> StepResult | None:
+    """The one "if up to date, say so" of the chain: the stamp of the step's inputs (no
+    program runs), else the step's own check; otherwise the step's work, then its stamp."""
+    fingerprint = _fingerprint(step, job)
+    message = _recorded(step, job, fingerprint)
     if message is not None:
-        for line in message.splitlines():
-            ui.say(step.name, f"{line}, up to date")
-        return
-    step.ensure(job)
+        return StepResult(step.name, message, up_to_date=True)
+    if step.ask_first and (step.ask_when_dry or not job.settings.dry):
+        ok, message = (step.current or step.status)(job)
+        if ok:
+            _record(step, job)
+            return StepResult(step.name, message, up_to_date=True)
+    result = step.ensure(job)
     _record(step, job)
+    return result
 
 
 def _index(name: str) -> int:
@@ -156,19 +176,24 @@ def _index(name: str) -> int:
 
 
 def run_through(job: Job, last: str, start: str = "install-prereqs") -> None:
-    """Run the steps from `start` to `last` inclusive, each only if needed."""
+    """Run the steps from `start` to `last` inclusive, each only if needed, showing each result."""
     if _index(last) >= _index("build"):
         frozen.source(job)  # a bad --frozen path fails now, not after the long steps
     for step in STEPS[_index(start):_index(last) + 1]:
-        ensure(job, step)
+        ui.step_result(ensure(job, step))
 
 
 def run_step(job: Job, name: str) -> None:
-    ensure(job, STEPS[_index(name)])
+    ui.step_result(ensure(job, STEPS[_index(name)]))
+
+
+def revert_overlay(job: Job) -> None:
+    """`invoke overlay --revert`: put the MicroPython tree back as git has it."""
+    ui.step_result(overlay.revert(job))
 
 
 def check_config(job: Job, as_json: bool = False) -> None:
-    """`invoke config`: the steps the check needs, then the check, printed (JSON on stdout with as_json).
+    """`invoke config`: the steps the check needs, then the check, shown (JSON on stdout with as_json).
 
     With the idf.python setting the checkouts are used as they are (nothing is
     fetched or installed): the MicroPython tree must be at the release's
@@ -177,15 +202,20 @@ def check_config(job: Job, as_json: bool = False) -> None:
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
         if configcheck.own_python(job):
             micropython.check_checkout(job)
-            overlay.apply(job)
+            run_step(job, "overlay")
         else:
-            for step in STEPS:
-                if step.name in ("install-prereqs", "fetch", "overlay"):  # mpy-cross is not needed
-                    ensure(job, step)
+            for name in ("install-prereqs", "fetch", "overlay"):  # mpy-cross is not needed
+                run_step(job, name)
     if job.settings.dry:  # nothing was fetched or placed: there is nothing to resolve yet
-        configcheck.ensure(job)
+        run_step(job, "config")
         return
-    configcheck.run(job, as_json=as_json)
+    report, inputs = configcheck.run(job)
+    if as_json:
+        print(json.dumps(report.as_dict(), indent=2))
+    else:
+        ui.config_table(report)
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        ui.step_result(configcheck.finish(job, report, inputs))  # with --json, stdout stays JSON only
 
 
 def status_rows(job: Job) -> list[tuple[str, bool, str]]:

@@ -68,7 +68,7 @@ def generate(settings, profiles: list[str] | None, releases: list[str] | None,
         or list(releases_mod.table(settings.releases_file))
     for name in chosen_profiles:
         if not _SAFE.match(name):
-            raise UserError(f"{STEP}: profile {name!r}: a CI build needs a profile by name from boards/ "
+            raise UserError(STEP, f"profile {name!r}: a CI build needs a profile by name from boards/ "
                             "(commit the file there)")
         profiles_mod.load(name)  # unknown or invalid: its own one-line error
     for version in chosen_releases:
@@ -90,7 +90,7 @@ def matrix(profiles: list[str], releases: list[str]) -> list[Pair]:
     """Every (profile, release) pair, each once, in the order given; names checked for the YAML."""
     for value in [*profiles, *releases]:
         if not _SAFE.match(value):
-            raise UserError(f"{STEP}: {value!r} cannot go into a workflow; use profile names from boards/ "
+            raise UserError(STEP, f"{value!r} cannot go into a workflow; use profile names from boards/ "
                             "and release versions such as v1.28.0")
     pairs = [Pair(p, r) for r in releases for p in profiles]
     return list(dict.fromkeys(pairs))
@@ -204,9 +204,9 @@ def write(path: Path, text: str) -> bool:
     except (FileNotFoundError, NotADirectoryError):
         pass  # a new file; a parent that is not a folder fails below with the write
     except OSError as exc:
-        raise UserError(f"{STEP}: cannot read {path}: {exc.strerror}") from None
+        raise UserError(STEP, f"cannot read {path}: {exc.strerror}") from None
     try:
         state.atomic_write(path, text)
     except OSError as exc:
-        raise UserError(f"{STEP}: cannot write {path}: {exc.strerror}; choose another --output") from None
+        raise UserError(STEP, f"cannot write {path}: {exc.strerror}; choose another --output") from None
     return True

@@ -5,8 +5,8 @@ v1.24) the variant's mpconfigvariant_<V>.cmake; together they set
 SDKCONFIG_DEFAULTS (files, later ones win) and MICROPY_DEF_BOARD (compile
 definitions, among them MICROPY_HW_BOARD_NAME). Rather than guess what those
 files do, mpforge runs them with real CMake in script mode
-(mpforge/cmake/board_defaults.cmake), which mimics the top of the port's
-CMakeLists.txt per release line (shared/reference/micropython-esp32-history.md
+(mpforge/config/cmake/board_defaults.cmake), which mimics the top of the port's
+CMakeLists.txt per release line (docs/micropython-esp32.md
 §1, §2). No ESP-IDF and no toolchain are needed.
 """
 
@@ -58,7 +58,7 @@ def cmake_program(path: str | None = None) -> str:
     found = ((shutil.which("cmake", path=path) if path else None) or shutil.which("cmake")
              or (str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None))
     if not found:
-        raise UserError(f"{STEP}: cmake is not installed; install CMake 3.16 or newer "
+        raise UserError(STEP, "cmake is not installed; install CMake 3.16 or newer "
                         "(your OS package, or `pip install cmake`) and run again")
     return found
 
@@ -82,10 +82,10 @@ def evaluate(port_dir: Path, board: str, variant: str, *, check_variant: bool,
     """
     board_dir = port_dir / "boards" / board
     if (port_dir / "boards").is_dir() and not board_dir.is_dir():
-        raise UserError(f"{STEP}: board {board} (the profile's build.board) is not in {port_dir / 'boards'}; "
+        raise UserError(STEP, f"board {board} (the profile's build.board) is not in {port_dir / 'boards'}; "
                         "set build.board to one of the port's boards")
     if not (board_dir / "mpconfigboard.cmake").is_file():
-        raise UserError(f"{STEP}: {board_dir} has no mpconfigboard.cmake; is {port_dir} a MicroPython esp32 port "
+        raise UserError(STEP, f"{board_dir} has no mpconfigboard.cmake; is {port_dir} a MicroPython esp32 port "
                         f"and {board} one of its boards?")
     with tempfile.TemporaryDirectory(prefix="mpforge-cmake-") as tmp:
         out = Path(tmp) / "board.txt"
@@ -98,18 +98,18 @@ def evaluate(port_dir: Path, board: str, variant: str, *, check_variant: bool,
         result = subprocess.run(cmd, cwd=port_dir, env=env, capture_output=True, text=True,
                                 stdin=subprocess.DEVNULL)
         if result.returncode != 0 or not out.is_file():
-            raise UserError(f"{STEP}: CMake stopped evaluating {board_dir.relative_to(port_dir)}: "
+            raise UserError(STEP, f"CMake stopped evaluating {board_dir.relative_to(port_dir)}: "
                             f"{_cmake_error(result.stderr)}")
         lines = out.read_text().splitlines()
     entries = tuple(v for k, _, v in (l.partition(" ") for l in lines) if k == "defaults" and v)
     def_board = tuple(v for k, _, v in (l.partition(" ") for l in lines) if k == "def_board" and v)
     target = next((v for k, _, v in (l.partition(" ") for l in lines) if k == "target"), "")
     if not entries:
-        raise UserError(f"{STEP}: {board_dir.relative_to(port_dir)}/mpconfigboard.cmake sets no SDKCONFIG_DEFAULTS")
+        raise UserError(STEP, f"{board_dir.relative_to(port_dir)}/mpconfigboard.cmake sets no SDKCONFIG_DEFAULTS")
     result = BoardDefaults(port_dir, entries, def_board, target)
     for entry, path in zip(entries, result.files):
         if not path.is_file():
-            raise UserError(f"{STEP}: SDKCONFIG_DEFAULTS of {board} lists {entry}, which does not exist in {port_dir}")
+            raise UserError(STEP, f"SDKCONFIG_DEFAULTS of {board} lists {entry}, which does not exist in {port_dir}")
     return result
 
 

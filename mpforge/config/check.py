@@ -17,8 +17,7 @@ second run with nothing changed does not run kconfgen again.
 
 from __future__ import annotations
 
-import contextlib
-import json
+import dataclasses
 import re
 import subprocess
 import sys
@@ -33,7 +32,7 @@ from mpforge.build import overlay
 from mpforge.image import layout, partitions
 from mpforge.config import sdkconfig
 from mpforge import state
-from mpforge import ui
+from mpforge.results import StepResult
 from mpforge.errors import UserError
 from mpforge.model.settings import Job
 
@@ -87,11 +86,7 @@ class Report:
 
 def own_python(job: Job) -> str | None:
     """The idf.python setting: a Python with ESP-IDF's kconfgen to use instead of the IDF's own environment."""
-    try:
-        value = job.settings.extra["idf"]["python"]
-    except (KeyError, TypeError):
-        return None
-    return str(value) if value else None
+    return job.settings.idf_python
 
 
 def idf_version(job: Job) -> str:
@@ -99,19 +94,19 @@ def idf_version(job: Job) -> str:
     idf.check_compatible(job)
     found = idf.version_of(job.idf_dir)
     if found is None:
-        raise UserError(f"{STEP}: {job.idf_dir} is not an ESP-IDF checkout (no tools/cmake/version.cmake); "
+        raise UserError(STEP, f"{job.idf_dir} is not an ESP-IDF checkout (no tools/cmake/version.cmake); "
                         "run `invoke install-prereqs` or set idf.dir")
     if found != job.idf_version:
-        raise UserError(f"{STEP}: {job.idf_dir} is ESP-IDF {found}, expected {job.idf_version} "
+        raise UserError(STEP, f"{job.idf_dir} is ESP-IDF {found}, expected {job.idf_version} "
                         f"(micropython {job.release.version} needs {job.release.idf_min} or newer)")
     return found
 
 
 def board_defaults(job: Job, idf_ver: str, env: dict | None = None) -> boardcmake.BoardDefaults:
-    """The port's defaults list for this job (v1.24 on, the port checks the variant)."""
+    """The port's defaults list for this job (where the line's port checks the variant, so does this)."""
     cmake = boardcmake.cmake_program(env.get("PATH") if env else None)
     return boardcmake.evaluate(job.port_dir, job.profile.board, job.profile.variant,
-                               check_variant=job.release.line != "v1.22", idf_version=idf_ver, cmake=cmake)
+                               check_variant=job.release.facts.port_checks_variant, idf_version=idf_ver, cmake=cmake)
 
 
 def _variant_entries(job: Job) -> list[str]:
@@ -146,7 +141,8 @@ def check(job: Job, board: _Board | None = None) -> Report:
     board = board or _evaluate(job)
     variant_entries = _variant_entries(job)  # also: the overlay exists for this pair
     resolved = sdkconfig.resolve(job.idf_dir, board.version, board.defaults.files, board.kconfig.python,
-                                 board.kconfig.env, wrap=board.kconfig.wrap, scratch=job.settings.workdir / "tmp")
+                                 board.kconfig.env, wrap=board.kconfig.wrap, scratch=job.settings.workdir / "tmp",
+                                 target=job.chip.idf_target)
     return compare(job, board.version, board.defaults, resolved.values, variant_entries, list(resolved.warnings))
 
 
@@ -169,14 +165,14 @@ def compare(job: Job, version: str, defaults: boardcmake.BoardDefaults, values: 
             bool(variant_entries) and tail == variant_entries))
     # The board's cmake sets IDF_TARGET; unset, ESP-IDF builds for its default, the esp32.
     target = defaults.target or "esp32 (IDF_TARGET not set)"
-    add(Row("IDF target", p.chip, target, defaults.target == p.chip))
+    add(Row("IDF target", job.chip.idf_target, target, defaults.target == job.chip.idf_target))
     name = defaults.board_name
     got_name = name if name is not None else f"{boardcmake.header_board_name(job.board_dir) or 'none'} (mpconfigboard.h)"
     add(Row("board name", p.board_name, got_name, name == p.board_name))
 
     add(Row("flash size", p.flash_size_label, str(values.get("ESPTOOLPY_FLASHSIZE")),
             values.get("ESPTOOLPY_FLASHSIZE") == p.flash_size_label))
-    # The derived ESPTOOLPY_FLASHMODE string is "dio" even for QIO (esp-idf.md §5): compare the choice.
+    # The derived ESPTOOLPY_FLASHMODE string is "dio" even for QIO (docs/esp-idf.md §5): compare the choice.
     want_mode = "OPI" if p.flash_type == "octal" else "QIO"
     got_mode = chosen("ESPTOOLPY_FLASHMODE_", FLASH_MODES)
     add(Row("flash mode", want_mode, got_mode, got_mode == want_mode))
@@ -198,7 +194,7 @@ def compare(job: Job, version: str, defaults: boardcmake.BoardDefaults, values: 
                         for m in [re.fullmatch(r"SPIRAM_SPEED_(\d+M)", k)] if m)
         got_speed = "/".join(speeds) or "none"
         add(Row("PSRAM speed", p.psram_speed, got_speed, got_speed == p.psram_speed))
-    cpu = values.get("ESP_DEFAULT_CPU_FREQ_MHZ")
+    cpu = values.get(job.chip.kconfig_cpu_mhz)
     add(Row("CPU MHz", str(p.cpu_mhz), str(cpu), cpu == p.cpu_mhz))
 
     want_csv = _expected_csv(job)
@@ -220,11 +216,11 @@ def _check_partitions(job: Job, report: Report, csv_name: str, offset: int) -> N
     try:
         table = read_table(job, csv, offset)
     except UserError as exc:
-        add(Row("partition table valid", f"fits {p.flash_size_label}", str(exc).removeprefix(f"{STEP}: "), False))
+        add(Row("partition table valid", f"fits {p.flash_size_label}", exc.detail, False))
         return
     report.partitions = [{"label": t.label, "type": t.type, "subtype": t.subtype, "offset": t.offset,
                           "size": t.size} for t in table]
-    made_at_boot = bool(overlay.line_spec(job.release.line).get("layout", {}).get("fs_made_at_boot"))
+    made_at_boot = job.release.facts.vfs_at_boot  # docs/micropython-esp32.md §3
     built = job.build_dir / "micropython.bin"
     built_app = built.stat().st_size if built.is_file() else None
     for setting, want, got, ok in layout.check(table, p.flash_size, p.min_fs_size, made_at_boot, built_app, offset):
@@ -238,26 +234,26 @@ def _check_partitions(job: Job, report: Report, csv_name: str, offset: int) -> N
 def read_table(job: Job, csv: Path, offset: int) -> list[partitions.Partition]:
     """The CSV, checked by the IDF checkout's gen_esp32part.py when it has one, else read by mpforge."""
     if not csv.is_file():
-        raise UserError(f"{STEP}: partition table {csv} does not exist")
+        raise UserError(STEP, f"partition table {csv} does not exist")
     tool = job.idf_dir / "components" / "partition_table" / "gen_esp32part.py"
     if not tool.is_file():
         try:
             return partitions.parse_csv(csv.read_text(), offset)
         except ValueError as exc:
-            raise UserError(f"{STEP}: {csv.name}: {exc}") from None
+            raise UserError(STEP, f"{csv.name}: {exc}") from None
     with tempfile.TemporaryDirectory(prefix="mpforge-parts-") as tmp:
         out = Path(tmp) / "partition-table.bin"
-        # gen_esp32part is stdlib-only and runs with any Python 3 (esp-idf.md §6).
+        # gen_esp32part is stdlib-only and runs with any Python 3 (docs/esp-idf.md §6).
         result = subprocess.run([sys.executable, str(tool), "--flash-size", job.profile.flash_size_label,
                                  "--offset", hex(offset), str(csv), str(out)],
                                 capture_output=True, text=True, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             lines = [l.strip() for l in (result.stderr + result.stdout).splitlines() if l.strip()]
-            raise UserError(f"{STEP}: gen_esp32part.py rejects {csv.name}: {lines[-1] if lines else 'no message'}")
+            raise UserError(STEP, f"gen_esp32part.py rejects {csv.name}: {lines[-1] if lines else 'no message'}")
         try:
             return partitions.parse(out.read_bytes())
         except (OSError, ValueError) as exc:
-            raise UserError(f"{STEP}: gen_esp32part.py wrote no readable table for {csv.name} ({exc})") from None
+            raise UserError(STEP, f"gen_esp32part.py wrote no readable table for {csv.name} ({exc})") from None
 
 
 # ---- the step -------------------------------------------------------------------------
@@ -291,10 +287,10 @@ def inputs(job: Job) -> list:
 
 
 def status(job: Job) -> tuple[bool, str]:
-    stamp = state.read(job.settings.state_dir, _stamp_name(job))
     board = _evaluate(job)
-    if stamp and stamp.get("inputs") == _inputs(job, board):
-        return True, f"resolved sdkconfig matches {job.profile.name} ({stamp.get('summary', '')})"
+    ok, message = _stamped(job, _inputs(job, board))
+    if ok:
+        return ok, message
     report = check(job, board)
     if not report.ok:
         first = report.mismatches[0]
@@ -306,58 +302,45 @@ def _summary(report: Report) -> str:
     return f"{report.idf}, {len(report.defaults)} defaults files"
 
 
-def ensure(job: Job) -> None:
-    """Check the configuration; print the table; fail on any mismatch."""
-    if job.settings.dry:
-        ui.say(STEP, f"would resolve the sdkconfig of {job.label} and check it against the profile")
-        return
-    board = _evaluate(job)
-    inputs = _inputs(job, board)
+def _stamped(job: Job, inputs: str) -> tuple[bool, str]:
+    """A check that passed was stamped with a digest of everything it read, and that still holds."""
     stamp = state.read(job.settings.state_dir, _stamp_name(job))
     if stamp and stamp.get("inputs") == inputs:
-        ui.say(STEP, f"resolved sdkconfig matches {job.profile.name} ({stamp.get('summary', '')}), up to date")
-        return
+        return True, f"resolved sdkconfig matches {job.profile.name} ({stamp.get('summary', '')})"
+    return False, "not checked since its inputs changed"
+
+
+def ensure(job: Job) -> StepResult:
+    """Check the configuration, the board evaluated once for the check and its stamp; the
+    result carries the report (shown before its line); a mismatch fails after the report."""
+    if job.settings.dry:
+        return StepResult(STEP, f"would resolve the sdkconfig of {job.label} and check it against the profile")
+    board = _evaluate(job)
+    inputs = _inputs(job, board)
+    ok, message = _stamped(job, inputs)
+    if ok:
+        return StepResult(STEP, message, up_to_date=True)
     report = check(job, board)
-    print_table(report)
-    _finish(job, report, inputs)
+    try:
+        return dataclasses.replace(finish(job, report, inputs), report=report)
+    except UserError as exc:
+        return StepResult(STEP, "", report=report, failure=exc)
 
 
-def _finish(job: Job, report: Report, inputs: str) -> None:
+def finish(job: Job, report: Report, inputs: str) -> StepResult:
+    """After the report is shown: stamp a match, or fail in one line naming every mismatch."""
     if not report.ok:
         state.clear(job.settings.state_dir, _stamp_name(job))
         bad = report.mismatches
-        raise UserError(f"{STEP}: the resolved sdkconfig does not match profile {job.profile.name} "
+        raise UserError(STEP, f"the resolved sdkconfig does not match profile {job.profile.name} "
                         f"({len(bad)} mismatch(es): " + "; ".join(f"{r.setting} is {r.got}, want {r.want}" for r in bad)
                         + "); the build would not give this board what it needs (run `invoke overlay`, "
                           "or fix the profile)")
     state.write(job.settings.state_dir, _stamp_name(job), {"inputs": inputs, "summary": _summary(report)})
-    ui.say(STEP, f"resolved sdkconfig matches {job.profile.name} ({_summary(report)})")
+    return StepResult(STEP, f"resolved sdkconfig matches {job.profile.name} ({_summary(report)})")
 
 
-def run(job: Job, as_json: bool = False) -> Report:
-    """`invoke config`: always resolve and print (the table, or JSON on stdout); fail on any mismatch."""
+def run(job: Job) -> tuple[Report, str]:
+    """`invoke config`: always resolve (no stamp); the report and the digest of its inputs for finish()."""
     board = _evaluate(job)  # once: the check and its stamp share it
-    inputs = _inputs(job, board)
-    report = check(job, board)
-    if as_json:
-        print(json.dumps(report.as_dict(), indent=2))
-    else:
-        print_table(report)
-    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-        _finish(job, report, inputs)  # with --json, stdout stays JSON only
-    return report
-
-
-def print_table(report: Report) -> None:
-    print(f"{STEP}: {report.profile} @ micropython {report.release}, ESP-IDF {report.idf}, "
-          f"{report.board} variant {report.variant}")
-    print(f"  defaults: {' '.join(report.defaults)}")
-    width = max(len(r.setting) for r in report.rows)
-    want_w = min(40, max(len(r.want) for r in report.rows))
-    for r in report.rows:
-        print(f"  {'ok ' if r.ok else 'BAD'} {r.setting:<{width}}  want {r.want:<{want_w}}  got {r.got}")
-    for w in report.warnings:
-        ui.warn(STEP, w)
-    if report.warnings:
-        ui.warn(STEP, "options of components the IDF fetches at build time (managed components such as "
-                      "esp_tinyusb) are unknown offline; only IDF options are checked")
+    return check(job, board), _inputs(job, board)

@@ -1,13 +1,13 @@
 """The final sdkconfig, resolved offline from a defaults list with the IDF's own Kconfig.
 
-The recipe (shared/reference/esp-idf.md §5, "Offline resolution with
+The recipe (docs/esp-idf.md §5, "Offline resolution with
 kconfgen", tested for IDF v5.0-v5.5) replays what the IDF's
 tools/cmake/kconfig.cmake does at configure time: write config.env, run
 tools/kconfig_new/prepare_kconfig_files.py, then kconfgen with the defaults
 and `--output json`. No toolchain, no CMake project, about 0.3 s.
 
 The defaults are first concatenated into one sdkconfig.combined, as the
-MicroPython port does (ports/esp32/CMakeLists.txt); the reference shows this
+MicroPython port does (ports/esp32/CMakeLists.txt); docs/esp-idf.md §5 shows this
 gives the same sdkconfig as passing each file with --defaults.
 
 Everything happens in a temporary directory (in the workdir when the caller
@@ -26,11 +26,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mpforge.model import releases
+from mpforge.model import chips, releases
 from mpforge.errors import UserError
 
 STEP = "config"
-TARGET = "esp32s3"
 
 
 @dataclass(frozen=True)
@@ -47,7 +46,7 @@ def combine(files) -> str:
         try:
             parts.append(Path(path).read_text())
         except OSError as exc:
-            raise UserError(f"{STEP}: cannot read sdkconfig defaults file {path}: {exc.strerror}") from None
+            raise UserError(STEP, f"cannot read sdkconfig defaults file {path}: {exc.strerror}") from None
     return "".join(parts)
 
 
@@ -55,7 +54,7 @@ def _component_files(idf_dir: Path, pattern: str) -> list[str]:
     return [str(p) for p in sorted((idf_dir / "components").glob(f"*/{pattern}")) if p.is_file()]
 
 
-def config_env(idf_dir: Path, idf_version: str, out: Path) -> dict:
+def config_env(idf_dir: Path, idf_version: str, out: Path, target: str) -> dict:
     """config.env as tools/cmake/kconfig.cmake writes it; keys the checkout's config.env.in lacks are left out
     (v5.0/v5.1 have no IDF_TOOLCHAIN and IDF_VERSION)."""
     major, minor, patch = releases.version_tuple(idf_version)
@@ -63,8 +62,8 @@ def config_env(idf_dir: Path, idf_version: str, out: Path) -> dict:
         "COMPONENT_KCONFIGS": ";".join(_component_files(idf_dir, "Kconfig")),
         "COMPONENT_KCONFIGS_PROJBUILD": ";".join(_component_files(idf_dir, "Kconfig.projbuild")),
         "COMPONENT_SDKCONFIG_RENAMES": ";".join(_component_files(idf_dir, "sdkconfig.rename")
-                                                + _component_files(idf_dir, f"sdkconfig.rename.{TARGET}")),
-        "IDF_TARGET": TARGET,
+                                                + _component_files(idf_dir, f"sdkconfig.rename.{target}")),
+        "IDF_TARGET": target,
         "IDF_TOOLCHAIN": "gcc",
         "IDF_VERSION": f"{major}.{minor}.{patch}",
         "IDF_ENV_FPGA": "",
@@ -87,7 +86,8 @@ def kconfgen_command(python: str, idf_dir: Path, idf_version: str) -> list[str]:
 
 
 def resolve(idf_dir: Path, idf_version: str, defaults, python: str, env: dict | None = None,
-            scratch: Path | None = None, wrap: Callable[[list[str], Path], list[str]] | None = None) -> Resolved:
+            scratch: Path | None = None, wrap: Callable[[list[str], Path], list[str]] | None = None,
+            target: str | None = None) -> Resolved:
     """Resolve the defaults files (in order, later ones win) against the IDF's Kconfig.
 
     python: the interpreter with the IDF's kconfgen requirements (the IDF's own venv).
@@ -95,14 +95,16 @@ def resolve(idf_dir: Path, idf_version: str, defaults, python: str, env: dict | 
     scratch: the folder to work in (one of the workdir), else the system temp folder; with wrap,
              it must be one the wrapped command sees (the container backend mounts the workdir).
     wrap: turns each command into the one that runs it (the container backend's `engine run`).
+    target: the IDF_TARGET (default: the registry's default chip).
     """
+    target = target or chips.default().idf_target
     version = releases.version_tuple(idf_version)
     for needed in (idf_dir / "Kconfig", idf_dir / "tools" / "kconfig_new" / "prepare_kconfig_files.py"):
         if not needed.is_file():
-            raise UserError(f"{STEP}: {idf_dir} is not an ESP-IDF checkout ({needed.relative_to(idf_dir)} is missing)")
+            raise UserError(STEP, f"{idf_dir} is not an ESP-IDF checkout ({needed.relative_to(idf_dir)} is missing)")
     combined = combine(defaults)
     run_env = dict(env if env is not None else os.environ)
-    run_env.update({"IDF_PATH": str(idf_dir), "IDF_TARGET": TARGET})
+    run_env.update({"IDF_PATH": str(idf_dir), "IDF_TARGET": target})
     for key in ("PYTHONPATH", "PYTHONHOME"):
         run_env.pop(key, None)
     if scratch is not None:
@@ -112,7 +114,7 @@ def resolve(idf_dir: Path, idf_version: str, defaults, python: str, env: dict | 
         run_env["TMPDIR"] = tmp  # kconfgen's mkstemp files go here and go away with it
         (out / "sdkconfig.combined").write_text(combined)
         env_file = out / "config.env"
-        env_file.write_text(json.dumps(config_env(idf_dir, idf_version, out), indent=4))
+        env_file.write_text(json.dumps(config_env(idf_dir, idf_version, out, target), indent=4))
         _run([python, str(idf_dir / "tools" / "kconfig_new" / "prepare_kconfig_files.py"),
               "--list-separator=semicolon", "--env-file", str(env_file)], run_env, out, "prepare_kconfig_files.py", wrap)
         cmd = kconfgen_command(python, idf_dir, idf_version) + [
@@ -132,7 +134,7 @@ def resolve(idf_dir: Path, idf_version: str, defaults, python: str, env: dict | 
         try:
             values = json.loads((out / "sdkconfig.json").read_text())
         except (OSError, json.JSONDecodeError) as exc:
-            raise UserError(f"{STEP}: kconfgen wrote no usable sdkconfig.json ({exc})") from None
+            raise UserError(STEP, f"kconfgen wrote no usable sdkconfig.json ({exc})") from None
         # Unknown symbols only give a message (esp-idf-kconfig 2.x "warning:", 3.x "NOTE:"); they are
         # options of components the offline run does not see (managed components) or typos.
         warnings = tuple(
@@ -149,10 +151,10 @@ def _run(cmd: list[str], env: dict, cwd: Path, what: str,
     try:
         result = subprocess.run(cmd, env=env, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     except OSError as exc:
-        raise UserError(f"{STEP}: cannot run {cmd[0]} ({exc.strerror}); is the ESP-IDF Python environment "
+        raise UserError(STEP, f"cannot run {cmd[0]} ({exc.strerror}); is the ESP-IDF Python environment "
                         "installed? (run `invoke install-prereqs`)") from None
     if result.returncode != 0:
         lines = [l for l in (result.stderr or result.stdout).strip().splitlines() if l.strip()]
         last = lines[-1].strip() if lines else f"exit code {result.returncode}"
-        raise UserError(f"{STEP}: {what} failed for the sdkconfig defaults: {last}")
+        raise UserError(STEP, f"{what} failed for the sdkconfig defaults: {last}")
     return result

@@ -14,13 +14,12 @@ from dataclasses import dataclass
 from html import escape
 
 from mpforge.image import partitions
+from mpforge.model import chips
 from mpforge.ui import size_text
 
 # The official build of the install button, as esp-web-tools' README loads it.
 CDN_SCRIPT = "https://unpkg.com/esp-web-tools@10.4.0/dist/web/install-button.js?module"
 
-# What sits in flash before the first partition (ESP32-S3): bootloader at 0x0, table at 0x8000.
-_TABLE_SECTOR = 0x1000
 _SVG_WIDTH = 960
 _BAR_Y, _BAR_H = 8, 44
 _ROW = 20
@@ -65,7 +64,7 @@ def render(info: dict, table: list[partitions.Partition], sums: list[Sum], *, ti
     files = "\n".join(
         f"<tr><td><code>{_e(s.name)}</code></td><td>{'' if s.offset is None else f'<code>{s.offset:#x}</code>'}</td>"
         f"<td>{_e(size_text(s.size))}</td><td><code class=\"sum\">{_e(s.sha256)}</code></td></tr>" for s in sums)
-    chip = info.get("chip", "esp32s3")
+    chip = info.get("chip") or chips.default().key
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -165,7 +164,7 @@ def _svg(table: list[partitions.Partition], flash_size: int | None, table_offset
     total = max([flash_size or 0, *(p.end for p in ordered)])
     scale = _SVG_WIDTH / total
     shapes = [_box("reserved", "bootloader", 0, table_offset, "#9e9e9e", scale, _BAR_Y),
-              _box("reserved", "partition table", table_offset, _TABLE_SECTOR, "#616161", scale, _BAR_Y)]
+              _box("reserved", "partition table", table_offset, partitions.TABLE_SECTOR, "#616161", scale, _BAR_Y)]
     labels = []
     for row, p in enumerate(ordered):
         shapes.append(_box("partition", p.label, p.offset, p.size, _colour(p), scale, _BAR_Y))
@@ -179,12 +178,12 @@ def _svg(table: list[partitions.Partition], flash_size: int | None, table_offset
     height = _BAR_Y + _BAR_H + 18 + len(ordered) * _ROW + 4
     apps = [p.offset for p in ordered if p.type == partitions.APP]
     zoom_end = min(apps) if apps else 0
-    if zoom_end > table_offset + _TABLE_SECTOR and zoom_end * scale < _SVG_WIDTH / 4:
+    if zoom_end > table_offset + partitions.TABLE_SECTOR and zoom_end * scale < _SVG_WIDTH / 4:
         zoom = _SVG_WIDTH / zoom_end
         y = height + 18
         labels.append(f'<text x="0" y="{y - 6}">0x0 to {zoom_end:#x} enlarged</text>')
         labels.append(_box("zoom", "bootloader", 0, table_offset, "#9e9e9e", zoom, y, label=True))
-        labels.append(_box("zoom", "table", table_offset, _TABLE_SECTOR, "#616161", zoom, y, label=True))
+        labels.append(_box("zoom", "table", table_offset, partitions.TABLE_SECTOR, "#616161", zoom, y, label=True))
         labels += [_box("zoom", p.label, p.offset, p.size, _colour(p), zoom, y, label=True)
                    for p in ordered if p.end <= zoom_end]
         height = y + _BAR_H + 6

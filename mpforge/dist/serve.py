@@ -18,7 +18,7 @@ from html import escape
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from mpforge.dist import folder as dist_folder
+from mpforge.dist import SUMS, load
 from mpforge.dist import web
 from mpforge.errors import UserError
 
@@ -39,35 +39,35 @@ def builds(root: Path) -> list[Build]:
     """The dist folders under root (root itself, or its sub-folders), each checked;
     a one-line error when there is none or one is broken."""
     if not root.is_dir():
-        raise UserError(f"{STEP}: {root} is not a folder; give a dist folder or a folder of them (dist/)")
-    if (root / dist_folder.SUMS).is_file():
+        raise UserError(STEP, f"{root} is not a folder; give a dist folder or a folder of them (dist/)")
+    if (root / SUMS).is_file():
         folders = [root]
     else:
         folders = sorted(p for p in root.iterdir()
-                         if p.is_dir() and not p.name.startswith(".") and (p / dist_folder.SUMS).is_file())
+                         if p.is_dir() and not p.name.startswith(".") and (p / SUMS).is_file())
     if not folders:
-        raise UserError(f"{STEP}: {root} is not a dist folder and holds none (no {dist_folder.SUMS}); "
+        raise UserError(STEP, f"{root} is not a dist folder and holds none (no {SUMS}); "
                         "make one with `invoke dist`")
     return [_checked(root, folder) for folder in folders]
 
 
 def _checked(root: Path, folder: Path) -> Build:
-    loaded = dist_folder.load(folder)  # every file against SHA256SUMS
+    loaded = load.load(folder)  # every file against SHA256SUMS
     where = folder / web.MANIFEST
     try:
         manifest = json.loads(where.read_text())
         parts = [part["path"] for build in manifest["builds"] for part in build["parts"]]
     except FileNotFoundError:
-        raise UserError(f"{STEP}: {where} is missing; make the dist again with `invoke dist`") from None
+        raise UserError(STEP, f"{where} is missing; make the dist again with `invoke dist`") from None
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
-        raise UserError(f"{STEP}: {where} is not an ESP Web Tools manifest ({exc}); "
+        raise UserError(STEP, f"{where} is not an ESP Web Tools manifest ({exc}); "
                         "make the dist again with `invoke dist`") from None
     for name in parts:
         if not isinstance(name, str) or "/" in name or name.startswith(".") or not (folder / name).is_file():
-            raise UserError(f"{STEP}: {where} names {name!r}, which is not a file in {folder}; "
+            raise UserError(STEP, f"{where} names {name!r}, which is not a file in {folder}; "
                             "make the dist again with `invoke dist`")
     if not (folder / web.INDEX).is_file():
-        raise UserError(f"{STEP}: {folder} has no {web.INDEX} (made by an older mpforge); "
+        raise UserError(STEP, f"{folder} has no {web.INDEX} (made by an older mpforge); "
                         "run `invoke dist` again")
     rel = folder.relative_to(root)
     return Build(rel, loaded.label, str(loaded.info.get("built_at", "?")))
@@ -83,9 +83,9 @@ class Server(ThreadingHTTPServer):
             super().__init__((HOST, port), handler)
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
-                raise UserError(f"{STEP}: port {port} on {HOST} is in use (another `invoke serve`?); "
+                raise UserError(STEP, f"port {port} on {HOST} is in use (another `invoke serve`?); "
                                 "pass --http-port N, or --http-port 0 for any free port") from None
-            raise UserError(f"{STEP}: cannot listen on {HOST}:{port} ({exc.strerror or exc})") from None
+            raise UserError(STEP, f"cannot listen on {HOST}:{port} ({exc.strerror or exc})") from None
 
     @property
     def url(self) -> str:
@@ -105,7 +105,7 @@ def open_server(root, port: int = 8000) -> Server:
     """Check the dist folder(s) at root and listen on localhost:port (0: any free port)."""
     root = Path(root).expanduser().resolve()
     if not 0 <= port <= 65535:
-        raise UserError(f"{STEP}: --http-port {port} is not a TCP port (0-65535)")
+        raise UserError(STEP, f"--http-port {port} is not a TCP port (0-65535)")
     return Server(root, builds(root), port)
 
 

@@ -48,9 +48,7 @@ def manifest(job: Job, fw: firmware.Firmware, names: dict[int, str]) -> dict:
 
 
 def script_setting(job: Job) -> str:
-    section = job.settings.extra.get("dist")
-    value = section.get("web_tools") if isinstance(section, dict) else None
-    return str(value or page.CDN_SCRIPT).strip()
+    return job.settings.dist_web_tools or page.CDN_SCRIPT
 
 
 def is_url(value: str) -> bool:
@@ -63,12 +61,12 @@ def local_copy(value: str) -> dict[str, bytes]:
     if not folder.is_absolute():
         folder = PROJECT_ROOT / folder
     if not (folder / BUTTON).is_file():
-        raise UserError(f"{STEP}: setting {SETTING} is {value!r}: neither an http(s) URL nor a folder with "
+        raise UserError(STEP, f"setting {SETTING} is {value!r}: neither an http(s) URL nor a folder with "
                         f"{BUTTON}; give esp-web-tools' dist/web folder or the CDN URL")
     copy = {}
     for path in sorted(folder.glob("*.js")):
         if not _PLAIN_NAME.fullmatch(path.name):  # it must fit a SHA256SUMS line and a URL as it is
-            raise UserError(f"{STEP}: {path} (setting {SETTING}) has a name dist cannot list in SHA256SUMS; "
+            raise UserError(STEP, f"{path} (setting {SETTING}) has a name dist cannot list in SHA256SUMS; "
                             "use the unchanged esp-web-tools dist/web folder")
         copy[path.name] = path.read_bytes()
     return copy
@@ -81,7 +79,7 @@ def files(job: Job, fw: firmware.Firmware, names: dict[int, str], files_so_far: 
     extra = {} if is_url(value) else local_copy(value)
     clash = sorted(set(extra) & (set(files_so_far) | {INDEX}))
     if clash:
-        raise UserError(f"{STEP}: the local copy of ESP Web Tools ({SETTING}) has a file named {clash[0]}, "
+        raise UserError(STEP, f"the local copy of ESP Web Tools ({SETTING}) has a file named {clash[0]}, "
                         "which dist writes itself; use the unchanged esp-web-tools dist/web folder")
     src = value if is_url(value) else BUTTON
     table_image = fw.image("partition-table")

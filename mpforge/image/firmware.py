@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mpforge.errors import UserError
+from mpforge.model import chips
 
 def chip_name(chip_or_id) -> str:
     """'esp32s3' or 9 -> 'ESP32-S3' (esptool's own names)."""
@@ -72,7 +73,7 @@ def load(build_dir: Path, hint: str = "") -> Firmware:
     """The firmware in a build dir; a one-line error names the build to run when it is missing."""
     args_file = build_dir / "flasher_args.json"
     if not args_file.is_file():
-        raise UserError(f"no firmware built in {build_dir}{'; ' + hint if hint else ''}")
+        raise UserError(f"no firmware built in {build_dir}", hint=hint)
     try:
         data = json.loads(args_file.read_text())
         settings = data["flash_settings"]
@@ -86,7 +87,7 @@ def load(build_dir: Path, hint: str = "") -> Firmware:
             if isinstance(entry, dict) and "offset" in entry:
                 roles[int(entry["offset"], 0)] = role
         entries = sorted((int(offset_text, 0), rel) for offset_text, rel in files.items())
-        chip = data.get("extra_esptool_args", {}).get("chip", "esp32s3")
+        chip = data.get("extra_esptool_args", {}).get("chip") or chips.default().key
     except (AttributeError, TypeError, ValueError) as exc:
         raise UserError(f"{args_file}: not a flasher_args.json ({exc})") from None
     images = []

@@ -20,6 +20,8 @@ MAX_SIZE = 0xC00
 
 @dataclass(frozen=True)
 class Partition:
+    """One entry of a partition table (offsets and sizes in bytes)."""
+
     label: str
     type: int
     subtype: int
@@ -42,9 +44,7 @@ def parse(data: bytes) -> list[Partition]:
         if magic != MAGIC:
             raise ValueError(f"bad entry magic at byte {pos}")
         result.append(Partition(label.rstrip(b"\0").decode(errors="replace"), ptype, subtype, offset, size))
-    if not result:
-        raise ValueError("no partitions")
-    return result
+    return _some(result)
 
 
 def first_app(table: list[Partition]) -> Partition | None:
@@ -71,7 +71,7 @@ def problems(table: list[Partition], flash_size: int) -> list[str]:
 
 # ---- the CSV form (ports/esp32/partitions-*.csv) ----------------------------------------
 # Used when the IDF checkout's own gen_esp32part.py is not there to read it.
-# Format facts (shared/reference/esp-idf.md §6): `name, type, subtype, offset, size, flags`;
+# Format facts (docs/esp-idf.md §6): `name, type, subtype, offset, size, flags`;
 # numbers in decimal, 0x hex or with a K/M suffix; a blank offset is placed after the
 # previous partition, aligned (apps to 64 KB, the rest to 4 KB).
 
@@ -81,7 +81,8 @@ SUBTYPES = {
     DATA: {"ota": 0x00, "phy": 0x01, "nvs": 0x02, "coredump": 0x03, "nvs_keys": 0x04, "efuse": 0x05,
            "undefined": 0x06, "esphttpd": 0x80, "fat": 0x81, "spiffs": 0x82, "littlefs": 0x83},
 }
-TABLE_OFFSET = 0x8000  # CONFIG_PARTITION_TABLE_OFFSET's default; the table takes one 4 KB sector
+TABLE_OFFSET = 0x8000  # CONFIG_PARTITION_TABLE_OFFSET's default
+TABLE_SECTOR = 0x1000  # the table takes one 4 KB sector: no partition may start inside it
 
 
 def parse_number(text: str) -> int:
@@ -110,7 +111,7 @@ def _code(field: str, names: dict, what: str) -> int:
 def parse_csv(text: str, table_offset: int = TABLE_OFFSET) -> list[Partition]:
     """The partitions in a CSV table; ValueError naming the line when one cannot be read."""
     result: list[Partition] = []
-    next_free = table_offset + 0x1000
+    next_free = table_offset + TABLE_SECTOR
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -132,9 +133,13 @@ def parse_csv(text: str, table_offset: int = TABLE_OFFSET) -> list[Partition]:
             raise ValueError(f"line {number}: {exc}") from None
         result.append(Partition(label[:15], ptype, subtype, offset, size))
         next_free = offset + size
-    if not result:
+    return _some(result)
+
+
+def _some(table: list[Partition]) -> list[Partition]:
+    if not table:
         raise ValueError("no partitions")
-    return result
+    return table
 
 
 def filesystem(table: list[Partition]) -> Partition | None:
@@ -147,11 +152,6 @@ def filesystem(table: list[Partition]) -> Partition | None:
 
 
 # ---- where a firmware's filesystem lives (docs/filesystem.md) -----------------------------
-
-#: From this release on, a firmware whose table has no vfs/ffat partition registers one
-#: at boot, from the end of the last partition to the end of the (physical) flash.
-AUTO_VFS_SINCE = (1, 26, 0)
-
 
 def filesystem_region(table: list[Partition], flash_size: int, auto_vfs: bool = True) -> Partition | None:
     """The flash region the firmware mounts as its filesystem, None when it has none.

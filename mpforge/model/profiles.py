@@ -15,13 +15,13 @@ from pathlib import Path
 
 from mpforge import PROJECT_ROOT
 from mpforge.errors import UserError
+from mpforge.model import chips, read_toml
 
 BOARDS_DIR = PROJECT_ROOT / "boards"
 
 MB = 1024 * 1024
 FLASH_TYPES = ("quad", "octal")
 PSRAM_MODES = ("none", "quad", "octal")
-CPU_MHZ = (80, 160, 240)
 FLASH_FREQS = ("20m", "40m", "80m", "120m")
 PSRAM_SPEEDS = ("40m", "80m", "120m")
 
@@ -136,13 +136,7 @@ def profile_path(name: str) -> Path:
 def load(name: str) -> Profile:
     """Load and validate a profile by name (boards/NAME.toml) or path."""
     path = profile_path(name)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{path}: not valid TOML: {exc}") from None
-    except UnicodeDecodeError:
-        raise UserError(f"{path}: not UTF-8 text (TOML is UTF-8); save it as UTF-8") from None
-    return _validate(path, data)
+    return _validate(path, read_toml(path))
 
 
 def from_text(text: str, name: str, where: Path) -> Profile:
@@ -191,23 +185,27 @@ def _validate(path: Path, data: dict, read_files: bool = True) -> Profile:
     def key_error(key: str, message: str) -> UserError:
         return UserError(f"{where}: '{key}' {message}")
 
+    def choice(table: str, key: str, choices, default=None):
+        """A value that must be one of `choices` (text ones compared in lower case)."""
+        value = get(table, key, default)
+        value = value.lower() if isinstance(value, str) and default else value
+        if value not in choices:
+            shown = f"'{value}'" if isinstance(value, str) else value
+            raise key_error(f"{table}.{key}", f"is {shown}; expected one of {', '.join(map(str, choices))}")
+        return value
+
     chip = get("board", "chip")
-    if chip != "esp32s3":
-        raise key_error("board.chip", f"is '{chip}'; mpforge builds for esp32s3 only")
+    if chip not in chips.names():
+        raise key_error("board.chip", f"is '{chip}'; mpforge builds for {', '.join(chips.names())} only")
+    cpu_choices = chips.get(chip).cpu_mhz
 
     flash_size = parse_size(get("flash", "size"), f"{where}: 'flash.size'")
     if flash_size < 2 * MB or flash_size > 32 * MB or flash_size & (flash_size - 1):
         raise key_error("flash.size", "must be a power of two from 2MB to 32MB")
-    flash_type = get("flash", "type")
-    if flash_type not in FLASH_TYPES:
-        raise key_error("flash.type", f"is '{flash_type}'; expected one of {', '.join(FLASH_TYPES)}")
-    flash_freq = get("flash", "freq", "80m").lower()
-    if flash_freq not in FLASH_FREQS:
-        raise key_error("flash.freq", f"is '{flash_freq}'; expected one of {', '.join(FLASH_FREQS)}")
+    flash_type = choice("flash", "type", FLASH_TYPES)
+    flash_freq = choice("flash", "freq", FLASH_FREQS, "80m")
 
-    psram_mode = get("psram", "mode")
-    if psram_mode not in PSRAM_MODES:
-        raise key_error("psram.mode", f"is '{psram_mode}'; expected one of {', '.join(PSRAM_MODES)}")
+    psram_mode = choice("psram", "mode", PSRAM_MODES)
     psram_size = parse_size(get("psram", "size", "0"), f"{where}: 'psram.size'")
     if psram_mode == "none" and get("psram", "external", False):
         raise key_error("psram.external", "is true, but psram.mode is 'none'")
@@ -215,13 +213,9 @@ def _validate(path: Path, data: dict, read_files: bool = True) -> Profile:
         raise key_error("psram.size", "must be 0 (or absent) when psram.mode is 'none'")
     if psram_mode != "none" and (psram_size < MB or psram_size > 32 * MB or psram_size & (psram_size - 1)):
         raise key_error("psram.size", "must be a power of two from 1MB to 32MB")
-    psram_speed = get("psram", "speed", "80m").lower()
-    if psram_speed not in PSRAM_SPEEDS:
-        raise key_error("psram.speed", f"is '{psram_speed}'; expected one of {', '.join(PSRAM_SPEEDS)}")
+    psram_speed = choice("psram", "speed", PSRAM_SPEEDS, "80m")
 
-    cpu_mhz = get("cpu", "mhz")
-    if cpu_mhz not in CPU_MHZ:
-        raise key_error("cpu.mhz", f"is {cpu_mhz}; expected one of {', '.join(map(str, CPU_MHZ))}")
+    cpu_mhz = choice("cpu", "mhz", cpu_choices)
 
     min_psram_heap = parse_size(get("verify", "min_psram_heap", "0"), f"{where}: 'verify.min_psram_heap'")
     if min_psram_heap > psram_size:
@@ -231,17 +225,18 @@ def _validate(path: Path, data: dict, read_files: bool = True) -> Profile:
     if min_fs_size >= flash_size:
         raise key_error("verify.min_fs_size", "must be smaller than flash.size")
 
-    variant = get("build", "variant")
-    if not VARIANT_RE.fullmatch(variant):
-        raise key_error("build.variant", f"is {variant!r}; use ASCII upper-case letters, digits and '_' only")
-    board = get("build", "board")
-    if not BOARD_RE.fullmatch(board):
-        raise key_error("build.board", f"is {board!r}; a MicroPython board name is ASCII letters, digits, "
-                                       "'_' and '-' (e.g. ESP32_GENERIC_S3)")
-    board_name = get("build", "board_name")
-    if not BOARD_NAME_RE.fullmatch(board_name):
-        raise key_error("build.board_name", f"is {board_name!r}; use {BOARD_NAME_ALLOWED} only "
-                                            "(no quotes, backslashes, parentheses, $, # or ;)")
+    def plain(key: str, pattern, advice: str) -> str:
+        """A [build] value written into CMake or a file name: only its plain form is accepted."""
+        value = get("build", key)
+        if not pattern.fullmatch(value):
+            raise key_error(f"build.{key}", f"is {value!r}; {advice}")
+        return value
+
+    variant = plain("variant", VARIANT_RE, "use ASCII upper-case letters, digits and '_' only")
+    board = plain("board", BOARD_RE, "a MicroPython board name is ASCII letters, digits, "
+                                     "'_' and '-' (e.g. ESP32_GENERIC_S3)")
+    board_name = plain("board_name", BOARD_NAME_RE, f"use {BOARD_NAME_ALLOWED} only "
+                                                    "(no quotes, backslashes, parentheses, $, # or ;)")
 
     from mpforge.image import layout  # the one module that knows partition layouts
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 import difflib
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from mpforge import PROJECT_ROOT
-from mpforge.model import profiles
+from mpforge.model import chips, profiles
 from mpforge.model import releases
 from mpforge.errors import UserError
 from mpforge.model.profiles import Profile
@@ -46,7 +46,13 @@ class Settings:
     ci_profiles: tuple[str, ...] = ()  # `invoke ci`'s matrix; empty: every profile in boards/
     ci_releases: tuple[str, ...] = ()  # empty: every release mpforge knows
     ci_pages: bool = False  # publish the dists and their install pages to GitHub Pages
-    extra: dict = field(default_factory=dict)
+    idf_python: str | None = None  # idf.python: a Python with kconfgen, instead of the IDF's environment
+    before: str = "default-reset"  # esptool's reset into the bootloader
+    after: str = "hard-reset"  # esptool's reset after the work
+    connect_attempts: int = 7
+    verify_timeout: float = 5.0  # verify.timeout: seconds to wait for the raw REPL
+    read_timeout: float = 3.0  # seconds a port read waits while flashing (DEFAULT_READ_TIMEOUT or more)
+    dist_web_tools: str = ""  # dist.web_tools: ESP Web Tools' script URL or a local copy ("" = the CDN)
 
     @property
     def state_dir(self) -> Path:
@@ -152,10 +158,59 @@ def _names(cfg, dotted: str) -> tuple[str, ...]:
     return tuple(str(v).strip() for v in value if str(v).strip())
 
 
+# esptool's reset modes (its v5 spelling; "_" is accepted for "-").
+BEFORE_MODES = ("default-reset", "usb-reset", "no-reset", "no-reset-no-sync")
+AFTER_MODES = ("hard-reset", "soft-reset", "no-reset", "no-reset-stub", "watchdog-reset")
+#: The ROM bootloader's own rate: nothing slower reaches a board.
+ROM_BAUD = 115200
+#: Seconds a port read waits: esptool's own default (DEFAULT_TIMEOUT), which also bounds
+#: the wait for the flasher stub's greeting; USB hubs and rfc2217 need that margin.
+DEFAULT_READ_TIMEOUT = 3.0
+
+
+def check_baud(rate: int) -> int:
+    """The one check of a transfer rate (setting or --baud)."""
+    if rate < ROM_BAUD:
+        raise UserError(f"baud {rate} is too slow; use {ROM_BAUD} or more")
+    return rate
+
+
+def _mode(cfg, key: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = str(_get(cfg, key) or default).replace("_", "-")
+    if value not in allowed:
+        raise UserError(f"settings: '{key}' is '{value}'; expected one of {', '.join(allowed)}")
+    return value
+
+
+def _seconds(cfg, key: str, default: float) -> float:
+    value = _get(cfg, key)
+    if value in (None, ""):
+        return default
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise UserError(f"settings: '{key}' must be a number of seconds, not '{value}'") from None
+    if value <= 0:
+        raise UserError(f"settings: '{key}' must be more than 0 seconds")
+    return value
+
+
+def _read_timeout(cfg) -> float:
+    try:
+        timeout = float(_get(cfg, "read_timeout") or DEFAULT_READ_TIMEOUT)
+    except (TypeError, ValueError):
+        raise UserError("settings: 'read_timeout' must be a number of seconds") from None
+    if timeout < DEFAULT_READ_TIMEOUT:
+        raise UserError(f"settings: 'read_timeout' is {timeout:g} s; use {DEFAULT_READ_TIMEOUT:g} "
+                        "(esptool's own) or more: a slow link would fail as 'no response'")
+    return timeout
+
+
 def from_config(config, *, profile: str | None = None, micropython: str | None = None,
                 port: str | None = None, yes: bool = False, frozen: str | None = None,
                 backend: str | None = None) -> Settings:
-    """Build Settings from an invoke Config (or any nested mapping)."""
+    """Build Settings from an invoke Config (or any nested mapping): every key checked
+    (check) and read, converted and validated here, once."""
     cfg = _get(config, "mpforge", {})
     check(cfg)
     cfg = cfg or {}
@@ -163,8 +218,10 @@ def from_config(config, *, profile: str | None = None, micropython: str | None =
     try:
         baud = int(_get(cfg, "baud", 921600))
         jobs = int(_get(cfg, "jobs", 0) or os.cpu_count() or 1)
+        attempts = int(_get(cfg, "connect_attempts") or 7)
     except (TypeError, ValueError):
-        raise UserError("settings: 'baud' and 'jobs' must be whole numbers") from None
+        raise UserError("settings: 'baud', 'jobs' and 'connect_attempts' must be whole numbers") from None
+    idf_python = _get(cfg, "idf.python")
     backend = str(backend or _get(cfg, "build.backend", "native") or "native")
     if backend not in ("native", "container"):
         raise UserError(f"settings: build.backend is {backend!r}; use native or container")
@@ -192,7 +249,13 @@ def from_config(config, *, profile: str | None = None, micropython: str | None =
         ci_profiles=_names(cfg, "ci.profiles"),
         ci_releases=tuple(releases.normalise(v) for v in _names(cfg, "ci.releases")),
         ci_pages=bool(_get(cfg, "ci.pages", False)),
-        extra=dict(cfg),
+        idf_python=str(idf_python) if idf_python else None,
+        before=_mode(cfg, "before", "default-reset", BEFORE_MODES),
+        after=_mode(cfg, "after", "hard-reset", AFTER_MODES),
+        connect_attempts=max(1, attempts),
+        verify_timeout=_seconds(cfg, "verify.timeout", 5.0),
+        read_timeout=_read_timeout(cfg),
+        dist_web_tools=str(_get(cfg, "dist.web_tools") or "").strip(),
     )
 
 
@@ -207,6 +270,11 @@ class Job:
     @property
     def idf_version(self) -> str:
         return self.settings.idf_version or self.release.idf
+
+    @property
+    def chip(self) -> chips.Chip:
+        """The profile's chip, from the registry (mpforge/model/chips.toml)."""
+        return chips.get(self.profile.chip)
 
     @property
     def idf_commit(self) -> str:

@@ -78,9 +78,9 @@ def find_engine(setting: str) -> str:
         if found:
             return found
     if setting:
-        raise UserError(f"{STEP}: container engine {setting!r} (setting container.engine) not found on PATH; "
+        raise UserError(STEP, f"container engine {setting!r} (setting container.engine) not found on PATH; "
                         "install it or set container.engine to docker or podman")
-    raise UserError(f"{STEP}: no container engine found: install docker or podman, "
+    raise UserError(STEP, "no container engine found: install docker or podman, "
                     "or use the native backend (--backend native)")
 
 
@@ -89,10 +89,10 @@ def check_mountable(path: Path) -> Path:
     path = Path(os.path.abspath(path))
     text = str(path)
     if path == Path(path.anchor):
-        raise UserError(f"{STEP}: will not mount the root folder {text} into the container; "
+        raise UserError(STEP, f"will not mount the root folder {text} into the container; "
                         "put the workdir and the MicroPython tree in a folder of their own")
     if any(c in text for c in ":,") or any(ord(c) < 32 for c in text):
-        raise UserError(f"{STEP}: {text!r} cannot be mounted into a container (':' ',' or a control "
+        raise UserError(STEP, f"{text!r} cannot be mounted into a container (':' ',' or a control "
                         "character in the path); move it or set workdir / micropython.dir to a plain path")
     return path
 
@@ -110,7 +110,7 @@ def check_running(container: Container) -> None:
     """The engine answers (its daemon or service is up)."""
     result = _run([container.engine, "info"], capture=True)
     if result.returncode != 0:
-        raise UserError(f"{STEP}: {container.engine_name} is installed but not running "
+        raise UserError(STEP, f"{container.engine_name} is installed but not running "
                         f"({_reason(result)}); start it (e.g. `sudo systemctl start {container.engine_name}`)")
 
 
@@ -125,7 +125,7 @@ def pull(container: Container, log: Path) -> None:
     if code != 0:
         lines = [l for l in log.read_text(errors="replace").splitlines() if l.strip()]
         reason = lines[-1].strip() if lines else f"exit code {code}"
-        raise UserError(f"{STEP}: cannot pull {container.image}: {reason}; check the tag (container.image) "
+        raise UserError(STEP, f"cannot pull {container.image}: {reason}; check the tag (container.image) "
                         "and the network, or pull it yourself")
 
 
@@ -133,7 +133,7 @@ def _run(cmd: list[str], capture: bool) -> subprocess.CompletedProcess:
     try:
         return subprocess.run(cmd, capture_output=capture, text=True, stdin=subprocess.DEVNULL)
     except OSError as exc:
-        raise UserError(f"{STEP}: cannot run {cmd[0]}: {exc.strerror}") from None
+        raise UserError(STEP, f"cannot run {cmd[0]}: {exc.strerror}") from None
 
 
 def _reason(result: subprocess.CompletedProcess) -> str:

@@ -38,6 +38,14 @@ def is_checkout(path: Path) -> bool:
     return result.returncode == 0 and Path(result.stdout.strip()).resolve() == path.resolve()
 
 
+def require_checkout(path: Path, what: str, *, missing: str = "", not_git: str) -> None:
+    """`path` is a folder and a git checkout; else one line: `what` and `path`, and what to do."""
+    if not path.is_dir():
+        raise UserError(f"{what} {path} does not exist" + (f"; {missing}" if missing else ""))
+    if not is_checkout(path):
+        raise UserError(f"{what} {path} is not a git checkout ({not_git})")
+
+
 def head(path: Path) -> str:
     """The checked-out commit: read from the repository files, else asked of git."""
     return gitfiles.head(path) or shell.output("git", ["git", "rev-parse", "HEAD"], cwd=path)
@@ -64,12 +72,12 @@ def clone(step: str, url: str, dest: Path, tag: str, commit: str | None, *, dry:
     if result.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
         reason = shell.failure_reason(result.stderr or "") or "see git's output above"
-        raise UserError(f"{step}: could not clone {url} at {tag}: {reason}")
+        raise UserError(step, f"could not clone {url} at {tag}: {reason}")
     got = head(partial)
     if commit and got != commit:
         shutil.rmtree(partial, ignore_errors=True)
         raise UserError(
-            f"{step}: tag {tag} in {url} points at {got[:7]}, but mpforge pins {commit[:7]}; "
+            step, f"tag {tag} in {url} points at {got[:7]}, but mpforge pins {commit[:7]}; "
             "the tag moved, so this is not the code mpforge was made for (pin it in a releases_file if you trust it)"
         )
     partial.rename(dest)

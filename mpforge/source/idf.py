@@ -1,6 +1,6 @@
 """ESP-IDF: the checkout at the version a release needs, its tools, its environment.
 
-Facts from shared/reference/esp-idf.md: install.sh and export.sh must run
+Facts in docs/esp-idf.md §2-§4: install.sh and export.sh must run
 outside mpforge's own virtualenv and without stale IDF_* variables (§2, §3);
 export.sh returns 0 even when it fails from IDF 5.4 on, so the captured
 environment is checked here (§3); the version is read from
@@ -22,11 +22,11 @@ from mpforge.model import releases
 from mpforge import shell
 from mpforge import state
 from mpforge import ui
+from mpforge.results import StepResult
 from mpforge.errors import UserError
 from mpforge.model.settings import Job
 
 STEP = "install-prereqs"
-TARGET = "esp32s3"
 
 # Variables an earlier `. export.sh` leaves behind; a new one must not see them.
 _STALE = ("IDF_PATH", "IDF_PYTHON_ENV_PATH", "ESP_IDF_VERSION", "IDF_DEACTIVATE_FILE_PATH",
@@ -84,7 +84,7 @@ def status(job: Job) -> tuple[bool, str]:
     stamp = state.read(job.settings.state_dir, _stamp_name(job))
     if not stamp or stamp.get("commit") != gitsrc.head(idf_dir):
         return False, f"ESP-IDF {job.idf_version} tools not installed"
-    return True, f"ESP-IDF {job.idf_version} at {stamp['commit'][:7]} with tools for {TARGET}"
+    return True, f"ESP-IDF {job.idf_version} at {stamp['commit'][:7]} with tools for {job.chip.idf_target}"
 
 
 def inputs(job: Job) -> list:
@@ -94,13 +94,14 @@ def inputs(job: Job) -> list:
     return [head, job.settings.state_dir / f"{_stamp_name(job)}.json", idf_dir / "tools" / "cmake" / "version.cmake"]
 
 
-def ensure(job: Job) -> None:
-    """Clone (or check) the IDF, its submodules and tools; stamp when all is in place."""
+def current(job: Job) -> tuple[bool, str]:
+    """The pipeline's question before ensure: the IDF suits the release, and is in place."""
     check_compatible(job)
-    ok, message = status(job)
-    if ok:
-        ui.say(STEP, f"{message}, up to date")
-        return
+    return status(job)
+
+
+def ensure(job: Job) -> StepResult | None:
+    """Clone (or check) the IDF, its submodules and tools; stamp when all is in place."""
     dry, idf_dir = job.settings.dry, job.idf_dir
     if job.settings.idf_dir:
         _check_user_checkout(job)
@@ -112,26 +113,23 @@ def ensure(job: Job) -> None:
     if not dry:
         found = version_of(idf_dir)
         if found != job.idf_version:
-            raise UserError(f"{STEP}: {idf_dir} is ESP-IDF {found or 'of unknown version'}, expected {job.idf_version}")
+            raise UserError(STEP, f"{idf_dir} is ESP-IDF {found or 'of unknown version'}, expected {job.idf_version}")
     if dry or gitsrc.missing_submodules(idf_dir, recursive=True):
         ui.say(STEP, "fetching ESP-IDF submodules")
         gitsrc.update_submodules(STEP, idf_dir, recursive=True, dry=dry)
     _install_tools(job)
     if dry:
-        return
+        return None
     environment(job, refresh=True)  # proves the install worked
     state.write(job.settings.state_dir, _stamp_name(job), {"commit": gitsrc.head(idf_dir),
                                                              "version": job.idf_version})
-    ui.say(STEP, f"ESP-IDF {job.idf_version} ready")
+    return StepResult(STEP, f"ESP-IDF {job.idf_version} ready")
 
 
 def _check_user_checkout(job: Job, ours: bool = False) -> None:
     idf_dir = job.idf_dir
     what = "the ESP-IDF clone" if ours else "idf.dir"
-    if not idf_dir.is_dir():
-        raise UserError(f"{what} {idf_dir} does not exist")
-    if not gitsrc.is_checkout(idf_dir):
-        raise UserError(f"{what} {idf_dir} is not a git checkout (clone ESP-IDF with git, not from an archive)")
+    gitsrc.require_checkout(idf_dir, what, not_git="clone ESP-IDF with git, not from an archive")
     found = version_of(idf_dir)
     if found is None:
         raise UserError(f"{what} {idf_dir} is not an ESP-IDF tree (no tools/cmake/version.cmake)")
@@ -149,17 +147,17 @@ def _check_user_checkout(job: Job, ours: bool = False) -> None:
 
 
 def _install_tools(job: Job) -> None:
-    """install.sh esp32s3: idempotent on its own (it skips installed tools)."""
+    """install.sh <target>: idempotent on its own (it skips installed tools)."""
     idf_dir, tools = job.idf_dir, job.settings.idf_tools_path
-    cmd = ["bash", str(idf_dir / "install.sh"), TARGET]
+    cmd = ["bash", str(idf_dir / "install.sh"), job.chip.idf_target]
     if job.settings.dry:
         shell.run(STEP, cmd, dry=True)
         return
-    ui.say(STEP, f"installing ESP-IDF tools for {TARGET} into {tools} (first time: several minutes)")
+    ui.say(STEP, f"installing ESP-IDF tools for {job.chip.idf_target} into {tools} (first time: several minutes)")
     log = job.settings.state_dir / f"install-{job.idf_version}.log"
     code = shell.stream(STEP, cmd, cwd=idf_dir, env=scrubbed_env(tools), log=log)
     if code != 0:
-        raise UserError(f"{STEP}: ESP-IDF install.sh failed (exit {code}); see {log}")
+        raise UserError(STEP, f"ESP-IDF install.sh failed (exit {code}); see {log}")
 
 
 def environment(job: Job, refresh: bool = False) -> dict:
@@ -207,7 +205,7 @@ def _capture(job: Job) -> dict:
 def _validate_env(job: Job, env: dict, code: int) -> None:
     """export.sh's exit code is not to be trusted (IDF 5.4+): check what it set."""
     idf_dir = job.idf_dir
-    hint = f"run `invoke install-prereqs` (or `bash {idf_dir}/install.sh {TARGET}`)"
+    hint = f"run `invoke install-prereqs` (or `bash {idf_dir}/install.sh {job.chip.idf_target}`)"
     major_minor = ".".join(job.idf_version.lstrip("v").split(".")[:2])
     if code != 0 or env.get("ESP_IDF_VERSION") != major_minor:
         raise UserError(f"ESP-IDF {job.idf_version} environment could not be set up by export.sh; {hint}")

@@ -2,14 +2,15 @@
 user's own checkout, checked), with the submodules the esp32 port needs.
 
 Submodules are fetched with git directly: the port's own `make submodules`
-needs an exported ESP-IDF from v1.21 on (shared/reference/
-micropython-esp32-history.md §6), and fetch must work before the IDF exists.
+needs an exported ESP-IDF from v1.21 on (docs/micropython-esp32.md
+§6), and fetch must work before the IDF exists.
 """
 
 from __future__ import annotations
 
 from mpforge.source import gitfiles, gitsrc
 from mpforge import ui
+from mpforge.results import StepResult
 from mpforge.errors import UserError
 from mpforge.model.settings import Job
 
@@ -39,36 +40,30 @@ def inputs(job: Job) -> list:
     return [gitsrc.head(mp_dir)] + [f"{p} {links.get(p)} {gitfiles.head(mp_dir / p)}" for p in job.release.submodules]
 
 
-def ensure(job: Job) -> None:
+def ensure(job: Job) -> StepResult | None:
+    """Clone or check the tree and its submodules (the pipeline asks status first)."""
     mp_dir, release, dry = job.mp_dir, job.release, job.settings.dry
-    ok, message = status(job)
-    if ok:
-        ui.say(STEP, f"{message}, up to date")
-        return
     if job.settings.micropython_dir:
         check_checkout(job)
     elif mp_dir.exists():
         if not gitsrc.is_checkout(mp_dir):
-            raise UserError(f"{STEP}: {mp_dir} exists but is not a git checkout; remove it and run again")
+            raise UserError(STEP, f"{mp_dir} exists but is not a git checkout; remove it and run again")
         if gitsrc.head(mp_dir) != release.commit:
-            raise UserError(f"{STEP}: {message}; remove {mp_dir} and run again")
+            raise UserError(STEP, status(job)[1], hint=f"remove {mp_dir} and run again")
     else:
         ui.say(STEP, f"cloning micropython {release.version} into {mp_dir}")
         gitsrc.clone(STEP, job.settings.micropython_url, mp_dir, release.version, release.commit, dry=dry)
     ui.say(STEP, f"checking out submodules: {', '.join(release.submodules)}")
     gitsrc.update_submodules(STEP, mp_dir, release.submodules, dry=dry)
-    if not dry:
-        ui.say(STEP, f"micropython {release.version} at {release.short}, ready")
+    return None if dry else StepResult(STEP, f"micropython {release.version} at {release.short}, ready")
 
 
 def check_checkout(job: Job) -> None:
     """The tree exists, is a git checkout and is at the release's commit (one-line errors)."""
     mp_dir, release = job.mp_dir, job.release
     what = "micropython.dir" if job.settings.micropython_dir else "the MicroPython clone"
-    if not mp_dir.is_dir():
-        raise UserError(f"{what} {mp_dir} does not exist; run `invoke fetch`")
-    if not gitsrc.is_checkout(mp_dir):
-        raise UserError(f"{what} {mp_dir} is not a git checkout (the build needs git; clone MicroPython with git)")
+    gitsrc.require_checkout(mp_dir, what, missing="run `invoke fetch`",
+                            not_git="the build needs git; clone MicroPython with git")
     commit = gitsrc.head(mp_dir)
     if commit != release.commit:
         raise UserError(

@@ -1,7 +1,7 @@
 """OS packages the ESP-IDF build needs, per package manager.
 
 The lists are ESP-IDF's own (docs/en/get-started/linux-macos-setup.rst,
-identical v5.0.4-v5.5; see shared/reference/esp-idf.md §1) plus make and a C
+identical v5.0.4-v5.5; see docs/esp-idf.md §1) plus make and a C
 compiler for mpy-cross. Nothing is installed without --yes or a "y" typed
 at a terminal, and the sudo command is always shown before it runs.
 """
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from mpforge import shell
 from mpforge import ui
+from mpforge.results import StepResult
 from mpforge.errors import UserError
 
 STEP = "install-prereqs"
@@ -108,18 +109,23 @@ def status() -> tuple[bool, str, Manager | None, list[str]]:
     return True, f"{len(manager.packages)} {manager.name} packages present", manager, []
 
 
-def ensure(*, yes: bool, dry: bool) -> None:
+def current() -> tuple[bool, str]:
+    """The pipeline's question before ensure (no package manager: ensure says so)."""
+    ok, message, manager, _missing = status()
+    return ok and manager is not None, message
+
+
+def ensure(*, yes: bool, dry: bool) -> StepResult | None:
     ok, message, manager, missing = status()
     if ok:
-        ui.say(STEP, f"{message}, up to date" if manager else message)
-        return
+        return StepResult(STEP, message)
     command = _as_root(manager.install, manager) + missing
     ui.say(STEP, message)
     if dry:
         shell.run(STEP, command, dry=True)
-        return
+        return None
     if not yes and not _ask(f"{STEP}: install them now with `{shell.quote(command)}`? [y/N] "):
-        raise UserError(f"{STEP}: missing OS packages: {' '.join(missing)}; "
+        raise UserError(STEP, f"missing OS packages: {' '.join(missing)}; "
                         f"run `invoke install-prereqs --yes` to install them, or run `{shell.quote(command)}`")
     if manager.refresh:
         refresh = _as_root(manager.refresh, manager)
@@ -129,7 +135,7 @@ def ensure(*, yes: bool, dry: bool) -> None:
     shell.run(STEP, command)
     still = manager.missing(missing)
     if still:
-        raise UserError(f"{STEP}: still missing after install: {' '.join(still)}")
+        raise UserError(STEP, f"still missing after install: {' '.join(still)}")
 
 
 def _ask(question: str) -> bool:

@@ -18,6 +18,7 @@ from typing import Callable
 
 from mpforge import shell, state, ui
 from mpforge.errors import UserError
+from mpforge.results import StepResult
 from mpforge.model.settings import Job
 from mpforge.source import container as engine
 from mpforge.source import gitsrc, idf
@@ -84,26 +85,27 @@ def inputs(job: Job) -> list:
             job.idf_dir / "tools" / "cmake" / "version.cmake"]
 
 
-def ensure(job: Job) -> None:
-    if not is_container(job):
-        idf.ensure(job)
-        return
+def current(job: Job) -> tuple[bool, str]:
+    """The pipeline's question before ensure: the IDF suits the release, and is in place."""
     idf.check_compatible(job)
-    ok, message = status(job)
-    if ok:
-        ui.say("install-prereqs", f"{message}, up to date")
-        return
+    return status(job)
+
+
+def ensure(job: Job) -> StepResult | None:
+    """The IDF (native) or the container image with its Kconfig files (the pipeline asks current first)."""
+    if not is_container(job):
+        return idf.ensure(job)
     box = container_for(job)
     if job.settings.dry:
         ui.would("install-prereqs", shell.quote([box.engine, "pull", box.image]))
-        return
+        return None
     engine.check_running(box)
     if not engine.has_image(box):
         ui.say("install-prereqs", f"pulling {box.image} with {box.engine_name} (first time: several minutes)")
         engine.pull(box, job.settings.state_dir / f"pull-{job.idf_version}.log")
     _extract_kconfig(job, box)
     state.write(job.settings.state_dir, _image_stamp(job), {"image": box.image})
-    ui.say("install-prereqs", f"container image {box.image} ready")
+    return StepResult("install-prereqs", f"container image {box.image} ready")
 
 
 def _extract_kconfig(job: Job, box: engine.Container) -> None:

@@ -9,7 +9,7 @@
 # relative include() and SDKCONFIG_DEFAULTS entries against it.
 #
 # What the port's CMakeLists.txt does, per release line
-# (shared/reference/micropython-esp32-history.md §1, §2):
+# (docs/micropython-esp32.md §1, §2):
 # - v1.23-v1.24: SDKCONFIG_IDF_VERSION_SPECIFIC is boards/sdkconfig.idf52 for
 #   IDF >= 5.2 (the file exists only in those releases), else empty;
 # - v1.24 on (MPFORGE_CHECK_VARIANT=ON): a variant without its

@@ -1,0 +1,66 @@
+"""Release lines: the releases that share one overlay mechanism.
+
+Everything mpforge knows about a line is data in overlays/<line>/overlay.toml
+(docs/micropython-esp32.md §2, §3, §8); this module reads it into one Line.
+A line is any folder of overlays/ with an overlay.toml: adding one needs no code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from mpforge import PROJECT_ROOT
+from mpforge.errors import UserError
+from mpforge.model import read_toml
+
+OVERLAYS_DIR = PROJECT_ROOT / "overlays"
+VARIANT_MECHANISMS = ("if-block", "variant-file")
+
+
+@dataclass(frozen=True)
+class Line:
+    name: str  # the folder in overlays/, e.g. "v1.26"
+    folder: Path
+    note: str
+    variant_mechanism: str  # "if-block" (nothing checks the variant) | "variant-file" (the port does)
+    partitions: dict[str, str]  # flash size label ("16MB") -> the port's partition CSV
+    build_id_since: str  # the release that added sys.implementation._build
+    vfs_at_boot: bool  # the firmware creates the vfs partition to the end of flash at boot
+    spec: dict  # overlay.toml as read: [files], [edit], ...
+
+    @property
+    def port_checks_variant(self) -> bool:
+        return self.variant_mechanism == "variant-file"
+
+
+def names() -> list[str]:
+    """Every release line there is an overlay for."""
+    return sorted(p.parent.name for p in OVERLAYS_DIR.glob("*/overlay.toml"))
+
+
+_cache: dict[tuple, Line] = {}
+
+
+def load(name: str) -> Line:
+    """The line's facts from overlays/<name>/overlay.toml, checked; read once per run
+    (keyed by size and mtime, so an edited file is read again)."""
+    path = OVERLAYS_DIR / name / "overlay.toml"
+    try:
+        st = path.stat()
+        key = (str(path), st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = None
+    if key in _cache:
+        return _cache[key]
+    spec = read_toml(path, missing=f"overlay: no overlay for release line {name} ({path} is missing)")
+    mechanism = spec.get("variant_mechanism")
+    if mechanism not in VARIANT_MECHANISMS:
+        raise UserError(f"{path}: 'variant_mechanism' must be one of {', '.join(VARIANT_MECHANISMS)}")
+    vfs_at_boot = (spec.get("layout") or {}).get("fs_made_at_boot")
+    if not isinstance(spec.get("build_id_since"), str) or not isinstance(vfs_at_boot, bool):
+        raise UserError(f"{path}: needs 'build_id_since' (a release) and [layout] 'fs_made_at_boot' (true or false)")
+    line = Line(name, path.parent, spec.get("note", ""), mechanism, dict(spec.get("partitions", {})),
+                spec["build_id_since"], vfs_at_boot, spec)
+    _cache[key] = line
+    return line
