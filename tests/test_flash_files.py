@@ -14,7 +14,7 @@ import json
 import pytest
 from littlefs import LittleFS, UserContext
 
-from conftest import one_line_error
+from conftest import RELEASE, one_line_error
 from harness.esp_mock import MB, MockBoard
 from harness.images import PartitionEntry, default_partitions, make_partition_table, write_fake_build
 from harness.repl_peer import rom_peer  # noqa: F401  (fixture)
@@ -40,7 +40,7 @@ def cfg(tmp_path):
 @pytest.fixture
 def built(tmp_path):
     s = settings_mod.from_config({"mpforge": {"workdir": str(tmp_path / "work")}})
-    return write_fake_build(settings_mod.job(s, PROFILE).build_dir, app_size=APP_SIZE)
+    return write_fake_build(settings_mod.job(s, PROFILE, RELEASE).build_dir, app_size=APP_SIZE)
 
 
 @pytest.fixture
