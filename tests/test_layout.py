@@ -363,3 +363,33 @@ def test_flash_ota_layout_writes_blank_otadata_and_refuses_an_app_too_big(tmp_pa
     line = one_line_error(invoke_run("-f", str(cfg), "flash", "--port", "socket://127.0.0.1:9",
                                      "--profile", "esp32s3-n16r8-ota", timeout=120))
     assert "does not fit its partition ota_0" in line
+
+
+def test_dist_of_an_own_table_lets_verify_check_it(tmp_path):
+    """A profile with csv = ...: the dist does not carry the CSV file, its build-info's
+    table stands in for it, so verify --firmware still checks the board's partitions."""
+    from harness.images import PartitionEntry, write_fake_build
+    from mpforge.board import verify
+    from mpforge.dist import collect, load
+
+    own = tmp_path / "boards"
+    own.mkdir()
+    (own / "mine.csv").write_text("nvs, data, nvs, 0x9000, 0x6000,\nphy_init, data, phy, 0xf000, 0x1000,\n"
+                                  "factory, app, factory, 0x10000, 0x300000,\nvfs, data, fat, 0x310000, 0xCF0000,\n")
+    text = (profiles.BOARDS_DIR / "esp32s3-n16r8-ota.toml").read_text()
+    (own / "mine.toml").write_text(text.replace('app = "4MB"\nota = true\nfs = "rest"', 'csv = "mine.csv"'))
+    s = settings.from_config({"mpforge": {"workdir": str(tmp_path / "work"), "micropython": {"dir": str(tmp_path / "mp")}}})
+    job = settings.job(s, str(own / "mine.toml"), "v1.28.0")
+    write_fake_build(job.build_dir, app_size=96 * 1024, partitions=[
+        PartitionEntry("nvs", "data", "nvs", 0x9000, 0x6000), PartitionEntry("phy_init", "data", "phy", 0xF000, 0x1000),
+        PartitionEntry("factory", "app", "factory", 0x10000, 0x300000),
+        PartitionEntry("vfs", "data", "fat", 0x310000, 0xCF0000)])
+    built = load.load(collect.collect(job, tmp_path / "dist"))
+    again = load.job_for(built, s)
+    assert again.profile.partitions.csv_text is not None
+    parts = {"running": [0, 0, 0x10000, 0x300000, "factory"], "apps": [[0, 0, 0x10000, 0x300000, "factory"]],
+             "fs": [1, 0x81, 0x310000, 0xCF0000, "vfs"]}
+    rows = verify.check_partitions({"partitions": parts}, again.profile, "v1.28.0")
+    assert [c.passed for c in rows] == [True, True, True]
+    rows = verify.check_partitions({"partitions": DEFAULT_PARTS}, again.profile, "v1.28.0")
+    assert [c.passed for c in rows] == [False, False, False]

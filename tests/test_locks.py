@@ -24,15 +24,16 @@ HOLDER = """
 import sys, time
 sys.path.insert(0, {root!r})
 from mpforge import lock
-with lock.workdir({workdir!r}):
+with lock.{kind}({name!r}):
     print("held", flush=True)
     sys.stdin.readline()
 """
 
 
-def _hold(workdir: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER.format(root=str(ROOT), workdir=str(workdir))],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+def _hold(workdir: Path, kind: str = "workdir", env: dict | None = None) -> subprocess.Popen:
+    script = HOLDER.format(root=str(ROOT), kind=kind, name=str(workdir))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True, env=env)
     assert proc.stdout.readline().strip() == "held"
     return proc
 
@@ -66,6 +67,19 @@ def test_second_run_waits_then_runs(invoke_run, tmp_path):
     assert second.returncode == 0, out + err_file.read_text()
     assert err_file.read_text().count("waiting for") == 1
     assert "nothing of mpforge's" in out
+
+
+def test_a_board_in_use_is_refused_with_no_wait(invoke_run, tmp_path):
+    """Port locks live in the user's lock folder ($XDG_RUNTIME_DIR/mpforge), shared by workdirs."""
+    env = {**invoke_run.env, "XDG_RUNTIME_DIR": str(tmp_path / "run")}
+    port = "socket://127.0.0.1:9"
+    holder = _hold(port, kind="port", env=env)
+    try:
+        for task in ("erase", "verify"):
+            line = one_line_error(invoke_run(task, "--port", port, "--no-wait", env=env))
+            assert f"port {port} is in use by pid {holder.pid}" in line, line
+    finally:
+        holder.communicate("\n", timeout=30)
 
 
 def test_a_killed_holder_never_blocks(invoke_run, tmp_path):

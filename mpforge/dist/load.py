@@ -14,6 +14,7 @@ removed when the Dist is garbage collected or the process ends.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path, PurePosixPath
 
 from mpforge.dist import FLASH_ARGS, INFO, MERGED, STEP, SUMS, sha256
 from mpforge.errors import UserError
-from mpforge.image import firmware
+from mpforge.image import firmware, layout
 from mpforge.model import profiles, releases
 from mpforge.model.settings import Job
 
@@ -73,7 +74,8 @@ def job_for(dist: Dist, settings) -> Job:
     known = releases.table(settings.releases_file).get(version)
     release = known if known and known.commit == commit else releases.Release(
         version, commit, info.get("idf_version", ""), info.get("idf_version", ""), "")
-    return Job(settings, profile, release)
+    parts = layout.with_built_table(profile.partitions, (info.get("layout") or {}).get("partitions"))
+    return Job(settings, dataclasses.replace(profile, partitions=parts), release)
 
 
 def load(source: str | os.PathLike) -> Dist:

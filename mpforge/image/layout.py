@@ -21,7 +21,7 @@ overlay renders with it, config and verify check with it, and the judge
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from mpforge import ui
@@ -183,8 +183,8 @@ def csv_text(table: list[Partition], title: str) -> str:
     lines = [f"# {title}", "# Written by `invoke overlay` (mpforge); `invoke overlay --revert` removes it.",
              "# Name,   Type, SubType, Offset,   Size,     Flags"]
     for p in table:
-        kind = "app" if p.type == APP else "data"
-        sub = _SUBTYPE_NAMES[(p.type, p.subtype)]
+        kind = {APP: "app", DATA: "data"}.get(p.type, hex(p.type))
+        sub = _SUBTYPE_NAMES.get((p.type, p.subtype), hex(p.subtype))
         lines.append(f"{p.label + ',':<9} {kind + ',':<5} {sub + ',':<8} {p.offset:#x}, {p.size:#x},")
     return "\n".join(lines) + "\n"
 
@@ -197,6 +197,19 @@ def render(layout: Layout, flash_size: int, facts: dict, title: str) -> str:
                             "from its file in boards/")
         return layout.csv_text
     return csv_text(plan(layout, flash_size, bool(facts.get("fs_made_at_boot"))), title)
+
+
+def with_built_table(layout: Layout | None, built: object) -> Layout | None:
+    """An own-table layout whose CSV is not at hand (a profile kept in a dist folder),
+    completed from the table the dist records (build-info.json's layout.partitions)."""
+    if layout is None or layout.csv is None or layout.csv_text is not None or not isinstance(built, list):
+        return layout
+    try:
+        table = [Partition(str(p["label"]), int(p["type"]), int(p["subtype"]), int(p["offset"]), int(p["size"]))
+                 for p in built]
+    except (KeyError, TypeError, ValueError):
+        return layout  # verify then says the table is not at hand
+    return replace(layout, csv_text=csv_text(table, f"{layout.csv.name}, as built"))
 
 
 def expected(layout: Layout, flash_size: int, facts: dict) -> list[Partition] | None:
