@@ -163,16 +163,18 @@ def ci(c, profile=None, micropython=None, dest=None, pages=False):
 
 _PORT_HELP = ("serial port: a device path or a pyserial URL (socket://, rfc2217://); "
               "repeat for several boards; default: the one board found")
+VERBOSE = "show each board's log live (esptool's output, the REPL exchange); it is always saved in <workdir>/logs"
 
 
 @task(locks=("port",), iterable=["port"], help={
     "port": _PORT_HELP,
     "baud": "transfer baud rate (default: setting `baud`, 921600; falls back to 460800, 115200)",
+    "verbose": VERBOSE,
 })
-def erase(c, port=None, baud=None):
+def erase(c, port=None, baud=None, verbose=False):
     """Erase the whole flash of one or more boards."""
     from mpforge.board import fleet  # imported here: esptool loads only when a board task runs
-    fleet.erase_boards(settings(c), port, baud=baud)
+    fleet.erase_boards(settings(c), port, baud=baud, verbose=verbose)
 
 
 @task(locks=("workdir", "port"), iterable=["port"], help={
@@ -186,9 +188,10 @@ def erase(c, port=None, baud=None):
                 "(checked against its SHA256SUMS; its profile is checked against the board) or a build folder",
     "discard_files": "when the filesystem moves and the board's cannot be copied, flash anyway "
                      "and start with an empty one",
+    "verbose": VERBOSE,
 })
 def flash(c, port=None, profile=None, micropython=None, force=False, erase=False, baud=None,
-          firmware=None, discard_files=False):
+          firmware=None, discard_files=False, verbose=False):
     """Write the built firmware to one or more boards (only what changed), then reset them.
 
     When the new firmware puts its filesystem elsewhere, the board's files are
@@ -197,15 +200,16 @@ def flash(c, port=None, profile=None, micropython=None, force=False, erase=False
     from mpforge.board import fleet
     fleet.flash_boards(settings(c), port, profile=profile, micropython=micropython,
                        force=force, erase=erase, baud=baud, firmware_dir=firmware,
-                       discard_files=discard_files)
+                       discard_files=discard_files, verbose=verbose)
 
 
-@task(iterable=["port"], help={"port": _PORT_HELP, "baud": "transfer baud rate (default: setting `baud`)"})
-def backup(c, port=None, baud=None):
+@task(iterable=["port"], help={"port": _PORT_HELP, "baud": "transfer baud rate (default: setting `baud`)",
+                               "verbose": VERBOSE})
+def backup(c, port=None, baud=None, verbose=False):
     """Copy the files on a board's filesystem into <workdir>/backups/<MAC>/<time>/ (read through
     the ROM bootloader: works whether or not the firmware runs)."""
     from mpforge.board import fleet
-    fleet.backup_boards(settings(c), port, baud=baud)
+    fleet.backup_boards(settings(c), port, baud=baud, verbose=verbose)
 
 
 @task(iterable=["port"], help={
@@ -213,12 +217,14 @@ def backup(c, port=None, baud=None):
     "backup": "the backup folder to write (default: the board's latest, by its MAC)",
     "discard_files": "write over a filesystem that cannot be read (its files cannot be saved first)",
     "baud": "transfer baud rate (default: setting `baud`)",
+    "verbose": VERBOSE,
 })
-def restore(c, port=None, backup=None, discard_files=False, baud=None):
+def restore(c, port=None, backup=None, discard_files=False, baud=None, verbose=False):
     """Write a backup's files as the board's filesystem, in the board's current layout (the
     files on it are backed up first)."""
     from mpforge.board import fleet
-    fleet.restore_boards(settings(c), port, backup=backup, discard_files=discard_files, baud=baud)
+    fleet.restore_boards(settings(c), port, backup=backup, discard_files=discard_files, baud=baud,
+                         verbose=verbose)
 
 
 @task(locks=())
@@ -231,21 +237,22 @@ def ports(c):
 # ---- board side: verify -------------------------------------------------------------
 
 
-@task(locks=("port",), iterable=["frozen_module"], help={
+@task(locks=("port",), iterable=["frozen_module", "port"], help={
     "frozen_module": "a module frozen into the firmware that must import on the board (repeatable)",
     "firmware": "a dist folder or zip (from `invoke dist`): check the board against its build-info.json",
-    "port": "serial port: a device path (/dev/ttyACM0) or a pyserial URL (socket://host:port, "
-            "rfc2217://host:port) (default: setting mpforge.port, else the one board on USB)",
+    "port": _PORT_HELP + "; the boards are verified in parallel",
     "profile": PROFILE,
     "micropython": "the release the board should run: " + RELEASE,
-    "json": "print the report as JSON on stdout instead of a table",
+    "json": "print the report as JSON on stdout instead of a table (one document for all boards)",
+    "verbose": VERBOSE,
 })
-def verify(c, port=None, profile=None, micropython=None, json=False, frozen_module=None, firmware=None):
-    """Prove on the board that it runs the firmware built for the profile.
+def verify(c, port=None, profile=None, micropython=None, json=False, frozen_module=None, firmware=None,
+           verbose=False):
+    """Prove on the board(s) that they run the firmware built for the profile.
 
     Runs scripts/board_probe.py in the raw REPL and checks the board name,
     release, build id, flash size, PSRAM heap, filesystem size and CPU
-    frequency; exits non-zero if any check fails.
+    frequency; exits non-zero if any check fails on any board.
     """
-    job, modules = verify_mod.target(settings(c, port=port), firmware, profile, micropython)
-    verify_mod.run(job, as_json=json, frozen_modules=[*modules, *(frozen_module or ())])
+    job, modules = verify_mod.target(settings(c), firmware, profile, micropython)
+    verify_mod.run(job, port, as_json=json, frozen_modules=[*modules, *(frozen_module or ())], verbose=verbose)

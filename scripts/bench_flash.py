@@ -58,7 +58,7 @@ def flash_all(urls, fw, profile, link, state_dir):
     started = time.monotonic()
     with contextlib.redirect_stdout(io.StringIO()):
         results = fleet.run("flash", list(urls), lambda port, reporter: device.flash(
-            port, fw, profile, link, state_dir, reporter))
+            port, fw, profile, link, state_dir, reporter), workdir=state_dir.parent)
     seconds = time.monotonic() - started
     for r in results:
         if not r.ok:

@@ -395,3 +395,45 @@ def test_ports_lists_boards_by_their_usb_ids(monkeypatch, capsys):
     fleet.list_ports()
     assert capsys.readouterr().out.splitlines() == [
         "/dev/ttyACM0  303A:1001  ESP32-S3 USB-Serial/JTAG  (test)"]
+
+
+# ---- logs and --verbose -------------------------------------------------------------
+
+def test_esptool_output_is_logged_per_port_and_named_on_failure(flash, built, tmp_path):
+    from mpforge.board import portlog
+
+    with MockBoard() as good, MockBoard("esp32c3") as bad:
+        result = flash(good.url, bad.url)
+        good_log = portlog.path(tmp_path / "work", "flash", good.url)
+        bad_log = portlog.path(tmp_path / "work", "flash", bad.url)
+        assert good_log.parent == tmp_path / "work" / "logs" and good_log != bad_log
+        # esptool's own words (never on the terminal without --verbose) are in the log
+        assert "Compressed" not in result.stdout
+        assert "Compressed" in good_log.read_text() and "Hash of data verified" in good_log.read_text()
+        assert "ESP32-C3" in bad_log.read_text()
+        assert f"{bad.url}: " in result.stderr and f"(log: {bad_log})" in result.stderr
+
+
+def test_verbose_shows_esptool_output_live(flash, built, board):
+    result = flash(board.url, args=("--verbose",))
+    assert result.returncode == 0, result.stderr
+    assert f"{board.url}: Compressed" in result.stdout
+
+
+def test_single_board_failure_names_its_log(flash, built, tmp_path):
+    from mpforge.board import portlog
+
+    with MockBoard("esp32c3") as bad:
+        line = one_line_error(flash(bad.url))
+    assert line.endswith(f"(log: {portlog.path(tmp_path / 'work', 'flash', bad.url)})")
+
+
+def test_log_names_stay_inside_logs():
+    from pathlib import Path
+
+    from mpforge.board import portlog
+
+    for port in ("../../etc/passwd", "socket://127.0.0.1:5555", "/dev/ttyACM0", "..", ""):
+        path = portlog.path(Path("/w"), "flash", port)
+        assert path.parent == Path("/w/logs") and path.name.startswith("flash-"), path
+        assert path.stem not in ("flash-", "flash-..") and not path.stem.startswith("flash-.")

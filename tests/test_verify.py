@@ -292,7 +292,7 @@ def test_busy_port_fails(invoke_run, repl_peers):
     finally:
         holder.close()
     assert line.startswith(f"error: verify: port {peer.port} is busy (held by ")
-    assert line.endswith("close that program (serial monitor, mpremote, IDE) and run again")
+    assert "close that program (serial monitor, mpremote, IDE) and run again (log: " in line
 
 
 def test_missing_port_fails(invoke_run):
@@ -376,3 +376,73 @@ def test_frozen_module_missing_or_from_the_filesystem_fails(invoke_run, repl_pee
     # A module the board loads from a file is not the frozen one (the simulated esp lives in /sim).
     line = one_line_error(invoke_run("verify", "--port", peer.port, "--frozen-module", "_sim_esp", timeout=60))
     assert "comes from the board's filesystem" in line
+
+
+# ---- several boards: --port repeats ---------------------------------------------------
+
+
+def _log_span(path):
+    """(began, finished) wall times of the work on a port, from its log."""
+    from datetime import datetime
+
+    lines = path.read_text().splitlines()
+    began = next(line for line in lines if " began " in line).split(" began ")[1]
+    finished = next(line for line in lines if " finished " in line).split(" finished ")[1]
+    return datetime.fromisoformat(began), datetime.fromisoformat(finished)
+
+
+def test_two_boards_in_parallel_one_failing(invoke_run, repl_peers, tmp_path):
+    from mpforge.board import portlog
+
+    good, bad = repl_peers("reference"), repl_peers("flash8mb")
+    result = invoke_run("verify", "--port", good.port, "-P", bad.port, timeout=90)
+    line = one_line_error(result)
+    assert line == "error: verify: 1 of 2 boards failed (see above)"
+    assert "PORT" in result.stdout, result.stdout + result.stderr
+    table = result.stdout[result.stdout.index("PORT"):].splitlines()
+    rows = {row.split()[0]: re.split(r"\s{2,}", row) for row in table[1:3]}
+    assert rows[good.port][1:] == ["ok", "7/7"]
+    assert rows[bad.port][1:3] == ["FAILED", "5/7"] and "flash is 8 MB, not 16 MB" in rows[bad.port][3]
+    bad_log = portlog.path(tmp_path / "work", "verify", bad.port)
+    assert f"{bad.port}: verify: 2 of 7 checks failed" in result.stderr and f"(log: {bad_log})" in result.stderr
+    # Each log holds that board's REPL exchange: the probe sent, its JSON report received.
+    for peer in (good, bad):
+        log = portlog.path(tmp_path / "work", "verify", peer.port).read_text()
+        assert "> MPFORGE_IMPORTS = []" in log and '< OK{"' in log.replace("^D", "")
+    assert "flash_size" in bad_log.read_text() and "FAIL" in bad_log.read_text()
+    # In parallel: each board's session began before the other's ended.
+    (a0, a1), (b0, b1) = (_log_span(portlog.path(tmp_path / "work", "verify", p.port)) for p in (good, bad))
+    assert a0 < b1 and b0 < a1
+
+
+def test_two_boards_json_is_one_document(invoke_run, repl_peers):
+    good, bad = repl_peers("reference"), repl_peers("stock")
+    result = invoke_run("verify", "--port", good.port, "--port", bad.port, "--json", timeout=90)
+    assert result.returncode != 0
+    doc = json.loads(result.stdout)  # stdout holds the document and nothing else
+    assert doc["ok"] is False and doc["profile"] == "esp32s3-n16r8"
+    assert [b["port"] for b in doc["boards"]] == [good.port, bad.port]
+    assert [b["ok"] for b in doc["boards"]] == [True, False]
+    failed = {c["check"] for c in doc["boards"][1]["checks"] if c["pass"] is False}
+    assert failed == {"board name", "build id"}
+
+
+def test_two_boards_passing_exit_zero(invoke_run, repl_peers):
+    a, b = repl_peers("reference"), repl_peers("reference", transport="tcp")
+    result = invoke_run("verify", "--port", a.port, "--port", b.port, timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "verify: all 2 boards run the firmware built for esp32s3-n16r8" in result.stdout
+
+
+def test_a_board_that_does_not_answer_is_named_with_its_log(invoke_run, repl_peers, rom_peer, short_timeout,
+                                                             tmp_path):
+    from mpforge.board import portlog
+
+    good, dead = repl_peers("reference"), rom_peer(BOOT_LOOP_TEXT)
+    result = invoke_run("-f", short_timeout, "verify", "--port", good.port, "--port", dead.port, "--json",
+                        timeout=90)
+    doc = json.loads(result.stdout)
+    assert [b["ok"] for b in doc["boards"]] == [True, False]
+    assert "boot loop" in doc["boards"][1]["error"]
+    assert doc["boards"][1]["log"] == str(portlog.path(tmp_path / "work", "verify", dead.port))
+    assert "invalid header" in portlog.path(tmp_path / "work", "verify", dead.port).read_text()

@@ -33,12 +33,13 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from mpforge import PROJECT_ROOT
-from mpforge import lock
 from mpforge import ui
 from mpforge.errors import UserError
 from mpforge.model.profiles import Profile
@@ -53,6 +54,7 @@ REPL_BAUD = 115200
 DEFAULT_TIMEOUT = 5.0
 
 RAW_REPL_BANNER = b"raw REPL; CTRL-B to exit\r\n"
+_STDOUT_SWAP = threading.Lock()
 
 
 # ---- checks: pure functions ---------------------------------------------------------
@@ -458,7 +460,9 @@ def enter_raw_repl(transport, port: str, timeout: float) -> bytes:
     finally:
         ser.timeout = saved
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # it prints raw bytes on failure
+        # It prints raw bytes on failure. redirect_stdout swaps sys.stdout for the whole
+        # process: one board at a time, or parallel boards restore each other's swap.
+        with _STDOUT_SWAP, contextlib.redirect_stdout(io.StringIO()):
             transport.enter_raw_repl(soft_reset=False, timeout_overall=timeout)
     except TransportError:
         raise UserError(STEP, f"{port} stopped answering while entering the raw REPL; "
@@ -500,15 +504,27 @@ def compact(source: str) -> str:
     return small
 
 
-def probe_board(port: str, *, timeout: float = DEFAULT_TIMEOUT, probe: Path = PROBE, imports=()) -> dict:
-    """Run the probe on the board at port and return what it reported."""
+def probe_board(port: str, *, timeout: float = DEFAULT_TIMEOUT, probe: Path = PROBE, imports=(),
+                reporter=None) -> dict:
+    """Run the probe on the board at port and return what it reported.
+
+    reporter (parallel.BoardReporter): gets each step, and the REPL exchange for the port's log.
+    """
     import serial
     from mpremote.transport import TransportError, TransportExecError
 
+    from mpforge.board import portlog
+
+    step = reporter.step if reporter else (lambda text: None)
     source = f"MPFORGE_IMPORTS = {list(imports)!r}\n" + compact(probe.read_text())
+    step("opening the port")
     transport = open_port(port)
+    if reporter:
+        transport.serial = portlog.Wiretap(transport.serial, reporter.detail)
     try:
+        step("entering the raw REPL")
         seen = enter_raw_repl(transport, port, timeout)
+        step("running the probe")
         try:
             out = transport.exec(source)
         except TransportExecError as exc:
@@ -548,37 +564,125 @@ def target(settings, firmware=None, profile: str | None = None, micropython: str
     return job, (frozen.module_names(job) if job.frozen and job.frozen.exists() else [])
 
 
-def run(job, *, as_json: bool = False, frozen_modules=()) -> list[Check]:
-    """The verify task: probe the board, print the report, fail on any failed check."""
-    settings = job.settings
-    port = settings.port
-    if not port:
-        from mpforge.board import ports  # the one ESP32-S3 on USB, or a one-line error
+@dataclass
+class Board:
+    """One port's verify: its checks (empty when the probe never ran) or the error that stopped it."""
 
-        port = ports.choose(None, "")[0]
-    release = job.release.version
+    port: str
+    checks: list[Check]
+    probe: dict | None = None
+    error: str = ""
+    log: Path | None = None
+    warnings: list[str] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.error and not failed(self.checks)
+
+
+def _verify_one(port: str, reporter, job, timeout: float, frozen_modules) -> Board:
+    probe = probe_board(port, timeout=timeout, imports=frozen_modules, reporter=reporter)
+    since = job.release.facts.build_id_since if job.release.line else None  # a dist's unknown release: look it up
+    checks = run_checks(probe, job.profile, job.release.version, frozen_modules, since)
+    bad = failed(checks)
+    total = sum(1 for c in checks if c.passed is not None)
+    if bad:
+        reporter.display.status(port, f"FAILED: {len(bad)} of {total} checks ({', '.join(c.name for c in bad)})",
+                                style="red")
+    else:
+        reporter.display.status(port, f"ok: {total} of {total} checks passed", style="green")
+    reporter.log.write(table(checks))
+    return Board(port, checks, probe)
+
+
+def run(job, port_list=None, *, as_json: bool = False, frozen_modules=(), verbose: bool = False) -> list[Board]:
+    """The verify task: probe every board in parallel, print the report(s), fail if any board fails.
+
+    One port: its table and a summary line. Several: one live line each, then a
+    table of the boards. --json: one document on stdout (the live lines go to stderr).
+    """
+    from rich.console import Console
+
+    from mpforge.board import parallel, portlog, ports
+
+    settings = job.settings
+    # --port flags, else the setting, else the one ESP32-S3 on USB (or a one-line error)
+    port_list = ports.choose(port_list, settings.port)
     if settings.dry:
-        ui.would(STEP, f"{PROBE.relative_to(PROJECT_ROOT)} in the raw REPL on {port}, checked "
-                       f"against {job.label}")
+        ui.would(STEP, f"{PROBE.relative_to(PROJECT_ROOT)} in the raw REPL on {', '.join(port_list)}, "
+                       f"checked against {job.label}")
         return []
     timeout = settings.verify_timeout
-    with lock.port(port):  # one mpforge run per board at a time
-        probe = probe_board(port, timeout=timeout, imports=frozen_modules)
-    since = job.release.facts.build_id_since if job.release.line else None  # a dist's unknown release: look it up
-    checks = run_checks(probe, job.profile, release, frozen_modules, since)
-    if as_json:
-        print(json.dumps(report(checks, probe, port=port, profile=job.profile, release=release),
-                         indent=2), flush=True)
+    boards = parallel.run(
+        STEP, port_list, lambda port, reporter: _verify_one(port, reporter, job, timeout, frozen_modules),
+        workdir=settings.workdir, verbose=verbose,
+        failed=lambda port, reporter, error: Board(port, [], error=error),
+        console=Console(stderr=True, highlight=False) if as_json else None)
+    for board in boards:
+        board.log = portlog.path(settings.workdir, STEP, board.port)
+    if any(b.ok for b in boards):
+        _remember(settings.state_dir, job, [b.port for b in boards if b.ok])
+    if len(boards) == 1:
+        _one_board(job, boards[0], as_json)
     else:
-        ui.say(STEP, f"{job.label} on {port}")
+        _many_boards(job, boards, as_json)
+    return boards
+
+
+def _one_board(job, board: Board, as_json: bool) -> None:
+    if board.error:
+        raise UserError(f"{board.error} (log: {board.log})")
+    checks = board.checks
+    if as_json:
+        print(json.dumps(report(checks, board.probe, port=board.port, profile=job.profile,
+                                release=job.release.version), indent=2), flush=True)
+    else:
+        ui.say(STEP, f"{job.label} on {board.port}")
         print(table(checks), flush=True)
-    bad = failed(checks)
-    if bad:
-        raise UserError(summary(checks, port=port, profile=job.profile))
+    if not board.ok:
+        raise UserError(summary(checks, port=board.port, profile=job.profile))
     if not as_json:
         ui.say(STEP, f"all {sum(1 for c in checks if c.passed)} checks passed: the board runs "
                      f"the firmware built for {job.profile.name}")
-    return checks
+
+
+def _many_boards(job, boards: list[Board], as_json: bool) -> None:
+    bad = [b for b in boards if not b.ok]
+    if as_json:
+        print(json.dumps({
+            "ok": not bad,
+            "profile": job.profile.name,
+            "micropython": job.release.version,
+            "boards": [report(b.checks, b.probe, port=b.port, profile=job.profile, release=job.release.version)
+                       if not b.error else {"ok": False, "port": b.port, "error": b.error, "log": str(b.log)}
+                       for b in boards],
+        }, indent=2), flush=True)
+    else:
+        ui.say(STEP, f"{len(boards)} boards against {job.label}")
+        rows = [("PORT", "RESULT", "CHECKS", "PROBLEM")]
+        for b in boards:
+            counted = [c for c in b.checks if c.passed is not None]
+            rows.append((b.port, "ok" if b.ok else "FAILED",
+                         f"{sum(1 for c in counted if c.passed)}/{len(counted)}" if counted else "-",
+                         "; ".join(f"{c.name}: {c.problem}" for c in failed(b.checks)) or b.error))
+        print(ui.columns(rows), flush=True)
+    for b in bad:
+        what = b.error or summary(b.checks, port=b.port, profile=job.profile)
+        print(f"  {b.port}: {what} (log: {b.log})", file=sys.stderr, flush=True)
+    if bad:
+        raise UserError(f"{STEP}: {len(bad)} of {len(boards)} boards failed (see above)")
+    if not as_json:
+        ui.say(STEP, f"all {len(boards)} boards run the firmware built for {job.profile.name}")
+
+
+def _remember(state_dir: Path, job, ports_ok: list[str]) -> None:
+    """Note that the profile was proven on a board with this release (`invoke boards` shows it)."""
+    from mpforge import state
+
+    seen = state.read(state_dir, "verified") or {}
+    releases = seen.setdefault(job.profile.name, {})
+    releases[job.release.version] = time.strftime("%Y-%m-%d")
+    state.write(state_dir, "verified", seen)
 
 
 __all__ = ["Check", "run_checks", "table", "report", "summary", "probe_board", "run",
