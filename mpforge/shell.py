@@ -41,7 +41,8 @@ def require(step: str, *tools: str, path: str | None = None) -> None:
     """Fail in one line if a program is missing from PATH."""
     for tool in tools:
         if shutil.which(tool, path=path) is None:
-            raise UserError(step, f"'{tool}' not found on PATH", hint=_INSTALL_HINT)
+            hint = _INSTALL_HINT if step != "install-prereqs" else "install it with your package manager"
+            raise UserError(step, f"'{tool}' not found on PATH", hint=hint)
 
 
 def run(step: str, cmd: list[str], *, cwd: Path | None = None, env: dict | None = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import sys
 
 
@@ -40,7 +41,11 @@ def warn(step: str, message: str) -> None:
 
 
 class Progress:
-    """A single progress line, redrawn on a terminal, every 10% otherwise."""
+    """A single progress line, redrawn on a terminal, every 10% otherwise.
+
+    On a terminal the line is cleared and cut to the terminal's width before
+    each redraw, so it never wraps and never leaves the end of a longer line.
+    """
 
     def __init__(self, step: str, stream=None):
         self.step = step
@@ -55,13 +60,22 @@ class Progress:
         pct = min(100, done * 100 // total)
         line = f"{self.step}: [{done}/{total}] {pct:3d}% {what}"
         if self.tty:
-            self.stream.write("\r" + line[:120].ljust(120))
-            self.stream.flush()
-            self.drawn = True
+            self._draw(line)
         elif pct // 10 != self.last_decile:
             self.last_decile = pct // 10
             self.stream.write(line[:120] + "\n")
             self.stream.flush()
+
+    def activity(self, what: str) -> None:
+        """Work without a known total (a count, the current item): drawn on a terminal only."""
+        if self.tty and what.strip():
+            self._draw(f"{self.step}: {what.strip()}")
+
+    def _draw(self, line: str) -> None:
+        width = shutil.get_terminal_size((80, 24)).columns - 1  # the last column would wrap
+        self.stream.write("\r\x1b[2K" + line[:width])
+        self.stream.flush()
+        self.drawn = True
 
     def close(self) -> None:
         if self.drawn:

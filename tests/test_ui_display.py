@@ -93,3 +93,25 @@ def test_verbose_shows_details():
     with ui.Boards("flash", PORTS[:1], console=Console(file=out, width=80), verbose=True) as display:
         display.detail(PORTS[0], "Connecting....\nChip is ESP32-S3")
     assert out.getvalue().splitlines() == ["/dev/ttyACM0: Connecting....", "/dev/ttyACM0: Chip is ESP32-S3"]
+
+
+class _Tty(io.StringIO):
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("width", [40, 200])
+def test_single_progress_line_never_wraps_or_leaves_text(width, monkeypatch):
+    """ui.Progress (build targets, mpy-cross and IDF install lines) on a terminal of `width` columns."""
+    import os
+
+    monkeypatch.setattr(ui.shutil, "get_terminal_size", lambda fallback=None: os.terminal_size((width, 24)))
+    out = _Tty()
+    progress = ui.Progress("build")
+    progress.stream, progress.tty = out, True
+    progress.update(10, 1200, "Building C object esp-idf/freertos/CMakeFiles/__idf_freertos.dir/port.c.obj")
+    progress.activity("12 files compiled (../py/parse.c)")
+    screen = pyte.Screen(width, 5)
+    pyte.Stream(screen).feed(out.getvalue().replace("\n", "\r\n"))
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    assert lines == ["build: 12 files compiled (../py/parse.c)"[: width - 1]]  # the last column would wrap

@@ -621,7 +621,7 @@ def run(job, port_list=None, *, as_json: bool = False, frozen_modules=(), verbos
     for board in boards:
         board.log = portlog.path(settings.workdir, STEP, board.port)
     if any(b.ok for b in boards):
-        _remember(settings.state_dir, job, [b.port for b in boards if b.ok])
+        _remember(settings.state_dir, job)
     if len(boards) == 1:
         _one_board(job, boards[0], as_json)
     else:
@@ -675,7 +675,7 @@ def _many_boards(job, boards: list[Board], as_json: bool) -> None:
         ui.say(STEP, f"all {len(boards)} boards run the firmware built for {job.profile.name}")
 
 
-def _remember(state_dir: Path, job, ports_ok: list[str]) -> None:
+def _remember(state_dir: Path, job) -> None:
     """Note that the profile was proven on a board with this release (`invoke boards` shows it)."""
     from mpforge import state
 

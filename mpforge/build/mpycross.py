@@ -12,6 +12,7 @@ from pathlib import Path
 from mpforge import shell
 from mpforge import ui
 from mpforge.results import StepResult
+from mpforge.errors import UserError
 from mpforge.model.settings import Job
 from mpforge.source import toolchain
 
@@ -42,13 +43,26 @@ def status(job: Job) -> tuple[bool, str]:
 
 
 def ensure(job: Job) -> StepResult | None:
-    """Build it (the pipeline asks status first)."""
-    if not job.settings.dry:
-        toolchain.host_tools(job, STEP, "make", "cc")
-    ui.say(STEP, f"building mpy-cross with {job.settings.jobs} job(s)")
-    cmd = ["make", "-C", str(job.mp_dir / "mpy-cross"), f"-j{job.settings.jobs}"]
-    shell.run(STEP, toolchain.command(job, cmd, job.mp_dir),
-              dry=job.settings.dry, capture=True)
-    if job.settings.dry:
+    """Build it (the pipeline asks status first), counting the files make compiles."""
+    cmd = toolchain.command(job, ["make", "-C", str(job.mp_dir / "mpy-cross"), f"-j{job.settings.jobs}"],
+                            job.mp_dir)
+    if job.settings.dry:  # its `would run: make ...` says what it would build
+        shell.run(STEP, cmd, dry=True)
         return None
-    return StepResult(STEP, f"built {binary(job).relative_to(job.mp_dir)}")
+    toolchain.host_tools(job, STEP, "make", "cc")
+    ui.say(STEP, f"building mpy-cross with {job.settings.jobs} job(s)")
+    log = job.settings.state_dir / f"mpy-cross-{job.release.version}.log"
+    progress, compiled = ui.Progress(STEP), []
+
+    def on_line(line: str) -> None:  # make prints "CC ../py/parse.c" per file it compiles
+        if line.startswith("CC "):
+            compiled.append(line)
+            progress.activity(f"{len(compiled)} files compiled ({line[3:].strip()})")
+
+    try:
+        code = shell.stream(STEP, cmd, cwd=job.mp_dir, env=dict(os.environ), log=log, on_line=on_line)
+    finally:
+        progress.close()
+    if code != 0:
+        raise UserError(STEP, f"make failed with exit code {code}", hint=f"full log: {log}")
+    return StepResult(STEP, f"built {binary(job).relative_to(job.mp_dir)} ({len(compiled)} files compiled)")

@@ -259,8 +259,10 @@ def apply(job: Job) -> StepResult | None:
     """Place the variant's files; a no-op (no writes) when they are already there."""
     rendered = render(job)
     if job.settings.dry and not job.board_dir.exists():  # nothing fetched yet in a dry run
-        for name in list(rendered.files) + list(rendered.edits):
-            ui.say(STEP, f"would place {_rel(job, name)}")
+        for name in rendered.files:
+            ui.say(STEP, f"would write {_rel(job, name)}")
+        for name in rendered.edits:
+            ui.say(STEP, f"would append mpforge hook to {_rel(job, name)}")
         return None
     known = _load_state(job)
     changes = _plan(job, rendered, known)

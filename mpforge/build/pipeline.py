@@ -48,6 +48,7 @@ class Step:
     ask_first: bool = True  # False: ensure decides itself (it reports "up to date" as its result)
     ask_when_dry: bool = True  # False: a dry run goes straight to ensure (it says what it would do)
     inputs: Callable[[Job], list] | None = None  # what the up-to-date stamp hashes (None: no stamp)
+    needs: tuple[str, ...] = ()  # the steps whose result this one uses
 
 
 def _prereqs_status(job: Job) -> tuple[bool, str]:
@@ -83,10 +84,13 @@ def _prereqs_inputs(job: Job) -> list:
 STEPS = (
     Step("install-prereqs", _prereqs_status, _prereqs_ensure, ask_first=False, inputs=_prereqs_inputs),
     Step("fetch", micropython.status, micropython.ensure, inputs=micropython.inputs),
-    Step("mpy-cross", mpycross.status, mpycross.ensure),
-    Step("overlay", overlay.status, overlay.apply, ask_first=False, inputs=overlay.inputs),
-    Step("config", configcheck.status, configcheck.ensure, ask_first=False, inputs=configcheck.inputs),
-    Step("build", make.status, make.ensure, ask_when_dry=False, inputs=make.inputs),
+    Step("mpy-cross", mpycross.status, mpycross.ensure, needs=("fetch",)),
+    Step("overlay", overlay.status, overlay.apply, ask_first=False, inputs=overlay.inputs,
+         needs=("fetch",)),  # no mpy-cross
+    Step("config", configcheck.status, configcheck.ensure, ask_first=False, inputs=configcheck.inputs,
+         needs=("install-prereqs", "fetch", "overlay")),
+    Step("build", make.status, make.ensure, ask_when_dry=False, inputs=make.inputs,
+         needs=("install-prereqs", "fetch", "mpy-cross", "overlay", "config")),
 )
 
 
@@ -175,12 +179,26 @@ def _index(name: str) -> int:
     return [step.name for step in STEPS].index(name)
 
 
+def _needed(name: str) -> set[str]:
+    """The step and every step it needs, directly or not."""
+    wanted, todo = set(), [name]
+    while todo:
+        current = todo.pop()
+        if current not in wanted:
+            wanted.add(current)
+            todo.extend(STEPS[_index(current)].needs)
+    return wanted
+
+
 def run_through(job: Job, last: str, start: str = "install-prereqs") -> None:
-    """Run the steps from `start` to `last` inclusive, each only if needed, showing each result."""
+    """Run `last` and the steps it needs (from `start` on), in order, each only if not done,
+    showing each result."""
     if _index(last) >= _index("build"):
         frozen.source(job)  # a bad --frozen path fails now, not after the long steps
+    wanted = _needed(last)
     for step in STEPS[_index(start):_index(last) + 1]:
-        ui.step_result(ensure(job, step))
+        if step.name in wanted:
+            ui.step_result(ensure(job, step))
 
 
 def run_step(job: Job, name: str) -> None:
@@ -204,7 +222,7 @@ def check_config(job: Job, as_json: bool = False) -> None:
             micropython.check_checkout(job)
             run_step(job, "overlay")
         else:
-            for name in ("install-prereqs", "fetch", "overlay"):  # mpy-cross is not needed
+            for name in STEPS[_index("config")].needs:
                 run_step(job, name)
     if job.settings.dry:  # nothing was fetched or placed: there is nothing to resolve yet
         run_step(job, "config")
@@ -219,17 +237,24 @@ def check_config(job: Job, as_json: bool = False) -> None:
 
 
 def status_rows(job: Job) -> list[tuple[str, bool, str]]:
+    """Each step's state; a step is done only when the steps it needs are (mpy-cross built
+    from a tree at another release is not done)."""
     rows = []
+    done: dict[str, bool] = {}
     for step in STEPS:
         message = _recorded(step, job, _fingerprint(step, job))
         if message is not None:
-            rows.append((step.name, True, message.replace("\n", "; ")))
-            continue
-        try:
-            ok, message = step.status(job)
-        except UserError as exc:
-            ok, message = False, str(exc)
-        except OSError as exc:  # a step whose inputs do not exist yet
-            ok, message = False, f"not ready ({exc.strerror or exc})"
+            ok = True
+        else:
+            try:
+                ok, message = step.status(job)
+            except UserError as exc:
+                ok, message = False, str(exc)
+            except OSError as exc:  # a step whose inputs do not exist yet
+                ok, message = False, f"not ready ({exc.strerror or exc})"
+        waiting = [name for name in step.needs if not done[name]]
+        if ok and waiting:
+            ok, message = False, f"waits for {', '.join(waiting)} (now: {message})"
+        done[step.name] = ok
         rows.append((step.name, ok, message.replace("\n", "; ")))
     return rows

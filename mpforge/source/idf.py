@@ -106,7 +106,8 @@ def ensure(job: Job) -> StepResult | None:
     if job.settings.idf_dir:
         _check_user_checkout(job)
     elif not idf_dir.exists():
-        ui.say(STEP, f"cloning ESP-IDF {job.idf_version} into {idf_dir} (a few minutes)")
+        if not dry:  # a dry run's `would run: git clone ...` says it
+            ui.say(STEP, f"cloning ESP-IDF {job.idf_version} into {idf_dir} (a few minutes)")
         gitsrc.clone(STEP, job.settings.idf_url, idf_dir, job.idf_version, job.idf_commit or None, dry=dry)
     else:
         _check_user_checkout(job, ours=True)
@@ -115,7 +116,8 @@ def ensure(job: Job) -> StepResult | None:
         if found != job.idf_version:
             raise UserError(STEP, f"{idf_dir} is ESP-IDF {found or 'of unknown version'}, expected {job.idf_version}")
     if dry or gitsrc.missing_submodules(idf_dir, recursive=True):
-        ui.say(STEP, "fetching ESP-IDF submodules")
+        if not dry:
+            ui.say(STEP, "fetching ESP-IDF submodules")
         gitsrc.update_submodules(STEP, idf_dir, recursive=True, dry=dry)
     _install_tools(job)
     if dry:
@@ -134,10 +136,16 @@ def _check_user_checkout(job: Job, ours: bool = False) -> None:
     if found is None:
         raise UserError(f"{what} {idf_dir} is not an ESP-IDF tree (no tools/cmake/version.cmake)")
     if found != job.idf_version:
+        try:
+            accepted = releases.version_tuple(found) >= releases.version_tuple(job.release.idf_min)
+        except ValueError:
+            accepted = False
+        other = (f", or set idf.version to {found}" if accepted else
+                 f" ({found} is older than {job.release.idf_min}, the oldest ESP-IDF "
+                 f"micropython {job.release.version} accepts)")
         raise UserError(
             f"{what} {idf_dir} is ESP-IDF {found}, but micropython {job.release.version} is built with "
-            f"{job.idf_version}; check out {job.idf_version} there, or set idf.version to {found} "
-            f"(the release accepts {job.release.idf_min} or newer)"
+            f"{job.idf_version}; check out {job.idf_version} there{other}"
         )
     head = gitsrc.head(idf_dir)
     if job.idf_commit and head != job.idf_commit:
@@ -155,7 +163,12 @@ def _install_tools(job: Job) -> None:
         return
     ui.say(STEP, f"installing ESP-IDF tools for {job.chip.idf_target} into {tools} (first time: several minutes)")
     log = job.settings.state_dir / f"install-{job.idf_version}.log"
-    code = shell.stream(STEP, cmd, cwd=idf_dir, env=scrubbed_env(tools), log=log)
+    progress = ui.Progress(STEP)  # install.sh's current line (tool downloads, pip installs)
+    try:
+        code = shell.stream(STEP, cmd, cwd=idf_dir, env=scrubbed_env(tools), log=log,
+                            on_line=lambda line: progress.activity(line[:100]))
+    finally:
+        progress.close()
     if code != 0:
         raise UserError(STEP, f"ESP-IDF install.sh failed (exit {code}); see {log}")
 

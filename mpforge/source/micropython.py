@@ -51,9 +51,11 @@ def ensure(job: Job) -> StepResult | None:
         if gitsrc.head(mp_dir) != release.commit:
             raise UserError(STEP, status(job)[1], hint=f"remove {mp_dir} and run again")
     else:
-        ui.say(STEP, f"cloning micropython {release.version} into {mp_dir}")
+        if not dry:  # a dry run's `would run: git clone ...` says it
+            ui.say(STEP, f"cloning micropython {release.version} into {mp_dir}")
         gitsrc.clone(STEP, job.settings.micropython_url, mp_dir, release.version, release.commit, dry=dry)
-    ui.say(STEP, f"checking out submodules: {', '.join(release.submodules)}")
+    if not dry:
+        ui.say(STEP, f"checking out submodules: {', '.join(release.submodules)}")
     gitsrc.update_submodules(STEP, mp_dir, release.submodules, dry=dry)
     return None if dry else StepResult(STEP, f"micropython {release.version} at {release.short}, ready")
 
@@ -65,6 +67,12 @@ def check_checkout(job: Job) -> None:
     gitsrc.require_checkout(mp_dir, what, missing="run `invoke fetch`",
                             not_git="the build needs git; clone MicroPython with git")
     commit = gitsrc.head(mp_dir)
+    if commit != release.commit and gitsrc.describe(mp_dir) == release.version:
+        raise UserError(
+            f"{what} {mp_dir} is at tag {release.version}, but there the tag points at {commit[:7]}, not at "
+            f"{release.short} where mpforge pins it (the tag moved); run `git -C {mp_dir} checkout "
+            f"{release.commit}`, or pin {commit[:7]} in a releases_file if you trust it"
+        )
     if commit != release.commit:
         raise UserError(
             f"{what} {mp_dir} is at {gitsrc.describe(mp_dir)} ({commit[:7]}), not {release.version} "

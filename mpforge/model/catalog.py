@@ -1,0 +1,84 @@
+"""What `invoke boards` and `invoke releases` list: the profiles and the releases, as rows.
+
+Data only; tasks.py renders it (ui.columns) or prints it as JSON.
+"""
+
+from __future__ import annotations
+
+from mpforge import state, ui
+from mpforge.errors import UserError
+from mpforge.model import profiles, releases
+
+
+def _memory(size: int, kind: str) -> str:
+    return f"{ui.size_text(size)} {kind}" if size else "none"
+
+
+def boards(settings) -> list[dict]:
+    """Every profile in boards/: flash, PSRAM, variant, and the releases verify proved it on
+    (from <workdir>/state/verified.json, which `invoke verify` keeps)."""
+    verified = state.read(settings.state_dir, "verified") or {}
+    rows = []
+    for name in profiles.available():
+        try:
+            p = profiles.load(name)
+        except UserError as exc:  # one broken profile must not hide the others
+            rows.append({"profile": name, "error": str(exc)})
+            continue
+        checked = verified.get(name) or {}
+        rows.append({
+            "profile": name,
+            "board": p.title,
+            "flash": _memory(p.flash_size, p.flash_type),
+            "psram": _memory(p.psram_size, p.psram_mode),
+            "variant": p.variant,
+            "checked_on": {version: checked[version] for version in sorted(checked, key=_order)},
+            "default": name == settings.profile,
+        })
+    return rows
+
+
+def _order(version: str):
+    try:
+        return releases.version_tuple(version)
+    except ValueError:
+        return (0, 0, 0)
+
+
+def releases_rows(settings) -> list[dict]:
+    """Every release mpforge can build (the built-in table and the releases_file)."""
+    table = releases.table(settings.releases_file)
+    return [{
+        "micropython": r.version,
+        "commit": r.commit,
+        "idf": r.idf,
+        "idf_min": r.idf_min,
+        "overlay": f"overlays/{r.line}",
+        "default": r.version == settings.micropython_version,
+    } for r in sorted(table.values(), key=lambda r: _order(r.version))]
+
+
+def boards_table(rows: list[dict]) -> str:
+    lines = [("PROFILE", "FLASH", "PSRAM", "VARIANT", "CHECKED ON")]
+    for r in rows:
+        if "error" in r:
+            lines.append((r["profile"], "-", "-", "-", f"broken: {r['error']}"))
+            continue
+        lines.append((r["profile"] + (" (default)" if r["default"] else ""), r["flash"], r["psram"],
+                      r["variant"], ", ".join(r["checked_on"]) or "-"))
+    return ui.columns(lines)
+
+
+def releases_table(rows: list[dict]) -> str:
+    lines = [("MICROPYTHON", "COMMIT", "ESP-IDF", "OVERLAY", "DEFAULT")]
+    for r in rows:
+        lines.append((r["micropython"], r["commit"][:12], f"{r['idf']} (>= {r['idf_min']})", r["overlay"],
+                      "yes" if r["default"] else ""))
+    return ui.columns(lines)
+
+
+def show(rows: list[dict], as_table, *, as_json: bool) -> None:
+    """Print rows as a table, or as JSON on stdout."""
+    import json
+
+    print(json.dumps(rows, indent=2) if as_json else as_table(rows), flush=True)

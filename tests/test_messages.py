@@ -1,0 +1,76 @@
+"""Messages that used to mislead, each through the real task: one line, the right hint.
+Also: each task runs only the steps it needs (overlay does not build mpy-cross)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+
+from conftest import one_line_error
+from harness.fake_repos import git
+
+
+def test_a_missing_profile_path_is_named_as_given(mp, tmp_path):
+    missing = tmp_path / "nope" / "x.toml"
+    line = one_line_error(mp("status", "--profile", str(missing)))
+    assert line == (f"error: profile file {missing} not found; give the path of a .toml file, or a name "
+                    "from boards/: esp32s3-n16r8, esp32s3-n16r8v, esp32s3-n32r8v, esp32s3-n4, esp32s3-n8r2, "
+                    "esp32s3-n8r8")
+
+
+def test_idf_dir_too_old_is_not_suggested_as_idf_version(mp, sources, tmp_path):
+    other = tmp_path / "idf-5.2"
+    git(tmp_path, "clone", "-q", "--branch", "v5.2.2", sources.idf_url, str(other))
+    line = one_line_error(mp("install-prereqs", env={"INVOKE_MPFORGE_IDF_DIR": str(other)}))
+    assert "check out v5.5.1 there" in line
+    assert "set idf.version to v5.2.2" not in line  # the release refuses v5.2.2
+    assert "v5.2.2 is older than v5.5.1, the oldest ESP-IDF micropython v1.28.0 accepts" in line
+
+
+def test_a_moved_tag_in_micropython_dir_is_not_told_to_check_out_that_tag(mp, sources, tmp_path):
+    moved = tmp_path / "moved"
+    shutil.copytree(sources.micropython_repo, moved)
+    git(moved, "tag", "-f", "-a", "v1.28.0", "-m", "moved", "v1.24.1^{commit}")
+    mine = tmp_path / "mine"
+    git(tmp_path, "clone", "-q", "--branch", "v1.28.0", moved.as_uri(), str(mine))
+    line = one_line_error(mp("fetch", env={"INVOKE_MPFORGE_MICROPYTHON_DIR": str(mine)}))
+    pinned = sources.commits["v1.28.0"]
+    assert f"is at tag v1.28.0, but there the tag points at" in line and "the tag moved" in line
+    assert f"checkout {pinned}`" in line and "checkout v1.28.0`" not in line
+
+
+def test_git_missing_in_install_prereqs_is_not_told_to_run_install_prereqs(mp, tmp_path):
+    bare = tmp_path / "bin"  # a PATH with no git and no package manager
+    bare.mkdir()
+    os.symlink(sys.executable, bare / "python3")
+    line = one_line_error(mp("install-prereqs", env={"PATH": str(bare)}))
+    assert "'git' not found on PATH" in line
+    assert "install-prereqs" not in line.split("error: ", 1)[1].split(":", 1)[1]
+
+
+def test_status_does_not_call_mpy_cross_done_in_a_tree_at_another_release(mp, sources, tmp_path):
+    mine = tmp_path / "mine"
+    git(tmp_path, "clone", "-q", "--branch", "v1.24.1", sources.micropython_url, str(mine))
+    exe = mine / "mpy-cross" / "build" / "mpy-cross"
+    exe.parent.mkdir(parents=True)
+    exe.write_text("#!/bin/sh\n")  # built, newer than its sources: done for v1.24.1
+    rows = {line.split()[0]: line for line in mp("status", env={"INVOKE_MPFORGE_MICROPYTHON_DIR": str(mine)})
+            .stdout.splitlines()[1:]}
+    assert " to do " in rows["fetch"]
+    assert " to do " in rows["mpy-cross"] and "waits for fetch" in rows["mpy-cross"]
+
+
+def test_dry_run_says_would_not_cloning(mp, tmp_path):
+    out = mp("--dry", "fetch").stdout
+    assert "would run: git clone" in out and "cloning" not in out and "checking out" not in out
+    out = mp("--dry", "overlay", "--micropython", "v1.22.2").stdout
+    assert "would append mpforge hook to" in out and "would place" not in out
+
+
+def test_overlay_does_not_build_mpy_cross(mp, tmp_path):
+    result = mp("overlay")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert [line.split(":")[0] for line in result.stdout.splitlines()
+            if not line.startswith(" ")] == ["fetch"] * len(result.stdout.splitlines()[:-1]) + ["overlay"]
+    assert not (tmp_path / "work/micropython/v1.28.0/mpy-cross/build").exists()
