@@ -446,3 +446,12 @@ def test_a_board_that_does_not_answer_is_named_with_its_log(invoke_run, repl_pee
     assert "boot loop" in doc["boards"][1]["error"]
     assert doc["boards"][1]["log"] == str(portlog.path(tmp_path / "work", "verify", dead.port))
     assert "invalid header" in portlog.path(tmp_path / "work", "verify", dead.port).read_text()
+
+
+def test_verbose_shows_the_repl_exchange(invoke_run, repl_peers):
+    peer = repl_peers("reference")
+    quiet = invoke_run("verify", "--port", peer.port, timeout=60)
+    loud = invoke_run("verify", "--port", peer.port, "-v", timeout=60)
+    assert quiet.returncode == 0 and loud.returncode == 0, loud.stderr
+    assert "MPFORGE_IMPORTS" not in quiet.stdout
+    assert f"{peer.port}: > MPFORGE_IMPORTS = []" in loud.stdout and f"{peer.port}: < raw REPL" in loud.stdout
