@@ -100,6 +100,12 @@ SETTINGS = [
     Case("releases-file-version-a-word", ["-f", "{case}/my.yaml", "status"], "'version' is 'next'",
          files={"my.yaml": "mpforge:\n  releases_file: {case}/rel.toml\n",
                 "rel.toml": '[[release]]\nversion = "next"\ncommit = "' + "a" * 40 + '"\nidf = "v5.5.1"\nline = "v1.26"\n'}),
+    Case("releases-file-commit-a-number-listed", ["-f", "{case}/my.yaml", "releases", "--json"],
+         "'commit' must be a string, not 1234",
+         files={"my.yaml": "mpforge:\n  releases_file: {case}/rel.toml\n",
+                "rel.toml": '[[release]]\nversion = "v1.29.0"\ncommit = 1234\nidf = "v5.5.1"\nline = "v1.26"\n'}),
+    Case("file-typo-boards", ["-f", "{case}/my.yaml", "boards"], "did you mean mpforge.profile?",
+         files={"my.yaml": "mpforge:\n  profil: esp32s3-n8r8\n"}),
 ]
 
 DISTS = [
