@@ -234,14 +234,14 @@ def ports(c):
     fleet.list_ports()
 
 
-@task(help={"json": "print the list as JSON on stdout instead of a table"})
+@task(locks=(), help={"json": "print the list as JSON on stdout instead of a table"})
 def boards(c, json=False):
     """List the board profiles: flash, PSRAM, variant, and the releases verify has proven each on."""
     from mpforge.model import catalog
     catalog.show(catalog.boards(settings(c)), catalog.boards_table, as_json=json)
 
 
-@task(help={"json": "print the list as JSON on stdout instead of a table"})
+@task(locks=(), help={"json": "print the list as JSON on stdout instead of a table"})
 def releases(c, json=False):
     """List the MicroPython releases mpforge builds: pinned commit, ESP-IDF, overlay line, default."""
     from mpforge.model import catalog
