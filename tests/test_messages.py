@@ -15,8 +15,8 @@ from mpforge.model import profiles
 def test_a_missing_profile_path_is_named_as_given(mp, tmp_path):
     missing = tmp_path / "nope" / "x.toml"
     line = one_line_error(mp("status", "--profile", str(missing)))
-    assert line == (f"error: profile file {missing} not found; give the path of a .toml file, or a name "
-                    f"from boards/: {', '.join(profiles.available())}")
+    assert line == (f"error: profile {str(missing)!r} is not a .toml file that exists; give one, or a name "
+                    f"from boards/ ({', '.join(profiles.available())})")
     assert "boards//" not in line and ".toml.toml" not in line
 
 
