@@ -133,7 +133,7 @@ def test_full_disk_shows_gits_reason_and_leaves_no_half_clone(mp, tmpfs):
     finally:
         os.close(fd)
     line = one_line_error(mp("fetch", env={"INVOKE_MPFORGE_WORKDIR": str(workdir)}))
-    assert "No space left on device" in line, line
+    assert "No space left on device" in line and "free some space" in line, line
     left = sorted(str(p.relative_to(workdir)) for p in workdir.rglob("*") if p.is_file())
     assert left == ["filler", "mpforge.lock"], left  # no half clone
 

@@ -28,6 +28,20 @@ def _git_long(step: str, args: list[str], cwd: Path | None = None, check: bool =
     return shell.run(step, ["git", args[0], "--quiet", *args[1:]], cwd=cwd, check=check, capture=True)
 
 
+# git's own words for causes the user can fix, and what to do about each.
+_CAUSES = (("No space left on device", "free some space on {where} (or point mpforge.workdir elsewhere) and run again"),
+           ("Could not resolve host", "check the network connection and the URL setting"),
+           ("Permission denied", "check the permissions of {where} and of the repository"),
+           ("Read-only file system", "point mpforge.workdir at a writable folder"))
+
+
+def _what_to_do(reason: str, where: Path) -> str:
+    for words, advice in _CAUSES:
+        if words.lower() in reason.lower():
+            return advice.format(where=where)
+    return ""
+
+
 def is_checkout(path: Path) -> bool:
     """True when path is the top of a git work tree (read from its .git, no git run)."""
     if gitfiles.git_dir(path) is not None:
@@ -72,7 +86,7 @@ def clone(step: str, url: str, dest: Path, tag: str, commit: str | None, *, dry:
     if result.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
         reason = shell.failure_reason(result.stderr or "") or "see git's output above"
-        raise UserError(step, f"could not clone {url} at {tag}: {reason}")
+        raise UserError(step, f"could not clone {url} at {tag}: {reason}", hint=_what_to_do(reason, dest.parent))
     got = head(partial)
     if commit and got != commit:
         shutil.rmtree(partial, ignore_errors=True)
