@@ -425,6 +425,7 @@ def test_two_boards_json_is_one_document(invoke_run, repl_peers):
     assert doc["ok"] is False and doc["profile"] == "esp32s3-n16r8"
     assert [b["port"] for b in doc["boards"]] == [good.port, bad.port]
     assert [b["ok"] for b in doc["boards"]] == [True, False]
+    assert [b["log"].endswith(".log") for b in doc["boards"]] == [True, True]
     failed = {c["check"] for c in doc["boards"][1]["checks"] if c["pass"] is False}
     assert failed == {"board name", "build id"}
 

@@ -634,8 +634,8 @@ def _one_board(job, board: Board, as_json: bool) -> None:
         raise UserError(f"{board.error} (log: {board.log})")
     checks = board.checks
     if as_json:
-        print(json.dumps(report(checks, board.probe, port=board.port, profile=job.profile,
-                                release=job.release.version), indent=2), flush=True)
+        print(json.dumps({**report(checks, board.probe, port=board.port, profile=job.profile,
+                                   release=job.release.version), "log": str(board.log)}, indent=2), flush=True)
     else:
         ui.say(STEP, f"{job.label} on {board.port}")
         print(table(checks), flush=True)
@@ -653,7 +653,8 @@ def _many_boards(job, boards: list[Board], as_json: bool) -> None:
             "ok": not bad,
             "profile": job.profile.name,
             "micropython": job.release.version,
-            "boards": [report(b.checks, b.probe, port=b.port, profile=job.profile, release=job.release.version)
+            "boards": [{**report(b.checks, b.probe, port=b.port, profile=job.profile,
+                                 release=job.release.version), "log": str(b.log)}
                        if not b.error else {"ok": False, "port": b.port, "error": b.error, "log": str(b.log)}
                        for b in boards],
         }, indent=2), flush=True)
