@@ -196,10 +196,24 @@ class Executor(invoke.Executor):
         runtime = getattr(self.config, "_runtime_path", None)
         if runtime and not os.path.isfile(runtime):
             raise invoke.Exit(f"error: config file {runtime} (-f) does not exist; check the path", code=2)
-        problem = env_problem(self.config)
+        problem = env_problem(self.config) or section_problem(self.config)
         if problem:
             raise invoke.Exit(f"error: {problem}", code=2)
         return super().execute(*tasks)
+
+
+def section_problem(config) -> str | None:
+    """A top-level key of invoke.yaml or the -f file that neither invoke nor mpforge knows
+    (`mpforg:` would otherwise be ignored in silence), in one line naming the nearest."""
+    known = {*invoke.Config.global_defaults(), "mpforge"}
+    for where, data in ((getattr(config, "_runtime_path", None), getattr(config, "_runtime", {})),
+                        (getattr(config, "_project_path", None), getattr(config, "_project", {}))):
+        for key in (data or {}):
+            if key not in known:
+                near = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.5)
+                hint = f"did you mean {near[0]}?" if near else "mpforge's settings go under `mpforge:`"
+                return f"{where or 'a config file'}: unknown section {key!r}; {hint}"
+    return None
 
 
 def _raised_merging_config(tb) -> bool:

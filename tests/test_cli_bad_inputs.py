@@ -85,6 +85,8 @@ SETTINGS = [
          files={"my.yaml": "mpforge: 5\n"}),
     Case("file-web-tools-a-number", ["-f", "{case}/my.yaml", "dist"], "mpforge.dist.web_tools is 5",
          files={"my.yaml": "mpforge:\n  dist:\n    web_tools: 5\n"}),
+    Case("file-section-typo", ["-f", "{case}/my.yaml", "fetch"], "unknown section 'mpforg'; did you mean mpforge?",
+         files={"my.yaml": "mpforg:\n  baud: 115200\n"}),
     Case("file-a-list", ["-f", "{case}/my.yaml", "dist"], "has the wrong shape", files={"my.yaml": "- a\n- b\n"}),
     Case("profile-path-missing", ["overlay", "--profile", "{case}/nowhere.toml"], "nowhere.toml' is not a .toml file that exists"),
     Case("file-not-yaml", ["-f", "{case}/my.yaml", "mpy-cross"], "not valid YAML",
