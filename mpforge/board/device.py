@@ -575,9 +575,13 @@ def flash(port: str, fw: Firmware, profile: Profile, link: Link, state_dir: Path
         check_board(fp, profile, port, force, reporter)
         judge.refuse(judge.placement_problems(fw, fp), prefix=f"{port}: ")
         if done.files is None:  # once, before anything is written
-            done.files = (_FilesPlan("erased with the whole flash (--erase)") if erase_first else
-                          _plan_files(esp, fp, port, table, fp.flash_size or profile.flash_size,
-                                      auto_vfs, workdir, discard_files, reporter))
+            if erase_first:
+                done.files = _FilesPlan("erased with the whole flash (--erase)")
+            elif not table:  # the board's own table stays, and with it the filesystem
+                done.files = _FilesPlan("kept: the firmware brings no partition table")
+            else:
+                done.files = _plan_files(esp, fp, port, table, fp.flash_size or profile.flash_size,
+                                         auto_vfs, workdir, discard_files, reporter)
         result.files, result.backup = done.files.note, done.files.backup
         flashed = Flashed(state_dir, fp.mac)
         if flashed.interrupted() and not erase_first:

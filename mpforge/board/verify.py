@@ -442,7 +442,8 @@ def enter_raw_repl(transport, port: str, timeout: float) -> bytes:
             if not seen.strip():
                 raise UserError(
                     STEP, f"no answer from {port} within {timeout:g} s: no MicroPython REPL "
-                    f"there (is this the board's port, and is MicroPython flashed?)")
+                    f"there (is this the board's port, and is MicroPython flashed? After a flash "
+                    f"that could not reset the board, press its RESET button)")
             raise UserError(
                 STEP, f"{port} answered, but not as a MicroPython REPL (last output: "
                 f"'{_printable_tail(seen)}'); is MicroPython flashed on that board?")
