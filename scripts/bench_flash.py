@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from harness.images import change_one_sector, write_fake_build  # noqa: E402
-from mpforge.board import device  # noqa: E402
+from mpforge.board import device, transport  # noqa: E402
 from mpforge.image import firmware
 from mpforge.board import fleet
 from mpforge.model import profiles
@@ -78,7 +78,7 @@ def main() -> int:
     images = write_fake_build(build, app_size=args.app_size)
     fw = firmware.load(build)
     profile = profiles.load("esp32s3-n16r8")
-    link = device.Link(before="no-reset", after="hard-reset", baud=args.baud)
+    link = transport.Link(before="no-reset", after="hard-reset", baud=args.baud)
     boards = Boards(3, wire=not args.no_wire)
     rows = []
     try:

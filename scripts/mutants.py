@@ -45,6 +45,8 @@ def m(name: str, file: str, original: str, broken: str, *tests: str) -> Mutant:
 JUDGE = "mpforge/image/judge.py"
 PARTS = "mpforge/image/partitions.py"
 DEVICE = "mpforge/board/device.py"
+POLICY = "mpforge/board/policy.py"
+STORE = "mpforge/board/store.py"
 CONFIG = "mpforge/config/check.py"
 VERIFY = "mpforge/board/verify.py"
 
@@ -100,20 +102,20 @@ MUTANTS = [
       "    judge.refuse(judge.firmware_problems(fw, job.profile)", "    judge.refuse([] and judge.firmware_problems(fw, job.profile)"),
     m("dist: _check asks the judge", "mpforge/dist/collect.py",
       "    judge.refuse(judge.firmware_problems(fw, job.profile)", "    judge.refuse([] and judge.firmware_problems(fw, job.profile)"),
-    m("flash: check_firmware asks the judge", DEVICE,
+    m("flash: check_firmware asks the judge", POLICY,
       "    judge.refuse(problems, suffix=", "    judge.refuse([] and problems, suffix="),
-    m("flash: check_board asks the judge", DEVICE,
+    m("flash: check_board asks the judge", POLICY,
       "    if not judge.blocking(problems, force):\n        return",
       "    if True:\n        return"),
     m("flash: placement checked on the board", DEVICE,
       '        judge.refuse(judge.placement_problems(fw, fp), prefix=f"{port}: ")', "        pass"),
     m("flash task: firmware checked before any board", "mpforge/board/fleet.py",
-      "    device.check_firmware(fw, job.profile, force)\n", "",
+      "    policy.check_firmware(fw, job.profile, force)\n", "",
       "tests/test_flash.py::test_image_for_another_chip"),
     # ---- the saved flash history
-    m("flash history: SHA-256 of each region", DEVICE,
+    m("flash history: SHA-256 of each region", STORE,
       '            if hashlib.sha256(content).hexdigest() == entry["sha256"]:', "            if True:"),
-    m("flash history: an interrupted flash is not trusted", DEVICE,
+    m("flash history: an interrupted flash is not trusted", STORE,
       '        if not data or not data.get("complete"):\n            return {}',
       "        if not data:\n            return {}"),
     # ---- config rows

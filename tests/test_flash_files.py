@@ -267,7 +267,7 @@ def test_verify_recognises_the_uart_download_banner(invoke_run, rom_peer):
 def test_only_link_errors_are_worth_a_retry():
     import serial
     from esptool.util import FatalError
-    from mpforge.board.device import link_trouble
+    from mpforge.board.transport import link_trouble
 
     assert link_trouble(serial.SerialException("read failed: [Errno 104] Connection reset by peer"))
     assert link_trouble(FatalError("Timed out waiting for packet header"))

@@ -22,7 +22,7 @@ import pytest
 from harness.esp_mock import MockBoard
 from harness.images import (PartitionEntry, default_partitions, make_app_image, make_partition_table,
                             write_fake_build)
-from mpforge.board import device, verify
+from mpforge.board import device, policy, store, transport, verify
 from mpforge.build import make
 from mpforge.config import boardcmake
 from mpforge.config import check as configcheck
@@ -208,13 +208,13 @@ def _dist_step(job):
 
 
 def _flash_step(job):
-    device.check_firmware(firmware.load(job.build_dir), job.profile)
+    policy.check_firmware(firmware.load(job.build_dir), job.profile)
 
 
 def _flash_dist_step(job):
     """`flash --firmware DIST`: the folder as load.load gives it (a dist made from the good build,
     then the broken images copied over it and SHA256SUMS made right, as a crafted folder would)."""
-    device.check_firmware(load.load(job.settings.workdir / "dist-good" / f"{PROFILE}-{RELEASE}").firmware,
+    policy.check_firmware(load.load(job.settings.workdir / "dist-good" / f"{PROFILE}-{RELEASE}").firmware,
                           job.profile)
 
 
@@ -255,17 +255,17 @@ def test_force_overrides_only_the_flash_size_rules(build, rule):
     FIRMWARE_CASES[rule][0](build)
     fw = firmware.load(build)
     if rule in FORCIBLE:
-        device.check_firmware(fw, REF, force=True)
+        policy.check_firmware(fw, REF, force=True)
         with pytest.raises(UserError, match=r"\(or --force\)"):
-            device.check_firmware(fw, REF)
+            policy.check_firmware(fw, REF)
     else:  # a wrong chip or a damaged image even with --force
         with pytest.raises(UserError):
-            device.check_firmware(fw, REF, force=True)
+            policy.check_firmware(fw, REF, force=True)
 
 
 # ---- board vs profile ------------------------------------------------------------------
 
-BOARD = device.Fingerprint("ESP32-S3", 16 * MB, "quad", 8 * MB, "octal", "aa:bb:cc:dd:ee:ff")
+BOARD = policy.Fingerprint("ESP32-S3", 16 * MB, "quad", 8 * MB, "octal", "aa:bb:cc:dd:ee:ff")
 
 # rule -> (the board, its nearest neighbour that passes, found, wanted)
 BOARD_CASES = {
@@ -287,7 +287,7 @@ def test_board_rules_each_alone(rule):
     assert [p.rule for p in problems] == [rule]
     assert found in problems[0].message and wanted in problems[0].message, problems[0].message
     with pytest.raises(UserError) as refused:  # flash's refusal carries the judge's message
-        device.check_board(replace(BOARD, **bad), REF, "PORT", force=False)
+        policy.check_board(replace(BOARD, **bad), REF, "PORT", force=False)
     assert found in str(refused.value) and wanted in str(refused.value)
 
 
@@ -297,12 +297,12 @@ def test_a_bigger_board_passes():
 
 @pytest.mark.parametrize("rule", [r for r in BOARD_CASES if r != "chip"])
 def test_force_passes_a_board_of_the_right_chip(rule):
-    device.check_board(replace(BOARD, **BOARD_CASES[rule][0]), REF, "PORT", force=True)
+    policy.check_board(replace(BOARD, **BOARD_CASES[rule][0]), REF, "PORT", force=True)
 
 
 def test_wrong_chip_is_refused_even_with_force():
     with pytest.raises(UserError, match="is an ESP32-C3; profile esp32s3-n16r8 is for an ESP32-S3"):
-        device.check_board(replace(BOARD, chip="ESP32-C3"), REF, "PORT", force=True)
+        policy.check_board(replace(BOARD, chip="ESP32-C3"), REF, "PORT", force=True)
 
 
 def test_wrong_chip_board_is_refused_with_force_by_flash(build):
@@ -310,8 +310,8 @@ def test_wrong_chip_board_is_refused_with_force_by_flash(build):
     fw = firmware.load(build)
     with MockBoard("esp32c3") as board:
         with pytest.raises(UserError, match="ESP32-C3; profile esp32s3-n16r8 is for an ESP32-S3"):
-            device.flash(board.url, fw, REF, device.Link(before="no-reset", connect_attempts=2),
-                         build / "state", device.Reporter(board.url), force=True)
+            device.flash(board.url, fw, REF, transport.Link(before="no-reset", connect_attempts=2),
+                         build / "state", transport.Reporter(board.url), force=True)
         assert board.flash.bytes_written == 0
 
 
@@ -338,15 +338,15 @@ def test_flash_refuses_an_image_past_the_end_even_with_force(build):
     with MockBoard(flash_size=4 * MB) as board:
         with pytest.raises(UserError, match="past the end of the board's 4MB flash"):
             device.flash(board.url, _placed(build, 4 * MB + 0x1000), REF,
-                         device.Link(before="no-reset", connect_attempts=2), build / "state",
-                         device.Reporter(board.url), force=True)
+                         transport.Link(before="no-reset", connect_attempts=2), build / "state",
+                         transport.Reporter(board.url), force=True)
         assert board.flash.bytes_written == 0
 
 
 # ---- the saved flash history (state/flashed/<mac>) ---------------------------------------
 
 def test_flash_history_is_used_only_when_whole(tmp_path):
-    history = device.Flashed(tmp_path, BOARD.mac)
+    history = store.Flashed(tmp_path, BOARD.mac)
     history.done({0x10000: b"A" * 4096, 0x8000: b"T" * 3072}, "build")
     assert history.known() == {0x10000: b"A" * 4096, 0x8000: b"T" * 3072}
     (history.dir / "0x10000.bin").write_bytes(b"B" * 4096)  # changed behind mpforge's back

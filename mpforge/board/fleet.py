@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from mpforge.build import make
-from mpforge.board import device
+from mpforge.board import device, policy, transport
 from mpforge.dist import load
 from mpforge.image import firmware
 from mpforge.board import parallel, portlog
@@ -97,7 +97,7 @@ def flash_boards(s: settings_mod.Settings, port_args, *, profile: str | None = N
         else:
             build_dir, hint = job.build_dir, make.hint(job)
         fw = firmware.load(build_dir, hint=hint)
-    device.check_firmware(fw, job.profile, force)
+    policy.check_firmware(fw, job.profile, force)
     auto_vfs = job.release.vfs_at_boot
     return _on_boards("flash", s, port_args, baud, f"write {fw.build_dir} ({job.label}) to",
                       lambda port, link, reporter: device.flash(
@@ -140,7 +140,7 @@ def restore_boards(s: settings_mod.Settings, port_args, *, backup: str | None = 
 def _on_boards(step: str, s: settings_mod.Settings, port_args, baud, what: str, action,
                chip: str = "esp32s3", verbose: bool = False) -> list[device.Result]:
     """The chosen ports, each board in parallel through action(port, link, reporter), then the summary."""
-    link = device.Link.from_settings(s, baud, chip)
+    link = transport.Link.from_settings(s, baud, chip)
     port_list = ports.choose(port_args, s.port)
     if s.dry:
         ui.would(step, f"{what} {', '.join(port_list)}")

@@ -27,11 +27,11 @@ class BoardReporter:
         self.port = port
         self.display = display
         self.log = log
-        self.board = None  # device.Fingerprint once known
+        self.board = None  # policy.Fingerprint once known
         self.warnings: list[str] = []
 
     def step(self, text: str, keep: bool = False) -> None:
-        """What the board is doing now (`keep`: kept for device.Reporter's callers; every step is logged)."""
+        """What the board is doing now (`keep`: kept for transport.Reporter's callers; every step is logged)."""
         self.log.write(text)
         self.display.status(self.port, text)
 

@@ -32,8 +32,8 @@ from mpforge.image import layout, partitions
 from mpforge.image.firmware import Firmware, chip_name
 from mpforge.model.profiles import Profile
 
-if TYPE_CHECKING:  # the board's fingerprint (mpforge.board.device.Fingerprint)
-    from mpforge.board.device import Fingerprint
+if TYPE_CHECKING:  # the board's fingerprint (mpforge.board.policy.Fingerprint)
+    from mpforge.board.policy import Fingerprint
 
 IMAGE_ROLES = ("bootloader", "app")  # the roles that are ESP images with a header
 REQUIRED_ROLES = ("bootloader", "partition-table", "app")

@@ -1,0 +1,85 @@
+"""What a board is (its fingerprint: chip, flash size and type, embedded PSRAM and
+MAC, from eFuses and the flash's JEDEC id) and whether a firmware or a profile may
+go onto it (the judge's rules, as one-line refusals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from esptool.cmds import detect_flash_size
+
+from mpforge import ui
+from mpforge.errors import UserError
+from mpforge.image import judge
+from mpforge.image.firmware import Firmware
+from mpforge.model import chips
+from mpforge.model.profiles import MB, Profile
+
+if TYPE_CHECKING:
+    from mpforge.board.transport import Reporter
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What the chip says it is (eFuses and the flash chip's JEDEC id)."""
+
+    chip: str  # esptool's name, e.g. "ESP32-S3"
+    flash_size: int  # bytes, 0 if unknown
+    flash_type: str  # quad | octal
+    psram_size: int  # bytes of embedded PSRAM, 0 for none
+    psram_mode: str  # none | quad | octal
+    mac: str
+
+    def hardware(self) -> str:
+        flash = f"{ui.size_text(self.flash_size, space=False) if self.flash_size else 'unknown-size'} {self.flash_type} flash"
+        psram = (f"{ui.size_text(self.psram_size, space=False)} {self.psram_mode} PSRAM" if self.psram_size
+                 else "no PSRAM")
+        return f"{flash}, {psram}"
+
+    def describe(self) -> str:
+        return f"{self.chip} {self.mac}, {self.hardware()}"
+
+
+def fingerprint(esp) -> Fingerprint:
+    size_text = detect_flash_size(esp)
+    size = int(size_text[:-2]) * MB if size_text and size_text.endswith("MB") else 0
+    octal = hasattr(esp, "flash_type") and esp.flash_type() == 1
+    psram_size, psram_mode = 0, "none"
+    chip = chips.by_name(esp.CHIP_NAME)
+    if chip is not None and chip.psram_efuse:  # the registry says how its PSRAM eFuse reads
+        psram_size, psram_mode = chip.psram(esp.get_psram_cap())
+    mac = ":".join(f"{b:02x}" for b in esp.read_mac())
+    return Fingerprint(esp.CHIP_NAME, size, "octal" if octal else "quad", psram_size, psram_mode, mac)
+
+
+def check_board(fp: Fingerprint, profile: Profile, port: str, force: bool,
+                reporter: "Reporter | None" = None) -> None:
+    """Refuse a board that does not match the profile (the judge's rules; a wrong chip even
+    with --force). PSRAM in a separate chip (psram.external) is left to verify."""
+    problems = judge.board_problems(fp, profile)
+    if profile.psram_external and reporter is not None and not any(p.rule == "chip" for p in problems):
+        reporter.step("PSRAM is a separate chip (psram.external), not in the eFuses: "
+                      "`invoke verify` proves it", keep=True)
+    if not judge.blocking(problems, force):
+        return
+    if problems[0].rule == "chip":
+        raise UserError(f"the board on {port} is an {fp.chip}; profile {profile.name} is for an "
+                        f"{problems[0].wanted}")
+    needs_psram = (f"{ui.size_text(profile.psram_size, space=False)} {profile.psram_mode} PSRAM"
+                   if profile.psram_size else "no PSRAM")
+    raise UserError(
+        f"the board on {port} does not match profile {profile.name} "
+        f"({'; '.join(p.message for p in problems)}): found {fp.chip} with {fp.hardware()}; the "
+        f"profile needs {profile.flash_size_label} {profile.flash_type} flash, {needs_psram} "
+        f"(--force flashes anyway)")
+
+
+def check_firmware(fw: Firmware, profile: Profile, force: bool = False) -> None:
+    """Refuse, before any board is touched, a firmware the judge finds wrong for the profile
+    (with --force, one built for another flash size is let through)."""
+    problems = judge.blocking(judge.firmware_problems(fw, profile), force)
+    overridable = " (or --force)" if all(p.forcible for p in problems) else ""
+    judge.refuse(problems, suffix=f"; build it for profile {profile.name} "
+                                  f"(`invoke build --profile {profile.name}`){overridable}")

@@ -1,0 +1,288 @@
+"""The link to one board's ROM bootloader, with esptool's Python API (esptool>=5,<6):
+connect, start the stub, switch baud (slower after a link error), attach the flash,
+reset at the end and say whether that really happened. esptool's own output goes
+to the board's Reporter, never to the terminal; nothing here reads esptool's text,
+only its return values and FatalError.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import serial
+from esp_pylib.logger import EspLogBase
+from esptool.cmds import attach_flash, detect_chip, reset_chip, run_stub
+from esptool import reset as esptool_reset
+from esptool.logger import log as esptool_log
+from esptool.util import FatalError, PrintOnce
+
+from mpforge.board import ports
+from mpforge.errors import UserError
+from mpforge.model import chips
+from mpforge.model.settings import DEFAULT_READ_TIMEOUT, ROM_BAUD, check_baud
+
+if TYPE_CHECKING:
+    from mpforge.board.policy import Fingerprint
+
+
+FALLBACK_BAUDS = (921600, 460800, 115200)
+
+
+@dataclass(frozen=True)
+class Link:
+    """How to reach boards: reset modes (CI peers have no reset lines: no-reset), baud."""
+
+    before: str = "default-reset"
+    after: str = "hard-reset"
+    baud: int = 921600
+    connect_attempts: int = 7
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+
+    @classmethod
+    def from_settings(cls, settings, baud: int | None = None, chip: str | None = None) -> "Link":
+        """The settings' link (parsed and checked in model/settings); `baud` (the --baud flag)
+        over the setting; the reset after, checked against what esptool can do with `chip`."""
+        target = chips.get(chip) if chip else chips.default()
+        if target.after_modes and settings.after not in target.after_modes:
+            raise UserError(f"settings: 'after' is '{settings.after}', which esptool cannot do on an "
+                            f"{target.name}; use one of {', '.join(target.after_modes)}")
+        return cls(settings.before, settings.after, check_baud(baud or settings.baud), settings.connect_attempts,
+                   settings.read_timeout)
+
+    def bauds(self) -> list[int]:
+        """The requested rate, then the slower fallbacks."""
+        return [self.baud] + [b for b in FALLBACK_BAUDS if b < self.baud]
+
+
+class Reporter:
+    """Where one board's progress goes. Subclasses draw it; this one keeps a transcript."""
+
+    def __init__(self, port: str):
+        self.port = port
+        self.board: Fingerprint | None = None
+        self.transcript: list[str] = []
+        self.warnings: list[str] = []
+
+    def step(self, text: str, keep: bool = False) -> None:
+        """What the board is doing now; `keep`: worth a line of its own in a log."""
+        self.transcript.append(text)
+
+    def found(self, board: Fingerprint) -> None:
+        self.board = board
+        self.step(board.describe(), keep=True)
+
+    def progress(self, done: int, total: int) -> None:
+        pass
+
+    def esptool(self, text: str, warning: bool = False) -> None:
+        """esptool's own output; its warnings are kept to be shown at the end."""
+        self.transcript.append(text)
+        if warning:
+            self.warnings.append(text)
+
+
+class _Bridge(EspLogBase):
+    """esptool's logger, sending each thread's output to that thread's Reporter.
+
+    Boards are flashed in parallel threads and esptool has one global logger;
+    a thread with no Reporter (not mpforge's) keeps esptool's usual output.
+    """
+
+    def __init__(self, fallback: EspLogBase):
+        self.fallback = fallback
+        self.local = threading.local()
+
+    def _to(self, name, *args, **kwargs):
+        reporter = getattr(self.local, "reporter", None)
+        if reporter is None:
+            return getattr(self.fallback, name)(*args, **kwargs)
+        text = " ".join(str(a) for a in args).strip()
+        if text:
+            reporter.esptool(text, warning=name in ("warn", "err"))
+
+    def print(self, *args, **kwargs):
+        self._to("print", *args, **kwargs)
+
+    def err(self, *args, suggestion=None):
+        self._to("err", *args)
+
+    def warn(self, *args, suggestion=None):
+        self._to("warn", *args)
+
+    def note(self, *args):
+        self._to("note", *args)
+
+    def hint(self, *args):
+        self._to("hint", *args)
+
+    def debug(self, *args):
+        self._to("debug", *args)
+
+    def stage(self, finish=False):
+        if getattr(self.local, "reporter", None) is None:
+            self.fallback.stage(finish)
+
+    def set_verbosity(self, mode):
+        self.fallback.set_verbosity(mode)
+
+    def progress_bar(self, cur_iter, total_iters, prefix="", suffix="", bar_length=30):
+        reporter = getattr(self.local, "reporter", None)
+        if reporter is None:
+            return self.fallback.progress_bar(cur_iter, total_iters, prefix, suffix, bar_length)
+        reporter.progress(cur_iter, total_iters)
+
+
+_bridge_lock = threading.Lock()
+
+
+def _bridge() -> _Bridge:
+    with _bridge_lock:
+        from esp_pylib.logger import EspLog
+        current = EspLog.instance
+        if not isinstance(current, _Bridge):
+            current = _Bridge(current or EspLog())
+            esptool_log.set_logger(current)
+            # esptool binds its "chip was NOT reset" warning to the logger of import time
+            esptool_reset.ResetStrategy.print_once = PrintOnce(esptool_log.warn)
+        return current
+
+
+@contextlib.contextmanager
+def reporting_to(reporter: Reporter):
+    """esptool output on this thread goes to `reporter` while inside."""
+    bridge = _bridge()
+    previous = getattr(bridge.local, "reporter", None)
+    bridge.local.reporter = reporter
+    try:
+        yield
+    finally:
+        bridge.local.reporter = previous
+
+
+@dataclass
+class Done:
+    """What a job did on the board; a retry after a link error does not do it again."""
+
+    erase_started: bool = False
+    files: object = None  # device's plan for the board's files, once made
+
+
+class WriteCounter:
+    """Bytes esptool asks the chip to write (its API does not return them)."""
+
+    def __init__(self):
+        self.bytes = 0
+
+    def attach(self, esp) -> None:
+        for name in ("flash_begin", "flash_defl_begin"):
+            original = getattr(esp, name)
+
+            def counted(size, *args, _original=original, **kwargs):
+                self.bytes += size
+                return _original(size, *args, **kwargs)
+
+            setattr(esp, name, counted)
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+# esptool's words for a link that lost bytes or went quiet (loader.py). Anything else it
+# raises is a refusal (an unsupported option, a wrong argument): a slower baud cannot fix it.
+_LINK_WORDS = ("timed out", "timeout", "packet", "serial", "corrupt", "stopped", "disconnected",
+               "no response")
+ESPTOOL_ERRORS = (FatalError, serial.SerialException, OSError)
+
+
+def link_trouble(exc: BaseException) -> bool:
+    """Whether an error is the link's (worth a retry at a lower baud), not a refusal."""
+    if isinstance(exc, (serial.SerialException, OSError)):
+        return True
+    return isinstance(exc, FatalError) and any(w in str(exc).lower() for w in _LINK_WORDS)
+
+
+def connect(port: str, link: Link):
+    """Open the port and sync with the ROM bootloader; one-line errors for every failure."""
+    ser = ports.open_port(port, ROM_BAUD, timeout=link.read_timeout)
+    try:
+        esp = detect_chip(ser, ROM_BAUD, link.before, False, link.connect_attempts)
+    except ESPTOOL_ERRORS:
+        ser.close()
+        raise ports.no_bootloader_error(port) from None
+    except BaseException:
+        ser.close()
+        raise
+    return esp
+
+
+def session(port: str, link: Link, reporter: Reporter, result, work):
+    """Connect, start the stub, switch baud, attach flash, run `work(esp, done)`, reset.
+
+    A link error (lost bytes, a timeout) retries the session at the next slower
+    baud rate; `done` tells the retry what not to repeat. A refusal ends the job.
+    """
+    bauds = link.bauds()
+    done = Done()
+    for attempt, baud in enumerate(bauds):
+        reporter.step("connecting")
+        esp = connect(port, link)
+        try:
+            try:
+                esp = run_stub(esp)
+            except ESPTOOL_ERRORS as exc:
+                raise UserError(f"could not start the flasher stub on {port}: {first_line(exc)} "
+                                f"(waited {link.read_timeout:g} s; raise the `read_timeout` setting "
+                                "for a slow link)") from None
+            # esptool's own reconnect after a lost link stays at the same session, unseen:
+            # mpforge retries itself, one baud rate lower, knowing what not to repeat
+            esp.WRITE_FLASH_ATTEMPTS = 1
+            try:
+                if baud != ROM_BAUD:
+                    esp.change_baud(baud)
+                attach_flash(esp)
+                result.baud = baud
+                value = work(esp, done)
+            except ESPTOOL_ERRORS as exc:
+                if not link_trouble(exc):
+                    raise UserError(f"{port}: esptool refused: {first_line(exc)}") from None
+                if attempt == len(bauds) - 1:
+                    raise UserError(f"{port}: lost the board at {baud} baud ({first_line(exc)}); "
+                                    "check the cable and run again (the next run finishes the "
+                                    "job)") from None
+                reporter.step(f"errors at {baud} baud ({first_line(exc)}); "
+                              f"retrying at {bauds[attempt + 1]}", keep=True)
+                continue
+            reset(esp, port, link, reporter, result)
+            return value
+        finally:
+            with contextlib.suppress(Exception):
+                esp._port.close()
+    raise AssertionError("unreachable")
+
+
+PRESS_RESET = "press the board's RESET button (before `invoke verify`)"
+
+
+def reset(esp, port: str, link: Link, reporter: Reporter, result) -> None:
+    """Reset the board as `after` says, and record whether that really happened."""
+    reporter.step(f"resetting ({link.after})")
+    try:
+        reset_chip(esp, link.after)
+    except ESPTOOL_ERRORS as exc:
+        result.reset = f"not reset ({first_line(exc)}): {PRESS_RESET}"
+        return
+    if link.after in ("no-reset", "no-reset-stub"):
+        where = "flasher stub" if link.after == "no-reset-stub" else "ROM bootloader"
+        result.reset = f"not reset (after: {link.after}), it waits in the {where}: {PRESS_RESET}"
+    elif link.after == "hard-reset" and not ports.has_reset_lines(esp._port):
+        result.reset = (f"not reset: {port} carries no reset lines (socket:// or a pseudo-terminal); "
+                        f"{PRESS_RESET}, or set `after: watchdog-reset` to reset it over the link")
+    else:
+        result.was_reset = True
+        result.reset = "reset by the watchdog" if link.after == "watchdog-reset" else "reset (RTS)"
+    reporter.step(result.reset, keep=not result.was_reset)
