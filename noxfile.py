@@ -12,14 +12,23 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from pathlib import Path
 
 import nox
 
 ROOT = Path(__file__).parent
-SUPPORTED = ("3.11", "3.12", "3.13")
+SUPPORTED = ("3.10", "3.11", "3.12", "3.13")
+
+
+def _runs(version: str) -> bool:
+    """pythonX.Y is on PATH and starts (a pyenv shim of a version not selected does not)."""
+    exe = shutil.which(f"python{version}")
+    return bool(exe) and subprocess.run([exe, "-c", ""], capture_output=True).returncode == 0
+
+
 # Only the Pythons this machine has: a missing one is not a failure of the project.
-FOUND = [v for v in SUPPORTED if shutil.which(f"python{v}")] or [SUPPORTED[0]]
+FOUND = [v for v in SUPPORTED if _runs(v)] or ["3.11"]
 UPSTREAM_VARS = ("MPFORGE_UPSTREAM_MICROPYTHON", "MPFORGE_UPSTREAM_IDF")
 
 nox.options.sessions = ["tests"]

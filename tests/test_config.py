@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from mpforge.config import check as configcheck
 from mpforge.build import overlay
 from mpforge.build import pipeline
 from mpforge.image import partitions
-from mpforge.model import lines, profiles
+from mpforge.model import lines, profiles, tomllib
 from mpforge.model import releases
 from mpforge.config import sdkconfig
 from mpforge.model import settings

@@ -8,11 +8,11 @@ comes from here, so adding a chip is an entry in chips.toml plus overlays.
 from __future__ import annotations
 
 import functools
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from mpforge.errors import UserError
+from mpforge.model import tomllib
 
 DATA = Path(__file__).with_name("chips.toml")
 MB = 1024 * 1024

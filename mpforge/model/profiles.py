@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 from mpforge import PROJECT_ROOT
 from mpforge.errors import UserError
-from mpforge.model import chips, read_toml
+from mpforge.model import chips, read_toml, tomllib
 
 BOARDS_DIR = PROJECT_ROOT / "boards"
 
