@@ -62,6 +62,16 @@ def board_filesystem(esp, flash_size: int) -> partitions.Partition | None:
     return partitions.filesystem_region(table, flash_size, auto_vfs=True)
 
 
+def _files_region(esp, fp: policy.Fingerprint, port: str, reporter: transport.Reporter) -> partitions.Partition:
+    """The board's filesystem region, about to be read (one line when it has none)."""
+    region = board_filesystem(esp, fp.flash_size)
+    if region is None:
+        raise UserError(f"{port}: the board has no filesystem (no partition table at "
+                        f"{partitions.TABLE_OFFSET:#x}, or no room left for one)")
+    reporter.step(f"reading the filesystem at {_region_text(region)}")
+    return region
+
+
 def _region_text(region: partitions.Partition | None) -> str:
     if region is None:
         return "none"
@@ -121,11 +131,8 @@ def _plan_files(esp, fp: policy.Fingerprint, port: str, new_table: bytes, flash_
 def erase(port: str, link: transport.Link, state_dir: Path, reporter: transport.Reporter) -> Result:
     """Erase a board's whole flash and forget what was on it."""
     result = Result(port)
-    started = time.monotonic()
 
-    def work(esp, done):
-        result.board = fp = policy.fingerprint(esp)
-        reporter.found(fp)
+    def work(esp, done, fp):
         if done.erase_started:  # never twice: the first may have run to the end
             raise UserError(f"{port}: the link failed during the erase, the flash may be partly "
                             "erased; run `invoke erase` again")
@@ -136,10 +143,7 @@ def erase(port: str, link: transport.Link, state_dir: Path, reporter: transport.
         erase_flash(esp)
         flashed.erased()
 
-    with transport.reporting_to(reporter):
-        transport.session(port, link, reporter, result, work)
-    result.ok, result.seconds = True, time.monotonic() - started
-    return result
+    return _on_board(port, link, reporter, result, work)
 
 
 def flash(port: str, fw: Firmware, profile: Profile, link: transport.Link, state_dir: Path,
@@ -148,15 +152,12 @@ def flash(port: str, fw: Firmware, profile: Profile, link: transport.Link, state
     """Write a firmware's images to a board, skipping what is already there, keeping the
     board's files (auto_vfs: the firmware creates its vfs at boot when its table has none)."""
     result = Result(port)
-    started = time.monotonic()
     images = [(image, image.path.read_bytes()) for image in fw.images]
     result.total_bytes = sum(len(data) for _, data in images)
     table = next((data for image, data in images if image.role == "partition-table"), b"")
     workdir = workdir or state_dir.parent
 
-    def work(esp, done):
-        result.board = fp = policy.fingerprint(esp)
-        reporter.found(fp)
+    def work(esp, done, fp):
         policy.check_board(fp, profile, port, force, reporter)
         judge.refuse(judge.placement_problems(fw, fp), prefix=f"{port}: ")
         if done.files is None:  # once, before anything is written
@@ -203,10 +204,7 @@ def flash(port: str, fw: Firmware, profile: Profile, link: transport.Link, state
         result.bytes_written = counter.bytes
         flashed.done({image.offset: data for image, data in images}, str(fw.build_dir))
 
-    with transport.reporting_to(reporter):
-        transport.session(port, link, reporter, result, work)
-    result.ok, result.seconds = True, time.monotonic() - started
-    return result
+    return _on_board(port, link, reporter, result, work)
 
 
 # ---- the board's files on demand ----------------------------------------------------
@@ -214,16 +212,9 @@ def flash(port: str, fw: Firmware, profile: Profile, link: transport.Link, state
 def backup(port: str, link: transport.Link, workdir: Path, reporter: transport.Reporter) -> Result:
     """Copy the files on a board's filesystem into <workdir>/backups/<mac>/<time stamp>/."""
     result = Result(port)
-    started = time.monotonic()
 
-    def work(esp, done):
-        result.board = fp = policy.fingerprint(esp)
-        reporter.found(fp)
-        region = board_filesystem(esp, fp.flash_size)
-        if region is None:
-            raise UserError(f"{port}: the board has no filesystem (no partition table at "
-                            f"{partitions.TABLE_OFFSET:#x}, or no room left for one)")
-        reporter.step(f"reading the filesystem at {_region_text(region)}")
+    def work(esp, done, fp):
+        region = _files_region(esp, fp, port, reporter)
         try:
             snapshot = filesystem.read(_read(esp), region)
         except filesystem.FilesystemError as exc:
@@ -234,10 +225,7 @@ def backup(port: str, link: transport.Link, workdir: Path, reporter: transport.R
         result.backup = filesystem.save(snapshot, workdir, fp.mac, region, "invoke backup")
         result.files = f"{snapshot.describe()} saved to {result.backup}"
 
-    with transport.reporting_to(reporter):
-        transport.session(port, link, reporter, result, work)
-    result.ok, result.seconds = True, time.monotonic() - started
-    return result
+    return _on_board(port, link, reporter, result, work)
 
 
 def restore(port: str, link: transport.Link, workdir: Path, reporter: transport.Reporter, *,
@@ -245,11 +233,8 @@ def restore(port: str, link: transport.Link, workdir: Path, reporter: transport.
     """Write a backup's files as the board's whole filesystem (the board's current files
     are backed up first)."""
     result = Result(port)
-    started = time.monotonic()
 
-    def work(esp, done):
-        result.board = fp = policy.fingerprint(esp)
-        reporter.found(fp)
+    def work(esp, done, fp):
         folder = source or filesystem.latest(workdir, fp.mac)
         if folder is None:
             raise UserError(f"{port}: no backup of board {fp.mac} in "
@@ -259,11 +244,7 @@ def restore(port: str, link: transport.Link, workdir: Path, reporter: transport.
         except filesystem.FilesystemError as exc:
             raise UserError(str(exc)) from None
         if done.files is None:
-            region = board_filesystem(esp, fp.flash_size)
-            if region is None:
-                raise UserError(f"{port}: the board has no filesystem (no partition table at "
-                                f"{partitions.TABLE_OFFSET:#x}, or no room left for one)")
-            reporter.step(f"reading the filesystem at {_region_text(region)}")
+            region = _files_region(esp, fp, port, reporter)
             try:
                 current = filesystem.read(_read(esp), region)
             except filesystem.FilesystemError as exc:
@@ -284,6 +265,19 @@ def restore(port: str, link: transport.Link, workdir: Path, reporter: transport.
         reporter.step("writing the filesystem")
         write_flash(esp, done.files.restore, compress=True, skip_flashed=True)
         result.files, result.backup = done.files.note, done.files.backup
+
+    return _on_board(port, link, reporter, result, work)
+
+
+def _on_board(port: str, link: transport.Link, reporter: transport.Reporter, result: Result, job) -> Result:
+    """One esptool session: the board fingerprinted (and reported), then job(esp, done, fp);
+    esptool's output to the reporter; the result timed."""
+    started = time.monotonic()
+
+    def work(esp, done):
+        result.board = fp = policy.fingerprint(esp)
+        reporter.found(fp)
+        return job(esp, done, fp)
 
     with transport.reporting_to(reporter):
         transport.session(port, link, reporter, result, work)

@@ -672,7 +672,7 @@ def _many_boards(job, boards: list[Board], as_json: bool) -> None:
         what = b.error or summary(b.checks, port=b.port, profile=job.profile)
         print(f"  {b.port}: {what} (log: {b.log})", file=sys.stderr, flush=True)
     if bad:
-        raise UserError(f"{STEP}: {len(bad)} of {len(boards)} boards failed (see above)")
+        raise UserError(STEP, f"{len(bad)} of {len(boards)} boards failed (see above)")
     if not as_json:
         ui.say(STEP, f"all {len(boards)} boards run the firmware built for {job.profile.name}")
 
