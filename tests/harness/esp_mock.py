@@ -50,6 +50,7 @@ separate process (it prints the URL; the benchmark uses this).
 
 from __future__ import annotations
 
+import json
 import socket
 import struct
 import threading
@@ -217,6 +218,7 @@ class _Link(server.BootloaderConnection):
         self.received += len(chunk)
         if self.board.lossy_above and self.baud > self.board.lossy_above and self.received > 16384:
             self.broken = True  # bytes lost in a long transfer: the session ends
+        self.board.received += len(chunk)
         if self.board.wire and chunk:
             time.sleep(len(chunk) * 10 / self.baud)
         return chunk
@@ -257,6 +259,7 @@ class MockBoard:
         self.lossy_above = lossy_above
         self.jedec_id = (_JEDEC_CAPACITY[flash_size] << 16) | (protocol.MOCK_FLASH_ID & 0xFFFF)
         self.sessions = 0
+        self.received = 0  # bytes the host sent over the link (what crossed the wire to the board)
         self.stop = threading.Event()
         if pty:
             self._pty = server.PtyMasterTransport.create()
@@ -403,7 +406,9 @@ class BootLoopPeer:
 
 
 def main(argv=None) -> None:
-    """Serve one board from this process until stdin closes; print its URL first."""
+    """Serve one board from this process until stdin closes; print its URL first.
+    A line "stats" on stdin prints {"received": bytes from the host, "written":
+    bytes written to flash} as one JSON line (the benchmark reads it)."""
     import argparse
     import sys
 
@@ -419,7 +424,9 @@ def main(argv=None) -> None:
                       mac=args.mac, pty=args.pty, wire=args.wire)
     print(board.url, flush=True)
     try:
-        sys.stdin.read()
+        for line in sys.stdin:
+            if line.strip() == "stats":
+                print(json.dumps({"received": board.received, "written": board.flash.bytes_written}), flush=True)
     finally:
         board.close()
 

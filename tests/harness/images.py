@@ -124,8 +124,10 @@ def _save(image: ESP32FirmwareImage) -> bytes:
 def make_app_image(size: int, chip: str = "esp32s3", flash_size: str = "16MB", *, seed: int = 0,
                    version: str = "v1.0.0", project: str = "micropython",
                    idf_version: str = "v5.5.1", flash_mode: str = "dio",
-                   flash_freq: str = "80m") -> bytes:
+                   flash_freq: str = "80m", filler=None) -> bytes:
     """An application image of about `size` bytes (at most `size`, within 64 bytes below).
+
+    filler(size, seed) -> bytes makes the segments' content (default: about half compressible).
 
     One flash-mapped DROM segment starting with an esp_app_desc_t, one IRAM
     segment, checksum and the appended SHA-256, as ESP-IDF's elf2image writes.
@@ -139,10 +141,11 @@ def make_app_image(size: int, chip: str = "esp32s3", flash_size: str = "16MB", *
         image = _new_image(chip, flash_size, flash_mode, flash_freq)
         image.entrypoint = _region(rom, "IRAM") + 0x100
         desc = _app_desc(version, project, idf_version)
-        drom = desc + _filler(drom_size - len(desc), seed)
+        fill = filler or _filler
+        drom = desc + fill(drom_size - len(desc), seed)
         image.segments = [ELFSection(b".flash.rodata", rom.DROM_MAP_START + 0x20, drom, 0),
                           ELFSection(b".iram0.text", _region(rom, "IRAM"),
-                                     _filler(ram_size, seed + 1), 0)]
+                                     fill(ram_size, seed + 1), 0)]
         data = _save(image)
         if size - 64 <= len(data) <= size:
             break

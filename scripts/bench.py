@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""Benchmark mpforge as a user runs it: whole commands, side by side with a baseline.
+
+    python scripts/bench.py                  # everything, 5 rounds
+    python scripts/bench.py --quick          # fewer cases and rounds (about a minute)
+    python scripts/bench.py --only noop --repeat 9
+
+Every figure is the wall time of a whole command (a subprocess, as typed),
+timed in rounds: each round runs every command of a section once, one after
+the other, so a busy machine slows all of them alike. Printed: min / median /
+max over the rounds, and each round's ratio to the baseline.
+
+Sections (needs no network, no toolchain and no board):
+
+noop    `invoke build-all` with nothing to do, for 1, 6 and 42 (profile,
+        release) pairs, against `invoke --list` (interpreter + invoke start-up,
+        the floor). The workdir is built once first against local git
+        repositories and the simulated ESP-IDF of the tests (tests/harness/
+        fake_repos.py, tests/fixtures/idf), with every supported release
+        pinned to a fixture commit of its release line.
+flash   `invoke flash` against the plain esptool line a user would type
+        (`esptool --chip esp32s3 -b BAUD write-flash 0x0 bootloader.bin
+        0x8000 partition-table.bin 0x10000 micropython.bin`) at 460800 and
+        921600 baud, against the ROM-bootloader peer (tests/harness/
+        esp_mock.py) with the UART wire modelled: first flash, identical
+        re-flash, one 4 KB sector changed, and 1/2/4/8 boards.
+verify  `invoke verify` against `mpremote connect PORT exec "print(1)"`, both
+        against the same MicroPython REPL peer (tests/harness/repl_peer.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+GIT_FILE_OK = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "protocol.file.allow", "GIT_CONFIG_VALUE_0": "always"}
+
+
+# ---- timing -----------------------------------------------------------------------------
+
+def run(cmd: list[str], env: dict, check: bool = True) -> float:
+    """Wall time of one whole command; its output is kept only to show a failure."""
+    started = time.perf_counter()
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    seconds = time.perf_counter() - started
+    if check and result.returncode != 0:
+        raise SystemExit(f"bench: `{' '.join(cmd)}` failed ({result.returncode}):\n{result.stdout}{result.stderr}")
+    return seconds
+
+
+def rounds(commands: dict, repeat: int) -> dict[str, list[float]]:
+    """{name: [seconds per round]}: each round runs every command once, in turn."""
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(repeat):
+        for name, command in commands.items():
+            times[name].append(command())
+    return times
+
+
+def table(title: str, times: dict[str, list[float]], baseline: str, extra: dict | None = None) -> None:
+    """min / median / max per command, and its ratio to the baseline round by round."""
+    print(f"\n{title}")
+    width = max(len(name) for name in times)
+    print(f"  {'command':<{width}}  {'min':>7} {'median':>7} {'max':>7}   ratio to {baseline!r}, per round")
+    for name, values in times.items():
+        ratios = " ".join(f"{v / b:.2f}" for v, b in zip(values, times[baseline]))
+        note = f"  {extra[name]}" if extra and name in extra else ""
+        print(f"  {name:<{width}}  {min(values):>6.3f}s {statistics.median(values):>6.3f}s "
+              f"{max(values):>6.3f}s   {ratios}{note}")
+
+
+def invoke_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "invoke", *args]
+
+
+# ---- no-op build-all ----------------------------------------------------------------------
+
+def noop_sources(tmp: Path) -> dict:
+    """Fixture repositories with every supported release tagged and pinned; the env to use them."""
+    from harness import fake_repos
+    from mpforge.model import releases
+
+    sources = fake_repos.make_sources(tmp / "sources")
+    mp_repo, idf_repo = sources.micropython_repo, sources.idf_repo
+    by_line = {line: tag for tag, (line, _idf) in fake_repos.MICROPYTHON_TAGS.items()}
+    idf_tags = set(fake_repos.git(idf_repo, "tag").split())
+    idf_commits = {}
+    for release in releases.RELEASES.values():
+        if release.idf not in idf_tags:  # a simulated IDF at that version too
+            fake_repos.add_idf_tree(idf_repo, release.idf)
+            fake_repos.git(idf_repo, "add", "-A")
+            fake_repos.git(idf_repo, "commit", "-q", "-m", f"ESP-IDF {release.idf} (simulated)")
+            fake_repos.git(idf_repo, "tag", "-a", release.idf, "-m", release.idf)
+            idf_tags.add(release.idf)
+        idf_commits[release.idf] = fake_repos.git(idf_repo, "rev-parse", f"{release.idf}^{{commit}}")
+    lines = []
+    for release in releases.RELEASES.values():
+        fixture = by_line[release.line]
+        if release.version not in fake_repos.MICROPYTHON_TAGS:
+            fake_repos.git(mp_repo, "tag", "-a", release.version, "-m", release.version, f"{fixture}^{{commit}}")
+        commit = fake_repos.git(mp_repo, "rev-parse", f"{release.version}^{{commit}}")
+        lines += ["[[release]]", f'version = "{release.version}"', f'commit = "{commit}"',
+                  f'idf = "{release.idf}"', f'idf_min = "{release.idf}"', f'line = "{release.line}"',
+                  f'idf_commit = "{idf_commits[release.idf]}"', ""]
+    sources.releases_file.write_text("\n".join(lines))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_MPFORGE_")}
+    env.update(sources.env())
+    env.update(GIT_FILE_OK)
+    env.update({"INVOKE_MPFORGE_WORKDIR": str(tmp / "work"), "INVOKE_MPFORGE_IDF_TOOLS_PATH": str(tmp / "espressif")})
+    return env
+
+
+def pairs_args(profiles: list[str], versions: list[str]) -> list[str]:
+    return [a for p in profiles for a in ("--profile", p)] + [a for v in versions for a in ("--micropython", v)]
+
+
+def bench_noop(tmp: Path, repeat: int, quick: bool) -> None:
+    from mpforge.model import releases
+
+    env = noop_sources(tmp)
+    profiles = sorted(p.stem for p in (ROOT / "boards").glob("*.toml"))
+    versions = list(releases.RELEASES)
+    sizes = {"1 pair": (profiles[:1], versions[-1:]), "6 pairs": (profiles, versions[-1:])}
+    if not quick:
+        sizes[f"{len(profiles) * len(versions)} pairs"] = (profiles, versions)
+    widest = max(sizes.values(), key=lambda pv: len(pv[0]) * len(pv[1]))
+    print(f"\nno-op: building {len(widest[0]) * len(widest[1])} pairs once with the simulated ESP-IDF ...",
+          flush=True)
+    started = time.perf_counter()
+    run(invoke_cmd("build-all", *pairs_args(*widest)), env)
+    print(f"  first build-all took {time.perf_counter() - started:.1f} s (simulated toolchain)")
+    run(invoke_cmd("build-all", *pairs_args(*widest)), env)  # warm: the OS file cache, .pyc files
+    commands = {"invoke --list": lambda: run(invoke_cmd("--list"), env)}
+    for name, (p, v) in sizes.items():
+        commands[f"build-all, {name}"] = (lambda args: lambda: run(invoke_cmd("build-all", *args), env))(pairs_args(p, v))
+    times = rounds(commands, repeat)
+    table(f"no-op `invoke build-all` ({repeat} rounds; nothing to do)", times, "invoke --list")
+    floor = statistics.median(times["invoke --list"])
+    for name in commands:
+        if name.startswith("build-all"):
+            print(f"  {name}: median {statistics.median(times[name]) - floor:+.3f} s over `invoke --list`")
+
+
+# ---- flash ----------------------------------------------------------------------------------
+
+BAUDS = (460800, 921600)
+NOTE_WIRE = ("The ROM peer models the host-to-board wire only (10 bits a byte at the current baud rate), "
+             "not the chip's erase, write or MD5 time, nor the board-to-host direction;\n"
+             "  socket:// adds a fixed delay when a connection closes that a real serial port does not.")
+
+
+def firmware_like(size: int, seed: int) -> bytes:
+    """Bytes that compress like a MicroPython app (about 66% with zlib -9, as esptool compresses):
+    bytes from a skewed distribution (a few values common, as in machine code) in runs of
+    8-64, of which about a fifth repeat a run from the last 32 KB (strings, tables)."""
+    import random
+
+    rng = random.Random(seed)
+    symbols = list(range(256))
+    rng.shuffle(symbols)
+    fresh = bytes(rng.choices(symbols, [0.97 ** i for i in range(256)], k=size))
+    out, pos = bytearray(), 0
+    while len(out) < size:
+        n = rng.randrange(8, 64)
+        if len(out) > 4096 and rng.random() < 0.22:
+            start = len(out) - rng.randrange(n, min(len(out), 32768))
+            out += out[start:start + n]
+        else:
+            out += fresh[pos:pos + n]
+            pos += n
+    return bytes(out[:size])
+
+
+class Board:
+    """One ROM peer with the wire modelled, in its own process (a real board has its own CPU).
+    Each is a new chip (its own MAC): mpforge's flash history never knows it."""
+
+    made = 0
+
+    def __init__(self):
+        Board.made += 1
+        index = Board.made
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "harness" / "esp_mock.py"), "--wire",
+                                      "--mac", f"24:0a:c4:00:{index >> 8:02x}:{index & 0xFF:02x}"],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.url = self.proc.stdout.readline().strip()
+
+    def stats(self) -> dict:
+        import json
+
+        self.proc.stdin.write("stats\n")
+        self.proc.stdin.flush()
+        return json.loads(self.proc.stdout.readline())
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(10)
+
+
+def bench_flash(tmp: Path, repeat: int, quick: bool, app_size: int) -> None:
+    import zlib
+
+    from harness.images import change_one_sector, make_app_image, write_fake_build
+
+    build = tmp / "build"
+    app = make_app_image(app_size, filler=firmware_like)
+    images = write_fake_build(build, app=app)
+    changed = change_one_sector(app, offset=(len(app) // 2) & ~0xFFF)
+    parts = {"bootloader.bin": images["bootloader"], "partition-table.bin": images["partition-table"],
+             "micropython.bin": app}
+    total = sum(len(b) for b in parts.values())
+    packed = sum(len(zlib.compress(b, 9)) for b in parts.values())
+    print(f"\nflash: bootloader + partition table + app = {total} bytes; the app ({len(app)} bytes) is "
+          f"{firmware_like.__doc__.split(':')[0].lower()}: zlib -9 (esptool's compression) gives "
+          f"{len(zlib.compress(app, 9)) / len(app):.0%} of it; all three compress to {packed} bytes")
+    print(f"  {NOTE_WIRE}")
+    cfg = tmp / "bench.yaml"
+    cfg.write_text("mpforge:\n  before: no-reset\n  after: hard-reset\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_MPFORGE_")}
+    env["INVOKE_MPFORGE_WORKDIR"] = str(tmp / "work")
+    files = [str(build / "bootloader" / "bootloader.bin"), str(build / "partition_table" / "partition-table.bin"),
+             str(build / "micropython.bin")]
+
+    def esptool(url: str, baud: int) -> list[str]:
+        return [sys.executable, "-m", "esptool", "--chip", "esp32s3", "-p", url, "-b", str(baud),
+                "--before", "no-reset", "write-flash", "0x0", files[0], "0x8000", files[1], "0x10000", files[2]]
+
+    def mpforge(urls: list[str], baud: int) -> list[str]:
+        return invoke_cmd("-f", str(cfg), "flash", *[a for u in urls for a in ("--port", u)],
+                          "--firmware", str(build), "--baud", str(baud))
+
+    print("  commands: " + " ".join(Path(a).name if "/" in a else a for a in mpforge(["URL"], 921600)[1:]))
+    print("            esptool " + " ".join(Path(a).name if "/" in a else a for a in esptool("URL", 921600)[3:]))
+    tools = {"invoke flash": lambda urls: mpforge(urls, 921600)}
+    for baud in BAUDS:
+        tools[f"esptool -b {baud}"] = (lambda b: lambda urls: esptool(urls[0], b))(baud)
+
+    def timed(name: str, cmds: list[list[str]], boards: list[Board]) -> tuple[float, int, int]:
+        """Run the commands at once (one per board for esptool); (seconds, wire bytes, flash bytes)."""
+        before = [b.stats() for b in boards]
+        started = time.perf_counter()
+        procs = [subprocess.Popen(c, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                  text=True, stdin=subprocess.DEVNULL) for c in cmds]
+        outputs = [p.communicate()[0] for p in procs]
+        seconds = time.perf_counter() - started
+        for p, out in zip(procs, outputs):
+            if p.returncode != 0:
+                raise SystemExit(f"bench: {name} failed:\n{out[-3000:]}")
+        after = [b.stats() for b in boards]
+        return (seconds, sum(a["received"] - b["received"] for a, b in zip(after, before)),
+                sum(a["written"] - b["written"] for a, b in zip(after, before)))
+
+    cases = [("first flash", None), ("identical re-flash", app), ("one 4 KB sector changed", changed)]
+    results: dict[str, dict[str, list]] = {}
+    for _ in range(repeat):
+        for case, image in cases:
+            for name, command in tools.items():
+                board = Board()
+                try:
+                    if image is not None:  # the board already holds the firmware: flash it first, untimed
+                        write_fake_build(build, app=app)
+                        timed("setup", [esptool(board.url, 921600)], [board])
+                        write_fake_build(build, app=image)
+                    results.setdefault(case, {}).setdefault(name, []).append(
+                        timed(name, [command([board.url])], [board]))
+                finally:
+                    board.close()
+                    write_fake_build(build, app=app)
+        for count in ((1, 2) if quick else (1, 2, 4, 8)):
+            boards = [Board() for _ in range(count)]
+            try:
+                urls = [b.url for b in boards]
+                case = f"first flash, {count} board{'s' if count > 1 else ''}"
+                results.setdefault(case, {}).setdefault("invoke flash", []).append(
+                    timed("invoke flash", [mpforge(urls, 921600)], boards))
+            finally:
+                for b in boards:
+                    b.close()
+            boards = [Board() for _ in range(count)]
+            try:
+                results[case].setdefault("esptool -b 921600, one each at once", []).append(
+                    timed("esptool", [esptool(b.url, 921600) for b in boards], boards))
+            finally:
+                for b in boards:
+                    b.close()
+    for case, by_tool in results.items():
+        times = {name: [r[0] for r in runs] for name, runs in by_tool.items()}
+        count = int(case.split(", ")[1].split()[0]) if "board" in case else 1
+        limit = packed * 10 / 921600  # per board: boards in parallel each have their own wire
+        extra = {name: f"wire {runs[-1][1] / 1024:.0f} KB, flash {runs[-1][2] / 1024:.0f} KB"
+                 for name, runs in by_tool.items()}
+        baseline = next(n for n in times if n.startswith("esptool -b 921600"))
+        table(f"{case} ({repeat} rounds); wire limit at 921600 for the compressed images: {limit:.2f} s"
+              + (f", at 460800: {limit * 2:.2f} s" if count == 1 else ""), times, baseline, extra)
+
+
+# ---- verify -------------------------------------------------------------------------------
+
+def bench_verify(repeat: int) -> None:
+    from harness.repl_peer import ReplPeer, node_skip_reason
+
+    reason = node_skip_reason()
+    if reason:
+        print(f"\nverify: skipped ({reason})")
+        return
+    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_MPFORGE_")}
+    print("\nverify: the REPL peer is MicroPython's WebAssembly port under node (tests/harness/repl_peer.py);"
+          "\n  it has no raw-paste mode, so both tools send code in 256-byte pieces 10 ms apart (mpremote's"
+          "\n  fallback); a real ESP32-S3 takes raw-paste. socket:// adds a fixed close delay a real port does not.")
+    for transport in ("pty", "tcp"):
+        peer = ReplPeer("reference", transport)
+        try:
+            commands = {
+                'mpremote connect PORT exec "print(1)"':
+                    lambda: run([sys.executable, "-m", "mpremote", "connect", peer.port, "exec", "print(1)"], env),
+                "invoke verify --port PORT": lambda: run(invoke_cmd("verify", "--port", peer.port), env),
+            }
+            times = rounds(commands, repeat)
+        finally:
+            peer.close()
+        table(f"verify over {'a PTY' if transport == 'pty' else 'socket://'} ({repeat} rounds)", times,
+              'mpremote connect PORT exec "print(1)"')
+
+
+# ---- main ---------------------------------------------------------------------------------
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a subset: fewer pairs, boards and rounds, a smaller app")
+    parser.add_argument("--repeat", type=int, help="rounds per section (default 5, --quick 3)")
+    parser.add_argument("--app-size", type=int, default=1_600_000,
+                        help="bytes of the test app (default 1.6 MB, a MicroPython ESP32-S3 app; --quick 400 KB)")
+    parser.add_argument("--only", default="noop,flash,verify",
+                        help="comma-separated sections to run: noop, flash, verify")
+    args = parser.parse_args()
+    repeat = args.repeat or (3 if args.quick else 5)
+    sections = [s.strip() for s in args.only.split(",") if s.strip()]
+    unknown = set(sections) - {"noop", "flash", "verify"}
+    if unknown:
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}; use noop, flash, verify")
+    load = os.getloadavg()
+    print(f"mpforge benchmark: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
+          f"Python {sys.version.split()[0]}")
+    with tempfile.TemporaryDirectory(prefix="mpforge-bench-") as tmp_text:
+        tmp = Path(tmp_text)
+        if "noop" in sections:
+            bench_noop(tmp / "noop", repeat, args.quick)
+        if "flash" in sections:
+            bench_flash(tmp / "flash", repeat, args.quick,
+                        args.app_size if args.app_size != 1_600_000 or not args.quick else 400_000)
+        if "verify" in sections:
+            bench_verify(repeat)
+    load = os.getloadavg()
+    print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
