@@ -8,7 +8,9 @@
 Every figure is the wall time of a whole command (a subprocess, as typed),
 timed in rounds: each round runs every command of a section once, one after
 the other, so a busy machine slows all of them alike. Printed: min / median /
-max over the rounds, and each round's ratio to the baseline.
+max over the rounds, and each round's ratio to the baseline; for the no-op
+and verify also the median CPU time (user + system of the command and its
+children), which a busy machine disturbs far less than wall time.
 
 Sections (needs no network, no toolchain and no board):
 
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -48,11 +51,22 @@ GIT_FILE_OK = {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "protocol.file.allow
 
 # ---- timing -----------------------------------------------------------------------------
 
-def run(cmd: list[str], env: dict, check: bool = True) -> float:
-    """Wall time of one whole command; its output is kept only to show a failure."""
+CPU: dict[str, list[float]] = {}  # command name -> CPU seconds (user + system) per round
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run(cmd: list[str], env: dict, check: bool = True, name: str = "") -> float:
+    """Wall time of one whole command (its CPU time goes to CPU[name]); output is kept only to show a failure."""
+    cpu = _children_cpu()
     started = time.perf_counter()
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     seconds = time.perf_counter() - started
+    if name:
+        CPU.setdefault(name, []).append(_children_cpu() - cpu)
     if check and result.returncode != 0:
         raise SystemExit(f"bench: `{' '.join(cmd)}` failed ({result.returncode}):\n{result.stdout}{result.stderr}")
     return seconds
@@ -71,10 +85,15 @@ def table(title: str, times: dict[str, list[float]], baseline: str, extra: dict 
     """min / median / max per command, and its ratio to the baseline round by round."""
     print(f"\n{title}")
     width = max(len(name) for name in times)
-    print(f"  {'command':<{width}}  {'min':>7} {'median':>7} {'max':>7}   ratio to {baseline!r}, per round")
+    cpu = any(name in CPU for name in times)
+    print(f"  {'command':<{width}}  {'min':>7} {'median':>7} {'max':>7}"
+          + ("  cpu med" if cpu else "") + f"   ratio to {baseline!r}, per round")
     for name, values in times.items():
         ratios = " ".join(f"{v / b:.2f}" for v, b in zip(values, times[baseline]))
         note = f"  {extra[name]}" if extra and name in extra else ""
+        if cpu:
+            note = f"  (cpu ratio {statistics.median(CPU[name]) / statistics.median(CPU[baseline]):.2f})" + note
+            ratios = f"{statistics.median(CPU[name]):>6.3f}s   " + ratios
         print(f"  {name:<{width}}  {min(values):>6.3f}s {statistics.median(values):>6.3f}s "
               f"{max(values):>6.3f}s   {ratios}{note}")
 
@@ -140,15 +159,18 @@ def bench_noop(tmp: Path, repeat: int, quick: bool) -> None:
     run(invoke_cmd("build-all", *pairs_args(*widest)), env)
     print(f"  first build-all took {time.perf_counter() - started:.1f} s (simulated toolchain)")
     run(invoke_cmd("build-all", *pairs_args(*widest)), env)  # warm: the OS file cache, .pyc files
-    commands = {"invoke --list": lambda: run(invoke_cmd("--list"), env)}
+    commands = {"invoke --list": lambda: run(invoke_cmd("--list"), env, name="invoke --list")}
     for name, (p, v) in sizes.items():
-        commands[f"build-all, {name}"] = (lambda args: lambda: run(invoke_cmd("build-all", *args), env))(pairs_args(p, v))
+        label = f"build-all, {name}"
+        commands[label] = (lambda args, label: lambda: run(invoke_cmd("build-all", *args), env, name=label))(
+            pairs_args(p, v), label)
     times = rounds(commands, repeat)
     table(f"no-op `invoke build-all` ({repeat} rounds; nothing to do)", times, "invoke --list")
-    floor = statistics.median(times["invoke --list"])
+    floor, cpu_floor = statistics.median(times["invoke --list"]), statistics.median(CPU["invoke --list"])
     for name in commands:
         if name.startswith("build-all"):
-            print(f"  {name}: median {statistics.median(times[name]) - floor:+.3f} s over `invoke --list`")
+            print(f"  {name}: median {statistics.median(times[name]) - floor:+.3f} s wall, "
+                  f"{statistics.median(CPU[name]) - cpu_floor:+.3f} s cpu over `invoke --list`")
 
 
 # ---- flash ----------------------------------------------------------------------------------
@@ -320,10 +342,12 @@ def bench_verify(repeat: int) -> None:
     for transport in ("pty", "tcp"):
         peer = ReplPeer("reference", transport)
         try:
+            base, ours = 'mpremote connect PORT exec "print(1)"', "invoke verify --port PORT"
+            CPU.pop(base, None), CPU.pop(ours, None)
             commands = {
-                'mpremote connect PORT exec "print(1)"':
-                    lambda: run([sys.executable, "-m", "mpremote", "connect", peer.port, "exec", "print(1)"], env),
-                "invoke verify --port PORT": lambda: run(invoke_cmd("verify", "--port", peer.port), env),
+                base: lambda: run([sys.executable, "-m", "mpremote", "connect", peer.port, "exec", "print(1)"],
+                                  env, name=base),
+                ours: lambda: run(invoke_cmd("verify", "--port", peer.port), env, name=ours),
             }
             times = rounds(commands, repeat)
         finally:

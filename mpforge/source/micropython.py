@@ -36,7 +36,9 @@ def inputs(job: Job) -> list:
     mp_dir = job.mp_dir
     if not gitsrc.is_checkout(mp_dir):
         return ["not cloned"]
-    links = gitfiles.gitlinks(mp_dir) or {}
+    links = gitfiles.gitlinks(mp_dir)
+    if links is None:  # an index this reader does not know: no shortcut, status asks git each time
+        raise OSError(f"cannot read the git index of {mp_dir}")
     return [gitsrc.head(mp_dir)] + [f"{p} {links.get(p)} {gitfiles.head(mp_dir / p)}" for p in job.release.submodules]
 
 
