@@ -289,9 +289,9 @@ def bench_flash(tmp: Path, repeat: int, quick: bool, app_size: int) -> None:
             for name, command in tools.items():
                 board = Board()
                 try:
-                    if image is not None:  # the board already holds the firmware: flash it first, untimed
+                    if image is not None:  # the board holds the firmware: flashed first by the same tool, untimed
                         write_fake_build(build, app=app)
-                        timed("setup", [esptool(board.url, 921600)], [board])
+                        timed("setup", [command([board.url])], [board])
                         write_fake_build(build, app=image)
                     results.setdefault(case, {}).setdefault(name, []).append(
                         timed(name, [command([board.url])], [board]))
