@@ -138,6 +138,18 @@ def load(name: str) -> Profile:
     return _validate(path, read_toml(path))
 
 
+def _frozen_folder(path: Path, value: str | None) -> Path | None:
+    """[frozen] path: a folder of modules only. A manifest.py is Python that the build runs,
+    and a profile is data shared between people, so a manifest comes only from --frozen."""
+    if not value:
+        return None
+    if value.lower().endswith(".py"):
+        raise UserError(f"{path}: 'frozen.path' is {value!r}, a .py file; a profile may name only a folder of "
+                        "modules, because a manifest.py runs as Python during the build: pass your own "
+                        "manifest with `invoke build --frozen FILE`")
+    return (path.parent / value).resolve()
+
+
 def from_text(text: str, name: str, where: Path) -> Profile:
     """A profile from TOML text kept elsewhere (a dist folder's build-info.json)."""
     if not isinstance(name, str) or not name or has_control(name) or "/" in name or "\\" in name or name.startswith("."):
@@ -261,7 +273,7 @@ def _validate(path: Path, data: dict, read_files: bool = True) -> Profile:
         cpu_mhz=cpu_mhz,
         min_psram_heap=min_psram_heap,
         min_fs_size=min_fs_size,
-        frozen=(path.parent / get("frozen", "path")).resolve() if get("frozen", "path") else None,
+        frozen=_frozen_folder(path, get("frozen", "path")),
         partitions=parts,
         psram_external=get("psram", "external", False),
     )
