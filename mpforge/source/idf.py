@@ -73,7 +73,7 @@ def scrubbed_env(tools_path: Path) -> dict:
 
 
 def _stamp_name(job: Job) -> str:
-    return f"idf-{job.idf_version}-{state.digest(job.idf_dir, job.settings.idf_tools_path)}"
+    return f"idf-{job.idf_version}-{state.digest(str(job.idf_dir), str(job.settings.idf_tools_path))}"
 
 
 def status(job: Job) -> tuple[bool, str]:
@@ -180,7 +180,7 @@ def environment(job: Job, refresh: bool = False) -> dict:
     later, such as CCACHE_DIR, still reach the build.
     """
     idf_dir, tools = job.idf_dir, job.settings.idf_tools_path
-    cache = job.settings.state_dir / f"env-{job.idf_version}-{state.digest(idf_dir, tools)}.json"
+    cache = job.settings.state_dir / f"env-{job.idf_version}-{state.digest(str(idf_dir), str(tools))}.json"
     commit = gitsrc.head(idf_dir)
     delta = None
     if not refresh and cache.is_file():
