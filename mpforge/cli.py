@@ -179,6 +179,10 @@ def env_problem(config) -> str | None:
             return f"{name} names no setting; {hint} (unset it: unset {name})"
         path = known[name]
         old = loader._path_get(path)
+        if isinstance(old, bool) and value.strip() not in ("0", "1", ""):
+            # invoke reads every text but "0" and "" as true, so "no" or "false" would mean yes.
+            return (f"{name}={value!r}: invoke reads only 1 (true) and 0 (false) for setting "
+                    f"{'.'.join(path)}; set it to 1 or 0")
         try:
             loader._cast(old, value)
         except (ValueError, TypeError, UncastableEnvVar):

@@ -54,6 +54,8 @@ SETTINGS = [
          env={"INVOKE_MPFORGE_VERIFY_TIMEOUT": "soon"}),
     Case("env-baud-not-a-number", ["erase", "--port", "socket://127.0.0.1:9"], "INVOKE_MPFORGE_BAUD='fast'",
          env={"INVOKE_MPFORGE_BAUD": "fast"}),
+    Case("env-bool-word", ["install-prereqs"], "invoke reads only 1 (true) and 0 (false)",
+         env={"INVOKE_MPFORGE_OS_PACKAGES": "no"}),
     Case("env-baud-negative", ["ports"], "mpforge.baud is -5", env={"INVOKE_MPFORGE_BAUD": "-5"}),
     Case("env-jobs-negative", ["build"], "mpforge.jobs is -1", env={"INVOKE_MPFORGE_JOBS": "-1"}),
     Case("env-typo", ["fetch"], "did you mean INVOKE_MPFORGE_BAUD", env={"INVOKE_MPFORGE_BAUDD": "115200"}),
