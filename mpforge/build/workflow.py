@@ -100,6 +100,9 @@ def render(pairs: list[Pair], pages: bool = False) -> str:
     """The workflow YAML. JSON strings are YAML scalars, so every value is written with json.dumps."""
     include = "\n".join(f"          - {{profile: {json.dumps(p.profile)}, release: {json.dumps(p.release)}}}"
                         for p in pairs)
+    # Both jobs start the same way: the repository, then the Python mpforge runs on.
+    checkout_and_python = (f"      - uses: {_uses('checkout')}\n      - uses: {_uses('setup-python')}\n"
+                           f"        with:\n          python-version: {json.dumps(PYTHON)}\n")
     lines = f"""\
 # Written by `invoke ci` (mpforge). Builds every (profile, release) pair in the
 # ESP-IDF container image of its release and uploads each dist folder.
@@ -117,11 +120,7 @@ jobs:
   test:
     runs-on: ubuntu-latest
     steps:
-      - uses: {_uses("checkout")}
-      - uses: {_uses("setup-python")}
-        with:
-          python-version: {json.dumps(PYTHON)}
-      - run: python -m pip install nox
+{checkout_and_python}      - run: python -m pip install nox
       - run: python -m nox --session tests
 
   firmware:
@@ -137,11 +136,7 @@ jobs:
       PROFILE: ${{{{ matrix.profile }}}}
       RELEASE: ${{{{ matrix.release }}}}
     steps:
-      - uses: {_uses("checkout")}
-      - uses: {_uses("setup-python")}
-        with:
-          python-version: {json.dumps(PYTHON)}
-      - run: python -m pip install -r requirements.txt
+{checkout_and_python}      - run: python -m pip install -r requirements.txt
       - name: Cache the MicroPython clone
         uses: {_uses("cache")}
         with:
