@@ -237,15 +237,17 @@ def ports(c):
 @task(locks=(), help={"json": "print the list as JSON on stdout instead of a table"})
 def boards(c, json=False):
     """List the board profiles: flash, PSRAM, variant, and the releases verify has proven each on."""
+    from mpforge import ui
     from mpforge.model import catalog
-    catalog.show(catalog.boards(settings(c)), catalog.boards_table, as_json=json)
+    ui.listing(catalog.boards(settings(c)), catalog.boards_table, as_json=json)
 
 
 @task(locks=(), help={"json": "print the list as JSON on stdout instead of a table"})
 def releases(c, json=False):
     """List the MicroPython releases mpforge builds: pinned commit, ESP-IDF, overlay line, default."""
+    from mpforge import ui
     from mpforge.model import catalog
-    catalog.show(catalog.releases_rows(settings(c)), catalog.releases_table, as_json=json)
+    ui.listing(catalog.releases_rows(settings(c)), catalog.releases_table, as_json=json)
 
 
 # ---- board side: verify -------------------------------------------------------------

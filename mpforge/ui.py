@@ -40,6 +40,34 @@ def warn(step: str, message: str) -> None:
     print(f"{step}: warning: {message}", file=sys.stderr, flush=True)
 
 
+def block(text: str) -> None:
+    """A table or a list, as it is (no step name: its lines line up)."""
+    print(text, flush=True)
+
+
+def document(data) -> None:
+    """A task's --json output: one JSON document on stdout."""
+    import json
+
+    print(json.dumps(data, indent=2), flush=True)
+
+
+def listing(rows: list[dict], as_table, *, as_json: bool) -> None:
+    """Rows as a table (as_table(rows) writes it), or as JSON on stdout."""
+    document(rows) if as_json else block(as_table(rows))
+
+
+def port_note(port: str, text: str, problem: bool = False) -> None:
+    """A line under a table of boards for what the table has no room for; a problem goes to stderr."""
+    print(f"  {port}: {text}", file=sys.stderr if problem else sys.stdout, flush=True)
+
+
+def log_tail(lines: list[str]) -> None:
+    """The last lines of a failed command's log, shown before its error line."""
+    for line in lines:
+        print(f"  | {line}")
+
+
 class Progress:
     """A single progress line, redrawn on a terminal, every 10% otherwise.
 

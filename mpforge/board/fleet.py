@@ -7,7 +7,6 @@ failure does not stop the others. The exit code says whether all succeeded.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from mpforge.build import make
@@ -47,16 +46,15 @@ def summary(step: str, results: list[device.Result], workdir: Path) -> None:
         rows.append((r.port, f"{r.board.chip} {r.board.mac}" if r.board else "-",
                      "ok" if r.ok else "FAILED", ui.size_text(r.bytes_written) if r.ok else "-",
                      f"{r.seconds:.1f} s" if r.ok else "-"))
-    print(ui.columns(rows), flush=True)
+    ui.block(ui.columns(rows))
     for r in results:  # what the table has no room for: files, and boards left unreset
         for text in (f"files: {r.files}" if r.ok and r.files else "",
                      r.reset if r.ok and not r.was_reset else ""):
             if text:
-                print(f"  {r.port}: {text}", flush=True)
+                ui.port_note(r.port, text)
     failed = [r for r in results if not r.ok]
     for r in failed:
-        print(f"  {r.port}: {r.error} (log: {portlog.path(workdir, step, r.port)})", file=sys.stderr,
-              flush=True)
+        ui.port_note(r.port, f"{r.error} (log: {portlog.path(workdir, step, r.port)})", problem=True)
     if failed:
         raise UserError(step, f"{len(failed)} of {len(results)} boards failed (see above)")
 
@@ -158,5 +156,4 @@ def list_ports() -> None:
         ui.say("ports", "no ESP32-S3 boards found (looked for Espressif USB 303A:1001/303A:4001 "
                         "and CP210x/CH34x/FTDI USB-UART bridges)")
         return
-    for candidate in found:
-        print(candidate.line(), flush=True)
+    ui.block("\n".join(candidate.line() for candidate in found))

@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -635,11 +634,11 @@ def _one_board(job, board: Board, as_json: bool) -> None:
         raise UserError(f"{board.error} (log: {board.log})")
     checks = board.checks
     if as_json:
-        print(json.dumps({**report(checks, board.probe, port=board.port, profile=job.profile,
-                                   release=job.release.version), "log": str(board.log)}, indent=2), flush=True)
+        ui.document({**report(checks, board.probe, port=board.port, profile=job.profile,
+                              release=job.release.version), "log": str(board.log)})
     else:
         ui.say(STEP, f"{job.label} on {board.port}")
-        print(table(checks), flush=True)
+        ui.block(table(checks))
     if not board.ok:
         raise UserError(summary(checks, port=board.port, profile=job.profile))
     if not as_json:
@@ -650,7 +649,7 @@ def _one_board(job, board: Board, as_json: bool) -> None:
 def _many_boards(job, boards: list[Board], as_json: bool) -> None:
     bad = [b for b in boards if not b.ok]
     if as_json:
-        print(json.dumps({
+        ui.document({
             "ok": not bad,
             "profile": job.profile.name,
             "micropython": job.release.version,
@@ -658,7 +657,7 @@ def _many_boards(job, boards: list[Board], as_json: bool) -> None:
                                  release=job.release.version), "log": str(b.log)}
                        if not b.error else {"ok": False, "port": b.port, "error": b.error, "log": str(b.log)}
                        for b in boards],
-        }, indent=2), flush=True)
+        })
     else:
         ui.say(STEP, f"{len(boards)} boards against {job.label}")
         rows = [("PORT", "RESULT", "CHECKS", "PROBLEM")]
@@ -667,10 +666,10 @@ def _many_boards(job, boards: list[Board], as_json: bool) -> None:
             rows.append((b.port, "ok" if b.ok else "FAILED",
                          f"{sum(1 for c in counted if c.passed)}/{len(counted)}" if counted else "-",
                          "; ".join(f"{c.name}: {c.problem}" for c in failed(b.checks)) or b.error))
-        print(ui.columns(rows), flush=True)
+        ui.block(ui.columns(rows))
     for b in bad:
         what = b.error or summary(b.checks, port=b.port, profile=job.profile)
-        print(f"  {b.port}: {what} (log: {b.log})", file=sys.stderr, flush=True)
+        ui.port_note(b.port, f"{what} (log: {b.log})", problem=True)
     if bad:
         raise UserError(STEP, f"{len(bad)} of {len(boards)} boards failed (see above)")
     if not as_json:

@@ -75,10 +75,3 @@ def releases_table(rows: list[dict]) -> str:
         lines.append((r["micropython"], r["commit"][:12], f"{r['idf']} (>= {r['idf_min']})", r["overlay"],
                       "yes" if r["default"] else ""))
     return ui.columns(lines)
-
-
-def show(rows: list[dict], as_table, *, as_json: bool) -> None:
-    """Print rows as a table, or as JSON on stdout."""
-    import json
-
-    print(json.dumps(rows, indent=2) if as_json else as_table(rows), flush=True)
