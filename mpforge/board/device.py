@@ -78,6 +78,15 @@ def _region_text(region: partitions.Partition | None) -> str:
     return f"{region.offset:#x}+{ui.size_text(region.size, space=False)}"
 
 
+def _image(files: filesystem.Snapshot, size: int, port: str, hint: str = "") -> list[tuple[int, bytes]]:
+    """The filesystem image of `files` for a region of `size` bytes; one line naming the port when
+    they do not fit."""
+    try:
+        return filesystem.image(files, size)
+    except filesystem.FilesystemError as exc:
+        raise UserError(f"{port}: {exc}", hint=hint) from None
+
+
 def _plan_files(esp, fp: policy.Fingerprint, port: str, new_table: bytes, flash_size: int,
                 auto_vfs: bool, workdir: Path, discard: bool, reporter: transport.Reporter) -> _FilesPlan:
     """Before anything is written: keep the board's files where they are, or back them up
@@ -114,10 +123,7 @@ def _plan_files(esp, fp: policy.Fingerprint, port: str, new_table: bytes, flash_
     backup = None
     if snapshot.files:
         backup = filesystem.save(snapshot, workdir, fp.mac, old, f"flash: {layout}")
-    try:
-        runs = filesystem.image(snapshot, new.size)
-    except filesystem.FilesystemError as exc:
-        raise UserError(f"{port}: {exc}; they are saved in {backup}") from None
+    runs = _image(snapshot, new.size, port, hint=f"they are saved in {backup}")
     if discard:
         note = f"discarded (--discard-files): an empty filesystem at {_region_text(new)}"
     elif snapshot.files:
@@ -254,10 +260,7 @@ def restore(port: str, link: transport.Link, workdir: Path, reporter: transport.
             safety = None
             if current is not None and current.files:
                 safety = filesystem.save(current, workdir, fp.mac, region, "before invoke restore")
-            try:
-                runs = filesystem.image(wanted, region.size)
-            except filesystem.FilesystemError as exc:
-                raise UserError(f"{port}: {exc}") from None
+            runs = _image(wanted, region.size, port)
             note = f"{wanted.describe()} from {folder} written to the filesystem at {_region_text(region)}"
             if safety:
                 note += f" (the files it held are saved in {safety})"

@@ -144,9 +144,7 @@ def _run_make(job: Job, env: dict) -> None:
     finally:
         progress.close()
     if code != 0:
-        tail = _log(job).read_text(errors="replace").strip().splitlines()[-15:]
-        for line in tail:
-            print(f"  | {line}")
+        ui.log_tail(_log(job).read_text(errors="replace").strip().splitlines()[-15:])
         raise UserError(STEP, f"make failed with exit code {code} for {job.label}; full log: {_log(job)}")
 
 

@@ -14,7 +14,6 @@ without running its check: no git, cmake or kconfgen on a no-op
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import sys
 from dataclasses import dataclass
@@ -229,7 +228,7 @@ def check_config(job: Job, as_json: bool = False) -> None:
         return
     report, inputs = configcheck.run(job)
     if as_json:
-        print(json.dumps(report.as_dict(), indent=2))
+        ui.document(report.as_dict())
     else:
         ui.config_table(report)
     with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
