@@ -123,7 +123,7 @@ def _plan_files(esp, fp: policy.Fingerprint, port: str, new_table: bytes, flash_
     backup = None
     if snapshot.files:
         backup = filesystem.save(snapshot, workdir, fp.mac, old, f"flash: {layout}")
-    runs = _image(snapshot, new.size, port, hint=f"they are saved in {backup}")
+    runs = _image(snapshot, new.size, port, hint=f"they are saved in {backup}" if backup else "")
     if discard:
         note = f"discarded (--discard-files): an empty filesystem at {_region_text(new)}"
     elif snapshot.files:
