@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from mpforge import PROJECT_ROOT
+from mpforge import PROJECT_ROOT, state
 from mpforge.errors import UserError
 from mpforge.model import profiles as profiles_mod
 from mpforge.model import releases as releases_mod
@@ -191,8 +191,6 @@ jobs:
 
 def write(path: Path, text: str) -> bool:
     """Write the workflow; False when the file already holds exactly this text."""
-    from mpforge import state
-
     try:
         if path.read_text() == text:
             return False

@@ -20,6 +20,9 @@ from mpforge.errors import UserError
 from mpforge.model.profiles import Profile
 from mpforge.model.releases import Release
 
+#: Where ESP-IDF runs (build.backend; source/toolchain.py acts on it).
+BACKENDS = ("native", "container")
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -82,7 +85,7 @@ _KIND_TEXT = {
 
 
 def _fits(kind: str, value) -> bool:
-    if kind == "names":  # a YAML list, or one comma-separated text (from the environment)
+    if kind == "names":  # a YAML list, or one comma-separated text
         items = value.split(",") if isinstance(value, str) else value
         return isinstance(items, (list, tuple)) and all(_fits("text", item) for item in items)
     if kind in ("path", "text", "version", "url"):
@@ -149,12 +152,11 @@ def _get(cfg, dotted: str, default=None):
 
 
 def _names(cfg, dotted: str) -> tuple[str, ...]:
-    """A list setting of names (a YAML list, or one comma-separated string from the environment)."""
+    """A list setting of names: a YAML list, or one comma-separated text (check() has refused
+    anything else; invoke cannot read a list from an INVOKE_MPFORGE_* variable, cli.env_problem)."""
     value = _get(cfg, dotted) or ()
     if isinstance(value, str):
         value = value.split(",")
-    if not isinstance(value, (list, tuple)):
-        raise UserError(f"settings: {dotted} must be a list of names")
     return tuple(str(v).strip() for v in value if str(v).strip())
 
 
@@ -223,8 +225,8 @@ def from_config(config, *, profile: str | None = None, micropython: str | None =
         raise UserError("settings: 'baud', 'jobs' and 'connect_attempts' must be whole numbers") from None
     idf_python = _get(cfg, "idf.python")
     backend = str(backend or _get(cfg, "build.backend", "native") or "native")
-    if backend not in ("native", "container"):
-        raise UserError(f"settings: build.backend is {backend!r}; use native or container")
+    if backend not in BACKENDS:
+        raise UserError(f"settings: build.backend is {backend!r}; use {' or '.join(BACKENDS)}")
     return Settings(
         workdir=_path(_get(cfg, "workdir", "work")),
         profile=profile or _get(cfg, "profile", "esp32s3-n16r8"),

@@ -26,9 +26,6 @@ from mpforge.errors import UserError
 
 STEP = "container"
 ENGINES = ("docker", "podman")
-# Inside the image: where the entrypoint finds ESP-IDF (export.sh is sourced by
-# the image's own entrypoint before the command runs).
-IMAGE_IDF_PATH = "$IDF_PATH"
 # A HOME the calling uid can write to (the image's own HOME belongs to root).
 _HOME = "/tmp/mpforge-home"
 # An image reference as the engines accept it: registry/name:tag or @digest.

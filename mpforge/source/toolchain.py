@@ -23,8 +23,6 @@ from mpforge.model.settings import Job
 from mpforge.source import container as engine
 from mpforge.source import gitsrc, idf
 
-BACKENDS = ("native", "container")
-
 # The IDF files the offline sdkconfig resolution reads, copied out of the
 # image once per IDF version (docs/containers.md): every Kconfig and rename
 # file, the kconfig tools and the version file. Fixed text: only the
