@@ -15,7 +15,7 @@ from invoke.config import AmbiguousMergeError, UnknownFileType
 from invoke.env import Environment
 from invoke.exceptions import AmbiguousEnvVar, UncastableEnvVar
 
-from mpforge import lock
+from mpforge import events, lock, ui
 from mpforge.model import settings as settings_mod
 from mpforge import errors
 from mpforge.errors import UserError
@@ -88,6 +88,8 @@ def task(*args, locks=("workdir",), **kwargs):
                 settings_mod.check(c.config.get("mpforge"))  # every task, even those that read no setting
                 lock.wait = not no_wait
                 with contextlib.ExitStack() as held:
+                    printer = held.enter_context(events.listening(ui.EventPrinter()))
+                    held.callback(printer.close)  # a progress line cut short by an error ends first
                     if "workdir" in locks and not c.config.get("run", {}).get("dry"):
                         held.enter_context(lock.workdir(settings_mod.from_config(c.config).workdir))
                     return body(c, *a, **kw)

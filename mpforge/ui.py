@@ -5,25 +5,7 @@ from __future__ import annotations
 import shutil
 import sys
 
-
-def size_text(n: int | None, space: bool = True) -> str:
-    """Bytes as short text: '16 MB', '13.5 MB', '320 KB', '12 B' ('?' for None).
-    space=False writes '16MB', as Kconfig and esptool spell flash sizes."""
-    if n is None:
-        return "?"
-    sep = " " if space else ""
-    mb = 1024 * 1024
-    if n % mb == 0 or n >= mb:
-        return f"{n // mb}{sep}MB" if n % mb == 0 else f"{n / mb:.1f}{sep}MB"
-    if n >= 1024:
-        return f"{n / 1024:.0f}{sep}KB"
-    return f"{n}{sep}B"
-
-
-def columns(rows: list[tuple[str, ...]]) -> str:
-    """Rows as aligned text columns (two spaces apart), the first row a header."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)
+from mpforge.text import columns, size_text  # noqa: F401 -- ui's callers format with these too
 
 
 def say(step: str, message: str) -> None:
@@ -60,6 +42,37 @@ def listing(rows: list[dict], as_table, *, as_json: bool) -> None:
 def port_note(port: str, text: str, problem: bool = False) -> None:
     """A line under a table of boards for what the table has no room for; a problem goes to stderr."""
     print(f"  {port}: {text}", file=sys.stderr if problem else sys.stdout, flush=True)
+
+
+class EventPrinter:
+    """Renders mpforge.events for a task: a note as say(), a warning, a dry run's
+    command, and one Progress line per step for progress and activity."""
+
+    def __init__(self):
+        self.bars: dict[str, Progress] = {}
+
+    def __call__(self, event) -> None:
+        kind = event.kind
+        if kind in ("progress", "activity"):
+            bar = self.bars.get(event.step) or self.bars.setdefault(event.step, Progress(event.step))
+            bar.update(event.done, event.total, event.text) if kind == "progress" else bar.activity(event.text)
+        elif kind == "done":
+            bar = self.bars.pop(event.step, None)
+            if bar is not None:
+                bar.close()
+        elif kind == "note":
+            say(event.step, event.text)
+        elif kind == "warn":
+            warn(event.step, event.text)
+        elif kind == "would":
+            would(event.step, event.text)
+        elif kind == "log_tail":
+            log_tail(list(event.lines))
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+        self.bars.clear()
 
 
 def log_tail(lines: list[str]) -> None:

@@ -84,3 +84,15 @@ def mp(invoke_run, sources):
 
     run.env = {**invoke_run.env, **sources.env()}
     return run
+
+
+@pytest.fixture(autouse=True)
+def _events_printed():
+    """Library calls made in a test say what they say on stdout, as they do under a task
+    (mpforge.cli.task renders mpforge.events through mpforge.ui)."""
+    from mpforge import events, ui
+
+    printer = ui.EventPrinter()
+    with events.listening(printer):
+        yield
+    printer.close()

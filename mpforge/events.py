@@ -1,0 +1,74 @@
+"""What library code has to say while it works, as events the task layer renders.
+
+Library modules never print. A step says what it is doing with note(), a
+doubt with warn(), a dry run what it would run with would(), and long work
+its progress with progress()/activity()/done(). The task layer
+(mpforge.cli.task) hands the events to mpforge.ui for the length of a task;
+a caller that listens to nothing (a script, a test) gets nothing on its
+stdout, and a test can listen and look at what was said.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Event:
+    """kind: "note" (a step's line), "warn", "would" (a dry run's command),
+    "progress" (done of total, with what), "activity" (work without a total),
+    "done" (the end of a progress line), "log_tail" (lines of a failed command's log)."""
+
+    step: str
+    kind: str
+    text: str = ""
+    done: int = 0
+    total: int = 0
+    lines: tuple[str, ...] = ()
+
+
+_listeners: list = []
+
+
+def _emit(event: Event) -> None:
+    for listener in list(_listeners):
+        listener(event)
+
+
+def note(step: str, text: str) -> None:
+    _emit(Event(step, "note", text))
+
+
+def warn(step: str, text: str) -> None:
+    _emit(Event(step, "warn", text))
+
+
+def would(step: str, command: str) -> None:
+    _emit(Event(step, "would", command))
+
+
+def progress(step: str, done: int, total: int, what: str = "") -> None:
+    _emit(Event(step, "progress", what, done, total))
+
+
+def activity(step: str, what: str) -> None:
+    _emit(Event(step, "activity", what))
+
+
+def done(step: str) -> None:
+    _emit(Event(step, "done"))
+
+
+def log_tail(step: str, lines: list[str]) -> None:
+    _emit(Event(step, "log_tail", lines=tuple(lines)))
+
+
+@contextlib.contextmanager
+def listening(listener):
+    """Call listener(event) for every event until the block ends."""
+    _listeners.append(listener)
+    try:
+        yield listener
+    finally:
+        _listeners.remove(listener)
