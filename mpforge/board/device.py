@@ -221,10 +221,7 @@ def backup(port: str, link: transport.Link, workdir: Path, reporter: transport.R
 
     def work(esp, done, fp):
         region = _files_region(esp, fp, port, reporter)
-        try:
-            snapshot = filesystem.read(_read(esp), region)
-        except filesystem.FilesystemError as exc:
-            raise UserError(f"{port}: {exc}") from None
+        snapshot = _board_files(esp, region, port)
         if snapshot is None or not snapshot.files:
             result.files = f"no files to back up in the filesystem at {_region_text(region)}"
             return
@@ -232,6 +229,18 @@ def backup(port: str, link: transport.Link, workdir: Path, reporter: transport.R
         result.files = f"{snapshot.describe()} saved to {result.backup}"
 
     return _on_board(port, link, reporter, result, work)
+
+
+def _board_files(esp, region: partitions.Partition, port: str, *, fix: str = "",
+                 discard: bool = False) -> filesystem.Snapshot | None:
+    """The files in the board's filesystem at `region`. One it cannot read is a one-line
+    error (ending in `fix`), or None when its files may be discarded."""
+    try:
+        return filesystem.read(_read(esp), region)
+    except filesystem.FilesystemError as exc:
+        if discard:
+            return None
+        raise UserError(f"{port}: {exc}{fix}") from None
 
 
 def restore(port: str, link: transport.Link, workdir: Path, reporter: transport.Reporter, *,
@@ -251,12 +260,8 @@ def restore(port: str, link: transport.Link, workdir: Path, reporter: transport.
             raise UserError(str(exc)) from None
         if done.files is None:
             region = _files_region(esp, fp, port, reporter)
-            try:
-                current = filesystem.read(_read(esp), region)
-            except filesystem.FilesystemError as exc:
-                if not discard_files:
-                    raise UserError(f"{port}: {exc}; restore over it with --discard-files") from None
-                current = None
+            current = _board_files(esp, region, port, fix="; restore over it with --discard-files",
+                                   discard=discard_files)
             safety = None
             if current is not None and current.files:
                 safety = filesystem.save(current, workdir, fp.mac, region, "before invoke restore")

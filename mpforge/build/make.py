@@ -40,20 +40,15 @@ def make_command(job: Job) -> list[str]:
     return cmd
 
 
-def hint(job: Job) -> str:
-    """What to run to get this job's firmware."""
-    return f"run `invoke build --profile {job.profile.name} --micropython {job.release.version}`"
+def _made_from(job: Job) -> dict:
+    """What the build is made from besides the two source trees: the build's stamp
+    records it and the pipeline's cheap up-to-date check hashes it."""
+    return {"overlay": overlay.render(job).digest, "profile": job.profile.digest,
+            "make": shell.quote(make_command(job)[3:]), "frozen": frozen.digest(job)}
 
 
 def _inputs(job: Job) -> dict:
-    return {
-        "micropython": job.release.commit,
-        "idf": toolchain.identity(job),
-        "overlay": overlay.render(job).digest,
-        "profile": job.profile.digest,
-        "make": shell.quote(make_command(job)[3:]),
-        "frozen": frozen.digest(job),
-    }
+    return {"micropython": job.release.commit, "idf": toolchain.identity(job), **_made_from(job)}
 
 
 def _stamp_name(job: Job) -> str:
@@ -71,8 +66,8 @@ def inputs(job: Job) -> list:
     stamp_file = job.settings.state_dir / f"{_stamp_name(job)}.json"
     outputs = (state.read(job.settings.state_dir, _stamp_name(job)) or {}).get("outputs") or {}
     heads = [gitsrc.head(d) if gitsrc.is_checkout(d) else "not cloned" for d in (job.mp_dir, job.idf_dir)]
-    return [*heads, overlay.render(job).digest, shell.quote(make_command(job)[3:]), frozen.digest(job),
-            stamp_file, state.signature(job.build_dir / "flasher_args.json", *(job.build_dir / k for k in sorted(outputs)))]
+    return [*heads, *_made_from(job).values(), stamp_file,
+            state.signature(job.build_dir / "flasher_args.json", *(job.build_dir / k for k in sorted(outputs)))]
 
 
 def status(job: Job) -> tuple[bool, str]:
@@ -146,6 +141,13 @@ def _run_make(job: Job, env: dict) -> None:
     if code != 0:
         ui.log_tail(_log(job).read_text(errors="replace").strip().splitlines()[-15:])
         raise UserError(STEP, f"make failed with exit code {code} for {job.label}; full log: {_log(job)}")
+
+
+# ---- the firmware a build leaves ---------------------------------------------------------
+
+def hint(job: Job) -> str:
+    """What to run to get this job's firmware."""
+    return f"run `invoke build --profile {job.profile.name} --micropython {job.release.version}`"
 
 
 def check_images(job: Job) -> firmware.Firmware:

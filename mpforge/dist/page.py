@@ -10,9 +10,9 @@ Facts about ESP Web Tools the page relies on: docs/web-install.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from html import escape
 
+from mpforge.dist import Sum
 from mpforge.image import partitions
 from mpforge.model import chips
 from mpforge.ui import size_text
@@ -23,16 +23,6 @@ CDN_SCRIPT = "https://unpkg.com/esp-web-tools@10.4.0/dist/web/install-button.js?
 _SVG_WIDTH = 960
 _BAR_Y, _BAR_H = 8, 44
 _ROW = 20
-
-
-@dataclass(frozen=True)
-class Sum:
-    """One file of the dist, as the page lists it."""
-
-    name: str
-    offset: int | None  # where it is written, None for files that are not flashed
-    size: int
-    sha256: str
 
 
 def _e(value) -> str:

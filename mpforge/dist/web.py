@@ -14,14 +14,13 @@ copies into the dist folder so the page works with no network.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
 from esptool.targets import CHIP_DEFS
 
 from mpforge import PROJECT_ROOT
-from mpforge.dist import page
+from mpforge.dist import Sum, page
 from mpforge.errors import UserError
 from mpforge.image import firmware, partitions
 from mpforge.model.settings import Job
@@ -84,17 +83,12 @@ def files(job: Job, fw: firmware.Firmware, names: dict[int, str], files_so_far: 
     src = value if is_url(value) else BUTTON
     table_image = fw.image("partition-table")
     table = partitions.parse(files_so_far[names[table_image.offset]])
-    sums = [page.Sum(names[image.offset], image.offset, len(files_so_far[names[image.offset]]),
-                     _sha(files_so_far[names[image.offset]])) for image in fw.images]
+    sums = [Sum.of(names[image.offset], files_so_far[names[image.offset]], image.offset) for image in fw.images]
     flashed = set(names.values())
-    sums += [page.Sum(name, 0 if name == "firmware.bin" else None, len(data), _sha(data))
+    sums += [Sum.of(name, data, 0 if name == "firmware.bin" else None)
              for name, data in sorted(files_so_far.items()) if name not in flashed]
     p = job.profile
     psram = f"{size_text(p.psram_size)} {p.psram_mode}" if p.psram_size else "none"
     html = page.render(info, table, sums, title=p.title, psram=psram, manifest=MANIFEST, script_src=src,
                        table_offset=table_image.offset)
     return {INDEX: html.encode(), **extra}
-
-
-def _sha(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()

@@ -54,7 +54,12 @@ class Firmware:
         return self.build_dir / "firmware.bin"
 
 
-_ROLES = {"bootloader": "bootloader", "partition-table": "partition-table", "app": "app"}
+# The images flasher_args.json names by role; of them, the bootloader and the app are
+# ESP images with a header (the partition table is not).
+ROLES = ("bootloader", "partition-table", "app")
+IMAGE_ROLES = ("bootloader", "app")
+# flasher_args.json says "keep" / "detect" when the build leaves the header alone
+UNSPECIFIED = ("keep", "detect")
 
 
 def _inside(build_dir: Path, rel, args_file: Path) -> Path:
@@ -82,7 +87,7 @@ def load(build_dir: Path, hint: str = "") -> Firmware:
         raise UserError(f"{args_file}: not a flasher_args.json ({exc})") from None
     try:
         roles = {}
-        for role in _ROLES:
+        for role in ROLES:
             entry = data.get(role)
             if isinstance(entry, dict) and "offset" in entry:
                 roles[int(entry["offset"], 0)] = role

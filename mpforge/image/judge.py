@@ -29,16 +29,11 @@ from typing import TYPE_CHECKING
 from mpforge import ui
 from mpforge.errors import UserError
 from mpforge.image import layout, partitions
-from mpforge.image.firmware import Firmware, chip_name
+from mpforge.image.firmware import IMAGE_ROLES, ROLES, UNSPECIFIED, Firmware, chip_name
 from mpforge.model.profiles import Profile
 
 if TYPE_CHECKING:  # the board's fingerprint (mpforge.board.policy.Fingerprint)
     from mpforge.board.policy import Fingerprint
-
-IMAGE_ROLES = ("bootloader", "app")  # the roles that are ESP images with a header
-REQUIRED_ROLES = ("bootloader", "partition-table", "app")
-# flasher_args.json says "keep" / "detect" when the build leaves the header alone
-UNSPECIFIED = ("keep", "detect")
 
 
 @dataclass(frozen=True)
@@ -151,11 +146,11 @@ def firmware_problems(fw: Firmware, profile: Profile) -> list[Problem]:
         return [Problem("chip", found, wanted_chip,
                         f"the firmware in {fw.build_dir} is for an {found}, not an {wanted_chip}")]
     roles = {image.role: image for image in fw.images}
-    missing = [role for role in REQUIRED_ROLES if role not in roles]
+    missing = [role for role in ROLES if role not in roles]
     if missing:
-        return [Problem("images", f"no {', '.join(missing)} image", ", ".join(REQUIRED_ROLES),
+        return [Problem("images", f"no {', '.join(missing)} image", ", ".join(ROLES),
                         f"{fw.build_dir}: the build has no {', '.join(missing)} image; wanted "
-                        f"{', '.join(REQUIRED_ROLES)}")]
+                        f"{', '.join(ROLES)}")]
     found: list[Problem] = []
     if fw.flash_size not in UNSPECIFIED and fw.flash_size != profile.flash_size_label:
         found.append(Problem("flash size", fw.flash_size, profile.flash_size_label,

@@ -290,7 +290,4 @@ def check(table: list[Partition], flash_size: int, min_fs: int, fs_made_at_boot:
 
 def app_slot(table: list[Partition], offset: int) -> Partition | None:
     """The app partition that starts at offset (where flasher_args.json puts the app)."""
-    for p in table:
-        if p.type == APP and p.offset == offset:
-            return p
-    return None
+    return partitions.find(table, APP, offset=offset)

@@ -142,13 +142,16 @@ def _some(table: list[Partition]) -> list[Partition]:
     return table
 
 
+def find(table: list[Partition], ptype: int, *, label: str | None = None,
+         offset: int | None = None) -> Partition | None:
+    """The first partition of that type (and that label, that offset, where given)."""
+    return next((p for p in table if p.type == ptype and label in (None, p.label)
+                 and offset in (None, p.offset)), None)
+
+
 def filesystem(table: list[Partition]) -> Partition | None:
     """The partition MicroPython mounts: data 'vfs', else 'ffat' (ports/esp32/modules/flashbdev.py)."""
-    for label in ("vfs", "ffat"):
-        for p in table:
-            if p.type == DATA and p.label == label:
-                return p
-    return None
+    return find(table, DATA, label="vfs") or find(table, DATA, label="ffat")
 
 
 # ---- where a firmware's filesystem lives (docs/filesystem.md) -----------------------------

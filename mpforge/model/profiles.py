@@ -15,6 +15,7 @@ from pathlib import Path
 from mpforge import PROJECT_ROOT
 from mpforge.errors import UserError
 from mpforge.model import chips, read_toml, tomllib
+from mpforge.text import size_text
 
 BOARDS_DIR = PROJECT_ROOT / "boards"
 
@@ -84,7 +85,7 @@ class Profile:
     @property
     def flash_size_label(self) -> str:
         """The size as esptool and Kconfig spell it, e.g. '16MB'."""
-        return f"{self.flash_size // MB}MB"
+        return size_text(self.flash_size, space=False)
 
     @property
     def digest(self) -> str:

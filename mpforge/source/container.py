@@ -28,8 +28,6 @@ STEP = "container"
 ENGINES = ("docker", "podman")
 # A HOME the calling uid can write to (the image's own HOME belongs to root).
 _HOME = "/tmp/mpforge-home"
-# An image reference as the engines accept it: registry/name:tag or @digest.
-_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$")
 
 
 @dataclass(frozen=True)
@@ -56,6 +54,10 @@ class Container:
             args += ["-v", f"{mount}:{mount}"]
         args += ["-w", str(cwd), self.image, *cmd]
         return args
+
+
+# An image reference as the engines accept it: registry/name:tag or @digest.
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9._-]+)?(@sha256:[0-9a-f]{64})?$")
 
 
 def image_name(template: str, idf_version: str) -> str:
