@@ -8,6 +8,7 @@
 Settings: invoke.yaml (key `mpforge`), INVOKE_MPFORGE_* variables, flags.
 """
 
+from mpforge import ui
 from mpforge.cli import lazy, settings, task
 
 # Imported on first use: `invoke --list` and `invoke status` load no board code.
@@ -30,19 +31,21 @@ def install_prereqs(c, yes=False, profile=None, micropython=None, backend=None):
 
     With --backend container: pull the release's ESP-IDF image instead (nothing is installed here).
     """
-    pipeline.run_step(job_for(settings(c, yes=yes, backend=backend), profile, micropython), "install-prereqs")
+    ui.step_results(pipeline.run_step(job_for(settings(c, yes=yes, backend=backend), profile, micropython),
+                                      "install-prereqs"))
 
 
 @task(help={"profile": PROFILE, "micropython": RELEASE})
 def fetch(c, profile=None, micropython=None):
     """Clone MicroPython at the release's pinned commit, with the esp32 port's submodules."""
-    pipeline.run_step(job_for(settings(c), profile, micropython), "fetch")
+    ui.step_results(pipeline.run_step(job_for(settings(c), profile, micropython), "fetch"))
 
 
 @task(name="mpy-cross", help={"profile": PROFILE, "micropython": RELEASE, "backend": BACKEND})
 def mpy_cross(c, profile=None, micropython=None, backend=None):
     """Build mpy-cross (skipped when newer than its sources); fetches first if needed."""
-    pipeline.run_through(job_for(settings(c, backend=backend), profile, micropython), "mpy-cross", start="fetch")
+    job = job_for(settings(c, backend=backend), profile, micropython)
+    ui.step_results(pipeline.run_through(job, "mpy-cross", start="fetch"))
 
 
 @task(help={"profile": PROFILE, "micropython": RELEASE,
@@ -50,7 +53,7 @@ def mpy_cross(c, profile=None, micropython=None, backend=None):
 def overlay(c, profile=None, micropython=None, revert=False):
     """Place the profile's board variant into ports/esp32/boards; fetches first if needed."""
     job = job_for(settings(c), profile, micropython)
-    pipeline.revert_overlay(job) if revert else pipeline.run_through(job, "overlay", start="fetch")
+    ui.step_results(pipeline.revert_overlay(job) if revert else pipeline.run_through(job, "overlay", start="fetch"))
 
 
 @task(help={"profile": PROFILE, "micropython": RELEASE,
@@ -64,7 +67,7 @@ def config(c, profile=None, micropython=None, json=False, backend=None):
     prints each setting next to what the profile wants; exits non-zero on any
     mismatch. `build` runs this check first.
     """
-    pipeline.check_config(job_for(settings(c, backend=backend), profile, micropython), as_json=json)
+    ui.step_results(pipeline.check_config(job_for(settings(c, backend=backend), profile, micropython)), as_json=json)
 
 
 FROZEN = "a folder of .py modules or a manifest.py to freeze into the firmware (over the profile's [frozen] path)"
@@ -74,7 +77,8 @@ FROZEN = "a folder of .py modules or a manifest.py to freeze into the firmware (
             "frozen": FROZEN, "backend": BACKEND})
 def build(c, profile=None, micropython=None, yes=False, frozen=None, backend=None):
     """Build the firmware, running every earlier step that is not done yet."""
-    pipeline.run_through(job_for(settings(c, yes=yes, frozen=frozen, backend=backend), profile, micropython), "build")
+    job = job_for(settings(c, yes=yes, frozen=frozen, backend=backend), profile, micropython)
+    ui.step_results(pipeline.run_through(job, "build"))
 
 
 @task(iterable=["profile", "micropython"],
@@ -83,17 +87,15 @@ def build(c, profile=None, micropython=None, yes=False, frozen=None, backend=Non
 def build_all(c, profile=None, micropython=None, yes=False, frozen=None, backend=None):
     """The whole chain, for the default profile and release or for each one given."""
     for job in jobs_for(settings(c, yes=yes, frozen=frozen, backend=backend), profile, micropython):
-        print(f"== {job.label}")
-        pipeline.run_through(job, "build")
+        ui.block(f"== {job.label}")
+        ui.step_results(pipeline.run_through(job, "build"))
 
 
 @task(locks=(), help={"profile": PROFILE, "micropython": RELEASE, "backend": BACKEND})
 def status(c, profile=None, micropython=None, backend=None):
     """Show each step's state for a profile and release (changes nothing)."""
     job = job_for(settings(c, backend=backend), profile, micropython)
-    print(f"{job.label}")
-    for name, ok, message in pipeline.status_rows(job):
-        print(f"  {name:<16} {'done' if ok else 'to do':<6} {message}")
+    ui.status_table(job.label, pipeline.status_rows(job))
 
 
 # ---- release artifacts: dist ------------------------------------------------------
@@ -127,12 +129,12 @@ def serve(c, dir=None, http_port=8000):
     from mpforge.dist import collect, serve as serve_mod
     server = serve_mod.open_server(dir or collect.default_root(), int(http_port))
     for build, url in server.page_urls():
-        print(f"serve: {build.label}: {url}")
-    print(f"serve: listening on {server.url} (localhost only); Ctrl-C stops", flush=True)
+        ui.say("serve", f"{build.label}: {url}")
+    ui.say("serve", f"listening on {server.url} (localhost only); Ctrl-C stops")
     try:
         server.serve_forever()
     except KeyboardInterrupt:
-        print("serve: stopped")
+        ui.say("serve", "stopped")
     finally:
         server.server_close()
 
@@ -156,7 +158,7 @@ def ci(c, profile=None, micropython=None, dest=None, pages=False):
     from mpforge.build import workflow
     done = workflow.generate(settings(c), profile, micropython, dest, pages or None)
     what = f"{len(done.pairs)} builds ({len(done.profiles)} profiles x {len(done.releases)} releases)"
-    print(f"ci: {done.path}: {what}, {'written' if done.changed else 'up to date'}")
+    ui.say("ci", f"{done.path}: {what}, {'written' if done.changed else 'up to date'}")
 
 
 # ---- board side: erase, flash, ports ----------------------------------------------
@@ -237,17 +239,15 @@ def ports(c):
 @task(locks=(), help={"json": "print the list as JSON on stdout instead of a table"})
 def boards(c, json=False):
     """List the board profiles: flash, PSRAM, variant, and the releases verify has proven each on."""
-    from mpforge import ui
     from mpforge.model import catalog
-    ui.listing(catalog.boards(settings(c)), catalog.boards_table, as_json=json)
+    ui.listing(catalog.boards(settings(c)), ui.boards_table, as_json=json)
 
 
 @task(locks=(), help={"json": "print the list as JSON on stdout instead of a table"})
 def releases(c, json=False):
     """List the MicroPython releases mpforge builds: pinned commit, ESP-IDF, overlay line, default."""
-    from mpforge import ui
     from mpforge.model import catalog
-    ui.listing(catalog.releases_rows(settings(c)), catalog.releases_table, as_json=json)
+    ui.listing(catalog.releases_rows(settings(c)), ui.releases_table, as_json=json)
 
 
 # ---- board side: verify -------------------------------------------------------------

@@ -242,7 +242,7 @@ def _config_file_errors(kind, exc, tb):
         what = (f"it is not valid YAML ({getattr(exc, 'problem', None) or type(exc).__name__})" if yaml_error
                 else "a setting there has the wrong shape (e.g. `mpforge: 5` where a table of settings belongs)"
                 if isinstance(exc, AmbiguousMergeError) else str(exc))
-        print(f"error: {where}: {what}; fix the file", file=sys.stderr)
+        ui.error(f"{where}: {what}; fix the file")
         return
     _default_hook(kind, exc, tb)
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 class Event:
     """kind: "note" (a step's line), "warn", "would" (a dry run's command),
     "progress" (done of total, with what), "activity" (work without a total),
-    "done" (the end of a progress line), "log_tail" (lines of a failed command's log)."""
+    "done" (the end of a progress line), "log_tail" (lines of a failed command's log),
+    "waiting" (a run that waits for another to finish, e.g. for a lock)."""
 
     step: str
     kind: str
@@ -62,6 +63,11 @@ def done(step: str) -> None:
 
 def log_tail(step: str, lines: list[str]) -> None:
     _emit(Event(step, "log_tail", lines=tuple(lines)))
+
+
+def waiting(text: str) -> None:
+    """What this run waits for, said once (no step: a lock is taken before any step)."""
+    _emit(Event("", "waiting", text))
 
 
 @contextlib.contextmanager

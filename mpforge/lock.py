@@ -20,6 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from mpforge import events
 from mpforge.errors import UserError
 
 WORKDIR_LOCK = "mpforge.lock"
@@ -54,7 +55,7 @@ def hold(path: Path, what: str):
             if not wait:
                 raise UserError(f"{what} is in use by {holder}; run again when it is done "
                                 "(without --no-wait, mpforge waits for it)") from None
-            print(f"waiting for {what}: in use by {holder} (Ctrl-C to stop)", file=sys.stderr, flush=True)
+            events.waiting(f"waiting for {what}: in use by {holder} (Ctrl-C to stop)")
             fcntl.flock(fd, fcntl.LOCK_EX)
         try:  # who holds it, for the next run's message; on a full disk the lock works without
             os.ftruncate(fd, 0)

@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Callable, Iterable
 
-from mpforge import ui
+from mpforge import events
 from mpforge.errors import UserError
 
 # What to tell a user who lacks a tool.
@@ -47,9 +47,9 @@ def require(step: str, *tools: str, path: str | None = None) -> None:
 
 def run(step: str, cmd: list[str], *, cwd: Path | None = None, env: dict | None = None,
         dry: bool = False, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess:
-    """Run a command; in a dry run print it instead. Failure is a one-line UserError."""
+    """Run a command; in a dry run say it instead (events.would). Failure is a one-line UserError."""
     if dry:
-        ui.would(step, quote(cmd) + (f"  (in {cwd})" if cwd else ""))
+        events.would(step, quote(cmd) + (f"  (in {cwd})" if cwd else ""))
         return subprocess.CompletedProcess(cmd, 0, "", "")
     require(step, cmd[0], path=(env or os.environ).get("PATH"))
     try:

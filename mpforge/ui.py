@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import shutil
 import sys
 
@@ -20,6 +22,11 @@ def would(step: str, command: str) -> None:
 
 def warn(step: str, message: str) -> None:
     print(f"{step}: warning: {message}", file=sys.stderr, flush=True)
+
+
+def error(message: str) -> None:
+    """A failure's one line, when no task is there to end with it (invoke prints a task's own)."""
+    print(f"error: {message}", file=sys.stderr)
 
 
 def block(text: str) -> None:
@@ -68,6 +75,8 @@ class EventPrinter:
             would(event.step, event.text)
         elif kind == "log_tail":
             log_tail(list(event.lines))
+        elif kind == "waiting":
+            print(event.text, file=sys.stderr, flush=True)
 
     def close(self) -> None:
         for bar in self.bars.values():
@@ -151,6 +160,50 @@ def step_result(result) -> None:
         say(result.step, line)
     if result.failure is not None:
         raise result.failure
+
+
+def step_results(results, *, as_json: bool = False) -> None:
+    """Each step's result as soon as its step ends (a long chain never holds its lines to the end).
+
+    as_json: a report is the one thing on stdout, as JSON; the steps' lines and
+    what they say while they work go to stderr.
+    """
+    stdout = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        for result in results:
+            if as_json and result.report is not None:
+                with contextlib.redirect_stdout(stdout):
+                    document(result.report.as_dict())
+                result = dataclasses.replace(result, report=None)
+            step_result(result)
+
+
+def status_table(label: str, rows: list[tuple[str, bool, str]]) -> None:
+    """`invoke status`: the job, then each step's name, done or to do, and why."""
+    print(label)
+    for name, ok, message in rows:
+        print(f"  {name:<16} {'done' if ok else 'to do':<6} {message}")
+
+
+def boards_table(rows: list[dict]) -> str:
+    """`invoke boards` (mpforge.model.catalog.boards) as a table."""
+    lines = [("PROFILE", "FLASH", "PSRAM", "VARIANT", "CHECKED ON")]
+    for r in rows:
+        if "error" in r:
+            lines.append((r["profile"], "-", "-", "-", f"broken: {r['error']}"))
+            continue
+        lines.append((r["profile"] + (" (default)" if r["default"] else ""), r["flash"], r["psram"],
+                      r["variant"], ", ".join(r["checked_on"]) or "-"))
+    return columns(lines)
+
+
+def releases_table(rows: list[dict]) -> str:
+    """`invoke releases` (mpforge.model.catalog.releases_rows) as a table."""
+    lines = [("MICROPYTHON", "COMMIT", "ESP-IDF", "OVERLAY", "DEFAULT")]
+    for r in rows:
+        lines.append((r["micropython"], r["commit"][:12], f"{r['idf']} (>= {r['idf_min']})", r["overlay"],
+                      "yes" if r["default"] else ""))
+    return columns(lines)
 
 
 # ---- several boards at once: one line per port ----------------------------------------

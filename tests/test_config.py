@@ -21,6 +21,7 @@ from test_overlay import BOARD, LINES, make_tree
 from mpforge.config import boardcmake
 from mpforge.config import check as configcheck
 from mpforge.build import overlay
+from mpforge import ui
 from mpforge.build import pipeline
 from mpforge.image import partitions
 from mpforge.model import lines, profiles, tomllib
@@ -238,16 +239,16 @@ def test_config_stamp_skips_kconfgen_until_an_input_changes(tmp_path, capsys, mo
     repo = make_tree(tmp_path, "v1.26")
     job = config_job(tmp_path, repo, "v1.28.0")
     overlay.apply(job)
-    pipeline.run_step(job, "config")
+    ui.step_results(pipeline.run_step(job, "config"))
     assert "ok  flash size" in capsys.readouterr().out
     calls = []
     monkeypatch.setattr(configcheck.sdkconfig, "resolve", lambda *a, **k: calls.append(a))
-    pipeline.run_step(job, "config")
+    ui.step_results(pipeline.run_step(job, "config"))
     assert capsys.readouterr().out.strip().endswith("up to date") and calls == []
     monkeypatch.undo()
     board = repo / "ports/esp32/boards/ESP32_GENERIC_S3/sdkconfig.board"
     board.write_text(board.read_text() + "CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_160=y\n")  # an input changed
-    pipeline.run_step(job, "config")  # resolved again; the variant's file comes later and still wins
+    ui.step_results(pipeline.run_step(job, "config"))  # resolved again; the variant's file comes later and still wins
     out = capsys.readouterr().out
     assert "up to date" not in out and "ok  CPU MHz" in out
 

@@ -7,6 +7,7 @@ import pytest
 
 from harness.fake_repos import lay_port_tree
 from mpforge.build import mpycross
+from mpforge import ui
 from mpforge.build import pipeline
 from mpforge.model import settings
 
@@ -26,7 +27,7 @@ def test_builds_once_then_only_when_a_source_changes(tmp_path, capsys):
     built = exe.stat().st_mtime_ns
 
     capsys.readouterr()
-    pipeline.run_step(job, "mpy-cross")
+    ui.step_results(pipeline.run_step(job, "mpy-cross"))
     assert "up to date" in capsys.readouterr().out
     assert exe.stat().st_mtime_ns == built
 

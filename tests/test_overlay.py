@@ -7,6 +7,7 @@ import pytest
 
 from harness.fake_repos import git, lay_port_tree
 from mpforge.build import overlay
+from mpforge import ui
 from mpforge.build import pipeline
 from mpforge.model import settings
 from mpforge.errors import UserError
@@ -62,7 +63,7 @@ def test_apply_again_then_revert(tmp_path, line, version, capsys):
 
     applied = snapshot(repo)
     capsys.readouterr()
-    pipeline.run_step(job, "overlay")
+    ui.step_results(pipeline.run_step(job, "overlay"))
     assert snapshot(repo) == applied  # same bytes, same mtimes: nothing rewritten
     assert "up to date" in capsys.readouterr().out
     ok, message = overlay.status(job)

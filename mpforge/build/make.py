@@ -22,7 +22,7 @@ from mpforge.build import overlay
 from mpforge.image import layout, partitions
 from mpforge import shell
 from mpforge import state
-from mpforge import ui
+from mpforge import events
 from mpforge.results import StepResult
 from mpforge.errors import UserError
 from mpforge.model.settings import Job
@@ -91,7 +91,7 @@ def status(job: Job) -> tuple[bool, str]:
 def ensure(job: Job) -> StepResult | None:
     """Build (the pipeline asks status first, except in a dry run)."""
     if job.settings.dry:
-        ui.say(STEP, f"would build {job.label}")
+        events.note(STEP, f"would build {job.label}")
         shell.run(STEP, toolchain.command(job, make_command(job), job.port_dir), dry=True)
         return None
     _ok, message = status(job)  # why it builds, for the progress line
@@ -101,7 +101,7 @@ def ensure(job: Job) -> StepResult | None:
     _invalidate_stale_config(job, inputs)
     # Forget the old stamp first: an interrupted build must never look complete.
     state.clear(job.settings.state_dir, _stamp_name(job))
-    ui.say(STEP, f"building {job.label} ({message.removeprefix(job.label + ' ')}); log: {_log(job)}")
+    events.note(STEP, f"building {job.label} ({message.removeprefix(job.label + ' ')}); log: {_log(job)}")
     _run_make(job, env)
     fw = check_images(job)
     state.write(job.settings.state_dir, _stamp_name(job), {"inputs": inputs, "outputs": _outputs(job.build_dir)})
@@ -121,25 +121,23 @@ def _invalidate_stale_config(job: Job, inputs: dict) -> None:
     last = state.read(job.settings.state_dir, f"sdkconfig-{job.key}") or {}
     wanted = {"overlay": inputs["overlay"], "idf": inputs["idf"], "profile": inputs["profile"]}
     if last != wanted:
-        ui.say(STEP, f"overlay, profile or ESP-IDF changed: removing {sdkconfig} so the new defaults apply")
+        events.note(STEP, f"overlay, profile or ESP-IDF changed: removing {sdkconfig} so the new defaults apply")
         sdkconfig.unlink()
     state.write(job.settings.state_dir, f"sdkconfig-{job.key}", wanted)
 
 
 def _run_make(job: Job, env: dict) -> None:
-    progress = ui.Progress(STEP)
-
     def on_line(line: str) -> None:
         m = _NINJA_PROGRESS.match(line)
         if m:
-            progress.update(int(m.group(1)), int(m.group(2)), m.group(3)[:60])
+            events.progress(STEP, int(m.group(1)), int(m.group(2)), m.group(3)[:60])
 
     try:
         code = shell.stream(STEP, toolchain.command(job, make_command(job), job.port_dir), cwd=job.port_dir, env=env, log=_log(job), on_line=on_line)
     finally:
-        progress.close()
+        events.done(STEP)
     if code != 0:
-        ui.log_tail(_log(job).read_text(errors="replace").strip().splitlines()[-15:])
+        events.log_tail(STEP, _log(job).read_text(errors="replace").strip().splitlines()[-15:])
         raise UserError(STEP, f"make failed with exit code {code} for {job.label}; full log: {_log(job)}")
 
 
@@ -158,6 +156,6 @@ def check_images(job: Job) -> firmware.Firmware:
     table = partitions.parse(fw.image("partition-table").path.read_bytes())
     app_part = layout.app_slot(table, app.offset)  # ota_0 in an OTA layout: flasher_args.json's offset
     size = app.path.stat().st_size
-    ui.say(STEP, f"images checked: {firmware.chip_name(fw.chip)}, {job.profile.flash_size_label} in the header, "
-                 f"app uses {size * 100 // app_part.size}% of {app_part.label}")
+    events.note(STEP, f"images checked: {firmware.chip_name(fw.chip)}, {job.profile.flash_size_label} in the header, "
+                      f"app uses {size * 100 // app_part.size}% of {app_part.label}")
     return fw

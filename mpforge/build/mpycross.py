@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from mpforge import shell
-from mpforge import ui
+from mpforge import events
 from mpforge.results import StepResult
 from mpforge.errors import UserError
 from mpforge.model.settings import Job
@@ -50,19 +50,19 @@ def ensure(job: Job) -> StepResult | None:
         shell.run(STEP, cmd, dry=True)
         return None
     toolchain.host_tools(job, STEP, "make", "cc")
-    ui.say(STEP, f"building mpy-cross with {job.settings.jobs} job(s)")
+    events.note(STEP, f"building mpy-cross with {job.settings.jobs} job(s)")
     log = job.settings.state_dir / f"mpy-cross-{job.release.version}.log"
-    progress, compiled = ui.Progress(STEP), []
+    compiled = []
 
     def on_line(line: str) -> None:  # make prints "CC ../py/parse.c" per file it compiles
         if line.startswith("CC "):
             compiled.append(line)
-            progress.activity(f"{len(compiled)} files compiled ({line[3:].strip()})")
+            events.activity(STEP, f"{len(compiled)} files compiled ({line[3:].strip()})")
 
     try:
         code = shell.stream(STEP, cmd, cwd=job.mp_dir, env=dict(os.environ), log=log, on_line=on_line)
     finally:
-        progress.close()
+        events.done(STEP)
     if code != 0:
         raise UserError(STEP, f"make failed with exit code {code}", hint=f"full log: {log}")
     return StepResult(STEP, f"built {binary(job).relative_to(job.mp_dir)} ({len(compiled)} files compiled)")

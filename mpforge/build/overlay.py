@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from mpforge.source import gitsrc
 from mpforge.model import chips, lines, profiles
 from mpforge import state
-from mpforge import ui
+from mpforge import events
 from mpforge.results import StepResult
 from mpforge.errors import UserError
 from mpforge.image import layout
@@ -260,9 +260,9 @@ def apply(job: Job) -> StepResult | None:
     rendered = render(job)
     if job.settings.dry and not job.board_dir.exists():  # nothing fetched yet in a dry run
         for name in rendered.files:
-            ui.say(STEP, f"would write {_rel(job, name)}")
+            events.note(STEP, f"would write {_rel(job, name)}")
         for name in rendered.edits:
-            ui.say(STEP, f"would append mpforge hook to {_rel(job, name)}")
+            events.note(STEP, f"would append mpforge hook to {_rel(job, name)}")
         return None
     known = _load_state(job)
     changes = _plan(job, rendered, known)
@@ -271,7 +271,7 @@ def apply(job: Job) -> StepResult | None:
     if job.settings.dry:
         for name, (kind, _content) in changes.items():
             action = "append mpforge hook to" if kind == "edits" else "write"
-            ui.say(STEP, f"would {action} {_rel(job, name)}")
+            events.note(STEP, f"would {action} {_rel(job, name)}")
         return None
     # Record before writing: an interrupted run still recognises its own files.
     for name, (kind, content) in changes.items():
@@ -306,7 +306,7 @@ def revert(job: Job) -> StepResult:
             undo.append((rel, path, original))
     for rel, path, original in undo:
         if job.settings.dry:
-            ui.say(STEP, f"would {'remove' if original is None else 'restore from git'} {rel}")
+            events.note(STEP, f"would {'remove' if original is None else 'restore from git'} {rel}")
         elif original is None:
             path.unlink()
         else:

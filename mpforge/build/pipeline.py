@@ -4,6 +4,9 @@ Steps are composed here in Python rather than as invoke pre-tasks, because
 pre-tasks get no arguments (docs/tools.md §1) and each step
 needs the profile and release the user asked for.
 
+Each entry point (run_through, run_step, check_config, revert_overlay) yields
+the steps' results as each step ends; the task layer shows them (mpforge.ui).
+
 Up to date, cheaply: each step names its inputs (files by size and mtime,
 commits read from the repository files, rendered text), and a step whose
 inputs hash to what the stamp recorded after its last good check is skipped
@@ -13,11 +16,9 @@ without running its check: no git, cmake or kconfgen on a no-op
 
 from __future__ import annotations
 
-import contextlib
 import os
-import sys
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from mpforge.build import make
 from mpforge.config import check as configcheck
@@ -28,7 +29,6 @@ from mpforge.build import overlay
 from mpforge.source import prereqs
 from mpforge import PROJECT_ROOT
 from mpforge import state
-from mpforge import ui
 from mpforge.source import toolchain
 from mpforge.errors import UserError
 from mpforge.results import StepResult
@@ -42,12 +42,13 @@ class Step:
 
     name: str
     status: Callable[[Job], tuple[bool, str]]  # for `invoke status`
-    ensure: Callable[[Job], StepResult | None]
+    ensure: Callable[[Job], StepResult | None] | None  # None: `parts` do the work
     current: Callable[[Job], tuple[bool, str]] | None = None
     ask_first: bool = True  # False: ensure decides itself (it reports "up to date" as its result)
     ask_when_dry: bool = True  # False: a dry run goes straight to ensure (it says what it would do)
     inputs: Callable[[Job], list] | None = None  # what the up-to-date stamp hashes (None: no stamp)
     needs: tuple[str, ...] = ()  # the steps whose result this one uses
+    parts: Callable[[Job], tuple["Step", ...]] | None = None  # a step made of steps, each shown on its own
 
 
 def _prereqs_status(job: Job) -> tuple[bool, str]:
@@ -68,11 +69,9 @@ _OS_PACKAGES = Step("install-prereqs", lambda job: prereqs.status()[:2],
 _IDF = Step("install-prereqs", toolchain.status, toolchain.ensure, current=toolchain.current)
 
 
-def _prereqs_ensure(job: Job) -> StepResult | None:
+def _prereqs_parts(job: Job) -> tuple[Step, ...]:
     """OS packages (not for the container backend), then the IDF: each part reports on its own."""
-    if job.settings.os_packages and not toolchain.is_container(job):
-        ui.step_result(ensure(job, _OS_PACKAGES))
-    return ensure(job, _IDF)
+    return (_OS_PACKAGES, _IDF) if job.settings.os_packages and not toolchain.is_container(job) else (_IDF,)
 
 
 def _prereqs_inputs(job: Job) -> list:
@@ -81,7 +80,7 @@ def _prereqs_inputs(job: Job) -> list:
 
 
 STEPS = (
-    Step("install-prereqs", _prereqs_status, _prereqs_ensure, ask_first=False, inputs=_prereqs_inputs),
+    Step("install-prereqs", _prereqs_status, None, ask_first=False, inputs=_prereqs_inputs, parts=_prereqs_parts),
     Step("fetch", micropython.status, micropython.ensure, inputs=micropython.inputs),
     Step("mpy-cross", mpycross.status, mpycross.ensure, needs=("fetch",)),
     Step("overlay", overlay.status, overlay.apply, ask_first=False, inputs=overlay.inputs,
@@ -157,21 +156,30 @@ def _record(step: Step, job: Job) -> None:
     state.write(job.settings.state_dir, _stamp_name(job), stamps)
 
 
-def ensure(job: Job, step: Step) -> StepResult | None:
+def ensure(job: Job, step: Step) -> Iterator[StepResult]:
     """The one "if up to date, say so" of the chain: the stamp of the step's inputs (no
-    program runs), else the step's own check; otherwise the step's work, then its stamp."""
+    program runs), else the step's own check; otherwise the step's work, then its stamp.
+    Yields the step's result (one per part of a step made of parts, as each part ends)."""
     fingerprint = _fingerprint(step, job)
     message = _recorded(step, job, fingerprint)
     if message is not None:
-        return StepResult(step.name, message, up_to_date=True)
+        yield StepResult(step.name, message, up_to_date=True)
+        return
     if step.ask_first and (step.ask_when_dry or not job.settings.dry):
         ok, message = (step.current or step.status)(job)
         if ok:
             _record(step, job)
-            return StepResult(step.name, message, up_to_date=True)
+            yield StepResult(step.name, message, up_to_date=True)
+            return
+    if step.parts is not None:
+        for part in step.parts(job):
+            yield from ensure(job, part)
+        _record(step, job)
+        return
     result = step.ensure(job)
     _record(step, job)
-    return result
+    if result is not None:
+        yield result
 
 
 def _index(name: str) -> int:
@@ -189,50 +197,45 @@ def _needed(name: str) -> set[str]:
     return wanted
 
 
-def run_through(job: Job, last: str, start: str = "install-prereqs") -> None:
+def run_through(job: Job, last: str, start: str = "install-prereqs") -> Iterator[StepResult]:
     """Run `last` and the steps it needs (from `start` on), in order, each only if not done,
-    showing each result."""
+    yielding each result as its step ends. A failed result ends the chain: the caller raises
+    its failure, and the steps after it never run."""
     if _index(last) >= _index("build"):
         frozen.source(job)  # a bad --frozen path fails now, not after the long steps
     wanted = _needed(last)
     for step in STEPS[_index(start):_index(last) + 1]:
         if step.name in wanted:
-            ui.step_result(ensure(job, step))
+            yield from ensure(job, step)
 
 
-def run_step(job: Job, name: str) -> None:
-    ui.step_result(ensure(job, STEPS[_index(name)]))
+def run_step(job: Job, name: str) -> Iterator[StepResult]:
+    return ensure(job, STEPS[_index(name)])
 
 
-def revert_overlay(job: Job) -> None:
+def revert_overlay(job: Job) -> Iterator[StepResult]:
     """`invoke overlay --revert`: put the MicroPython tree back as git has it."""
-    ui.step_result(overlay.revert(job))
+    yield overlay.revert(job)
 
 
-def check_config(job: Job, as_json: bool = False) -> None:
-    """`invoke config`: the steps the check needs, then the check, shown (JSON on stdout with as_json).
+def check_config(job: Job) -> Iterator[StepResult]:
+    """`invoke config`: the steps the check needs, then the check, whose result carries
+    the config report (mpforge.config.check.Report) and fails after it on a mismatch.
 
     With the idf.python setting the checkouts are used as they are (nothing is
     fetched or installed): the MicroPython tree must be at the release's
     commit and the IDF at its version; only the overlay is placed.
     """
-    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-        if configcheck.own_python(job):
-            micropython.check_checkout(job)
-            run_step(job, "overlay")
-        else:
-            for name in STEPS[_index("config")].needs:
-                run_step(job, name)
-    if job.settings.dry:  # nothing was fetched or placed: there is nothing to resolve yet
-        run_step(job, "config")
-        return
-    report, inputs = configcheck.run(job)
-    if as_json:
-        ui.document(report.as_dict())
+    if configcheck.own_python(job):
+        micropython.check_checkout(job)
+        yield from run_step(job, "overlay")
     else:
-        ui.config_table(report)
-    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
-        ui.step_result(configcheck.finish(job, report, inputs))  # with --json, stdout stays JSON only
+        for name in STEPS[_index("config")].needs:
+            yield from run_step(job, name)
+    if job.settings.dry:  # nothing was fetched or placed: there is nothing to resolve yet
+        yield from run_step(job, "config")
+        return
+    yield configcheck.run(job)
 
 
 def status_rows(job: Job) -> list[tuple[str, bool, str]]:

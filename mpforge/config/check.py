@@ -320,7 +320,11 @@ def ensure(job: Job) -> StepResult:
     ok, message = _stamped(job, inputs)
     if ok:
         return StepResult(STEP, message, up_to_date=True)
-    report = check(job, board)
+    return _checked(job, check(job, board), inputs)
+
+
+def _checked(job: Job, report: Report, inputs: str) -> StepResult:
+    """The check's result: it carries the report (shown before its line); a mismatch fails after the report."""
     try:
         return dataclasses.replace(finish(job, report, inputs), report=report)
     except UserError as exc:
@@ -328,7 +332,7 @@ def ensure(job: Job) -> StepResult:
 
 
 def finish(job: Job, report: Report, inputs: str) -> StepResult:
-    """After the report is shown: stamp a match, or fail in one line naming every mismatch."""
+    """Stamp a match, or fail in one line naming every mismatch (shown after the report)."""
     if not report.ok:
         state.clear(job.settings.state_dir, _stamp_name(job))
         bad = report.mismatches
@@ -340,7 +344,7 @@ def finish(job: Job, report: Report, inputs: str) -> StepResult:
     return StepResult(STEP, f"resolved sdkconfig matches {job.profile.name} ({_summary(report)})")
 
 
-def run(job: Job) -> tuple[Report, str]:
-    """`invoke config`: always resolve (no stamp); the report and the digest of its inputs for finish()."""
+def run(job: Job) -> StepResult:
+    """`invoke config`: always resolve (no stamp); the result carries the report."""
     board = _evaluate(job)  # once: the check and its stamp share it
-    return check(job, board), _inputs(job, board)
+    return _checked(job, check(job, board), _inputs(job, board))

@@ -41,7 +41,7 @@ from pathlib import Path
 from mpforge import PROJECT_ROOT, __version__
 from mpforge.dist import web
 from mpforge.config import check as configcheck
-from mpforge import ui
+from mpforge import events
 from mpforge.build import frozen, make, overlay
 from mpforge.dist import FLASH_ARGS, FORMAT, INFO, MERGED, STEP, SUMS, sha256
 from mpforge.dist.load import parse_sums
@@ -74,10 +74,10 @@ def collect(job: Job, dest: str | os.PathLike | None = None) -> Path:
     files = _contents(job, fw)
     rel = _shown(folder)
     if job.settings.dry:
-        ui.say(STEP, f"would write {len(files)} files to {rel}")
+        events.note(STEP, f"would write {len(files)} files to {rel}")
         return folder
     if _up_to_date(folder, files):
-        ui.say(STEP, f"{job.label} in {rel}, up to date")
+        events.note(STEP, f"{job.label} in {rel}, up to date")
         return folder
     if folder.exists() and not (folder / SUMS).is_file():
         raise UserError(STEP, f"{folder} exists and is not a dist folder (no {SUMS}); move it away and run again")
@@ -87,8 +87,8 @@ def collect(job: Job, dest: str | os.PathLike | None = None) -> Path:
         raise UserError(STEP, f"{folder / clash[0]} is yours (not in {SUMS}) and dist now writes a file of "
                         "that name; move it away and run again")
     _publish(folder, files, _build_time(fw), extras)
-    ui.say(STEP, f"{job.label}: {len(files)} files in {rel} (flash {MERGED} at 0x0, "
-                 f"or `esptool --chip {fw.chip} write-flash @{FLASH_ARGS}` in that folder)")
+    events.note(STEP, f"{job.label}: {len(files)} files in {rel} (flash {MERGED} at 0x0, "
+                      f"or `esptool --chip {fw.chip} write-flash @{FLASH_ARGS}` in that folder)")
     return folder
 
 

@@ -15,7 +15,7 @@ from html import escape
 from mpforge.dist import Sum
 from mpforge.image import partitions
 from mpforge.model import chips
-from mpforge.ui import size_text
+from mpforge.text import size_text
 
 # The official build of the install button, as esp-web-tools' README loads it.
 CDN_SCRIPT = "https://unpkg.com/esp-web-tools@10.4.0/dist/web/install-button.js?module"

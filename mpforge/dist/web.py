@@ -24,7 +24,7 @@ from mpforge.dist import Sum, page
 from mpforge.errors import UserError
 from mpforge.image import firmware, partitions
 from mpforge.model.settings import Job
-from mpforge.ui import size_text
+from mpforge.text import size_text
 
 STEP = "dist"
 MANIFEST = "manifest.json"

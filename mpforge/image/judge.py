@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mpforge import ui
+from mpforge.text import size_text
 from mpforge.errors import UserError
 from mpforge.image import layout, partitions
 from mpforge.image.firmware import IMAGE_ROLES, ROLES, UNSPECIFIED, Firmware, chip_name
@@ -48,7 +48,7 @@ class Problem:
 
 
 def _size(n: int) -> str:
-    return ui.size_text(n, space=False)
+    return size_text(n, space=False)
 
 
 # ---- firmware vs profile ----------------------------------------------------------------

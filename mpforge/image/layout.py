@@ -24,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from mpforge import ui
+from mpforge.text import size_text
 from mpforge.errors import UserError
 from mpforge.image import partitions
 from mpforge.image.partitions import APP, DATA, Partition
@@ -76,7 +76,7 @@ DEFAULT = Layout()
 
 
 def _mb(size: int | None) -> str:
-    return ui.size_text(size, space=False)
+    return size_text(size, space=False)
 
 
 # ---- the profile's section ---------------------------------------------------------

@@ -1,17 +1,18 @@
 """What `invoke boards` and `invoke releases` list: the profiles and the releases, as rows.
 
-Data only; tasks.py renders it (ui.columns) or prints it as JSON.
+Data only; the task layer renders the rows (mpforge.ui) as a table or as JSON.
 """
 
 from __future__ import annotations
 
-from mpforge import state, ui
+from mpforge import state
 from mpforge.errors import UserError
 from mpforge.model import profiles, releases
+from mpforge.text import size_text
 
 
 def _memory(size: int, kind: str) -> str:
-    return f"{ui.size_text(size)} {kind}" if size else "none"
+    return f"{size_text(size)} {kind}" if size else "none"
 
 
 def boards(settings) -> list[dict]:
@@ -56,22 +57,3 @@ def releases_rows(settings) -> list[dict]:
         "overlay": f"overlays/{r.line}",
         "default": r.version == settings.micropython_version,
     } for r in sorted(table.values(), key=lambda r: _order(r.version))]
-
-
-def boards_table(rows: list[dict]) -> str:
-    lines = [("PROFILE", "FLASH", "PSRAM", "VARIANT", "CHECKED ON")]
-    for r in rows:
-        if "error" in r:
-            lines.append((r["profile"], "-", "-", "-", f"broken: {r['error']}"))
-            continue
-        lines.append((r["profile"] + (" (default)" if r["default"] else ""), r["flash"], r["psram"],
-                      r["variant"], ", ".join(r["checked_on"]) or "-"))
-    return ui.columns(lines)
-
-
-def releases_table(rows: list[dict]) -> str:
-    lines = [("MICROPYTHON", "COMMIT", "ESP-IDF", "OVERLAY", "DEFAULT")]
-    for r in rows:
-        lines.append((r["micropython"], r["commit"][:12], f"{r['idf']} (>= {r['idf_min']})", r["overlay"],
-                      "yes" if r["default"] else ""))
-    return ui.columns(lines)

@@ -21,7 +21,7 @@ from mpforge.source import gitsrc
 from mpforge.model import releases
 from mpforge import shell
 from mpforge import state
-from mpforge import ui
+from mpforge import events
 from mpforge.results import StepResult
 from mpforge.errors import UserError
 from mpforge.model.settings import Job
@@ -107,7 +107,7 @@ def ensure(job: Job) -> StepResult | None:
         _check_user_checkout(job)
     elif not idf_dir.exists():
         if not dry:  # a dry run's `would run: git clone ...` says it
-            ui.say(STEP, f"cloning ESP-IDF {job.idf_version} into {idf_dir} (a few minutes)")
+            events.note(STEP, f"cloning ESP-IDF {job.idf_version} into {idf_dir} (a few minutes)")
         gitsrc.clone(STEP, job.settings.idf_url, idf_dir, job.idf_version, job.idf_commit or None, dry=dry)
     else:
         _check_user_checkout(job, ours=True)
@@ -117,7 +117,7 @@ def ensure(job: Job) -> StepResult | None:
             raise UserError(STEP, f"{idf_dir} is ESP-IDF {found or 'of unknown version'}, expected {job.idf_version}")
     if dry or gitsrc.missing_submodules(idf_dir, recursive=True):
         if not dry:
-            ui.say(STEP, "fetching ESP-IDF submodules")
+            events.note(STEP, "fetching ESP-IDF submodules")
         gitsrc.update_submodules(STEP, idf_dir, recursive=True, dry=dry)
     _install_tools(job)
     if dry:
@@ -150,8 +150,8 @@ def _check_user_checkout(job: Job, ours: bool = False) -> None:
     head = gitsrc.head(idf_dir)
     if job.idf_commit and head != job.idf_commit:
         # Same version, other commit: local patches, or a tag that moved. Say so; it may be on purpose.
-        ui.warn(STEP, f"{idf_dir} is at {head[:7]}, not {job.idf_commit[:7]} where ESP-IDF {job.idf_version} "
-                      "was tagged; building with it as it is")
+        events.warn(STEP, f"{idf_dir} is at {head[:7]}, not {job.idf_commit[:7]} where ESP-IDF {job.idf_version} "
+                          "was tagged; building with it as it is")
 
 
 def _install_tools(job: Job) -> None:
@@ -161,14 +161,13 @@ def _install_tools(job: Job) -> None:
     if job.settings.dry:
         shell.run(STEP, cmd, dry=True)
         return
-    ui.say(STEP, f"installing ESP-IDF tools for {job.chip.idf_target} into {tools} (first time: several minutes)")
+    events.note(STEP, f"installing ESP-IDF tools for {job.chip.idf_target} into {tools} (first time: several minutes)")
     log = job.settings.state_dir / f"install-{job.idf_version}.log"
-    progress = ui.Progress(STEP)  # install.sh's current line (tool downloads, pip installs)
-    try:
+    try:  # install.sh's current line as activity (tool downloads, pip installs)
         code = shell.stream(STEP, cmd, cwd=idf_dir, env=scrubbed_env(tools), log=log,
-                            on_line=lambda line: progress.activity(line[:100]))
+                            on_line=lambda line: events.activity(STEP, line[:100]))
     finally:
-        progress.close()
+        events.done(STEP)
     if code != 0:
         raise UserError(STEP, f"ESP-IDF install.sh failed (exit {code}); see {log}")
 

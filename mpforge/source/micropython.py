@@ -9,7 +9,7 @@ needs an exported ESP-IDF from v1.21 on (docs/micropython-esp32.md
 from __future__ import annotations
 
 from mpforge.source import gitfiles, gitsrc
-from mpforge import ui
+from mpforge import events
 from mpforge.results import StepResult
 from mpforge.errors import UserError
 from mpforge.model.settings import Job
@@ -54,10 +54,10 @@ def ensure(job: Job) -> StepResult | None:
             raise UserError(STEP, status(job)[1], hint=f"remove {mp_dir} and run again")
     else:
         if not dry:  # a dry run's `would run: git clone ...` says it
-            ui.say(STEP, f"cloning micropython {release.version} into {mp_dir}")
+            events.note(STEP, f"cloning micropython {release.version} into {mp_dir}")
         gitsrc.clone(STEP, job.settings.micropython_url, mp_dir, release.version, release.commit, dry=dry)
     if not dry:
-        ui.say(STEP, f"checking out submodules: {', '.join(release.submodules)}")
+        events.note(STEP, f"checking out submodules: {', '.join(release.submodules)}")
     gitsrc.update_submodules(STEP, mp_dir, release.submodules, dry=dry)
     return None if dry else StepResult(STEP, f"micropython {release.version} at {release.short}, ready")
 

@@ -15,7 +15,7 @@ import sys
 from dataclasses import dataclass
 
 from mpforge import shell
-from mpforge import ui
+from mpforge import events
 from mpforge.results import StepResult
 from mpforge.errors import UserError
 
@@ -120,7 +120,7 @@ def ensure(*, yes: bool, dry: bool) -> StepResult | None:
     if ok:
         return StepResult(STEP, message)
     command = _as_root(manager.install, manager) + missing
-    ui.say(STEP, message)
+    events.note(STEP, message)
     if dry:
         shell.run(STEP, command, dry=True)
         return None
@@ -129,9 +129,9 @@ def ensure(*, yes: bool, dry: bool) -> StepResult | None:
                         f"run `invoke install-prereqs --yes` to install them, or run `{shell.quote(command)}`")
     if manager.refresh:
         refresh = _as_root(manager.refresh, manager)
-        ui.say(STEP, f"running: {shell.quote(refresh)}")
+        events.note(STEP, f"running: {shell.quote(refresh)}")
         shell.run(STEP, refresh)
-    ui.say(STEP, f"running: {shell.quote(command)}")
+    events.note(STEP, f"running: {shell.quote(command)}")
     shell.run(STEP, command)
     still = manager.missing(missing)
     if still:

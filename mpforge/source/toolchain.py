@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from mpforge import shell, state, ui
+from mpforge import events, shell, state
 from mpforge.errors import UserError
 from mpforge.results import StepResult
 from mpforge.model.settings import Job
@@ -95,11 +95,11 @@ def ensure(job: Job) -> StepResult | None:
         return idf.ensure(job)
     box = container_for(job)
     if job.settings.dry:
-        ui.would("install-prereqs", shell.quote([box.engine, "pull", box.image]))
+        events.would("install-prereqs", shell.quote([box.engine, "pull", box.image]))
         return None
     engine.check_running(box)
     if not engine.has_image(box):
-        ui.say("install-prereqs", f"pulling {box.image} with {box.engine_name} (first time: several minutes)")
+        events.note("install-prereqs", f"pulling {box.image} with {box.engine_name} (first time: several minutes)")
         engine.pull(box, job.settings.state_dir / f"pull-{job.idf_version}.log")
     _extract_kconfig(job, box)
     state.write(job.settings.state_dir, _image_stamp(job), {"image": box.image})
