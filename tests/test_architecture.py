@@ -5,7 +5,6 @@ terminal, and only ui.py and cli.py (the task layer) import it."""
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
 import pytest
 from conftest import ROOT
