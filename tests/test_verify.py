@@ -407,10 +407,12 @@ def test_two_boards_in_parallel_one_failing(invoke_run, repl_peers, tmp_path):
     assert "flash is 8 MB, not 16 MB" in rows[bad.port][3]
     bad_log = portlog.path(tmp_path / "work", "verify", bad.port)
     assert f"{bad.port}: verify: 2 of {total} checks failed" in result.stderr and f"(log: {bad_log})" in result.stderr
-    # Each log holds that board's REPL exchange: the probe sent, its JSON report received.
+    # Each log holds that board's REPL exchange: the probe sent in raw-paste mode (the
+    # board says R^A), its JSON report received after the board's end-of-code ^D.
     for peer in (good, bad):
         log = portlog.path(tmp_path / "work", "verify", peer.port).read_text()
-        assert "> MPFORGE_IMPORTS = []" in log and '< OK{"' in log.replace("^D", "")
+        assert "> ^EA^A" in log and "< R^A" in log
+        assert "> MPFORGE_IMPORTS = []" in log and '< ^D{"' in log
     assert "flash_size" in bad_log.read_text() and "FAIL" in bad_log.read_text()
     # In parallel: each board's session began before the other's ended.
     (a0, a1), (b0, b1) = (_log_span(portlog.path(tmp_path / "work", "verify", p.port)) for p in (good, bad))
@@ -458,3 +460,16 @@ def test_verbose_shows_the_repl_exchange(invoke_run, repl_peers):
     assert quiet.returncode == 0 and loud.returncode == 0, loud.stderr
     assert "MPFORGE_IMPORTS" not in quiet.stdout
     assert f"{peer.port}: > MPFORGE_IMPORTS = []" in loud.stdout and f"{peer.port}: < raw REPL" in loud.stdout
+
+
+def test_board_without_raw_paste(invoke_run, repl_peers, tmp_path):
+    """A firmware built without raw-paste mode (the peer drops the request, as such a board
+    does): verify falls back to the plain raw REPL, sends the probe in pieces and still passes."""
+    from mpforge.board import portlog
+
+    peer = repl_peers("noraw")
+    result = invoke_run("verify", "--port", peer.port, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    log = portlog.path(tmp_path / "work", "verify", peer.port).read_text()
+    assert "> ^EA^A" in log and "< R^A" not in log  # asked, refused
+    assert '< OK{"' in log.replace("^D", "")  # the plain raw REPL's OK, then the report

@@ -59,6 +59,8 @@ BOARDS: dict[str, dict[str, str]] = {
                               "ota_0:0:0x10:0x10000:0x400000,ota_1:0:0x11:0x410000:0x400000,"
                               f"vfs:1:0x81:0x810000:{16 * MB - 0x810000}",
             "SIM_RUNNING_PARTITION": "ota_1"},
+    # A firmware built without raw-paste mode (MICROPY_REPL_EVENT_DRIVEN ports, old builds).
+    "noraw": {"SIM_RAW_PASTE": "0"},
     # A v1.24.1 build: no sys.implementation._build yet.
     "v1.24.1": {"SIM_VERSION": "1.24.1", "SIM_BUILD": ""},
 }

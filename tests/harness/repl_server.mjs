@@ -49,11 +49,16 @@
 // v1.28.0. The banner printed at start is the wasm port's own: verify does
 // not rely on it (it reads the same string from os.uname().machine).
 //
-// One shim: mpremote asks for raw-paste mode (Ctrl-E 'A' Ctrl-A). The wasm
-// port says yes but cannot then read stdin inside the callback, so the
-// exchange would hang. The server drops the Ctrl-E 'A' pair: the firmware
-// sees a bare Ctrl-A, re-prints the raw REPL banner, and clients take their
-// "no raw-paste" path, exactly as with a board built without raw-paste.
+// One shim, raw-paste mode (Ctrl-E 'A' Ctrl-A in the raw REPL, which every
+// esp32 release mpforge builds supports): the wasm port says yes but cannot
+// then read stdin inside its callback, so the exchange would hang. The server
+// speaks raw-paste's flow control itself, as pyexec does on a board: "R\x01"
+// and the window size, a \x01 for each window of code taken in, and on the
+// host's Ctrl-D a \x04; then it hands the code to the real raw REPL as a plain
+// raw-REPL exchange, whose "OK" it does not show (raw-paste sends none).
+// SIM_RAW_PASTE=0 is a board built without raw-paste: the server drops the
+// Ctrl-E 'A' pair, the firmware sees a bare Ctrl-A and re-prints the raw REPL
+// banner, and clients take their "no raw-paste" path.
 
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import net from "node:net";
@@ -180,11 +185,24 @@ def mem_free():
 }
 
 let out = (b) => process.stdout.write(b);
+let hideOK = 0; // bytes of the raw REPL's "OK" still to leave out after a raw-paste
+function fromBoard(b) {
+  let i = 0;
+  while (hideOK > 0 && i < b.length) {
+    if (b[i] !== "OK".charCodeAt(2 - hideOK)) {
+      hideOK = 0;
+      break;
+    }
+    hideOK--;
+    i++;
+  }
+  if (i < b.length) out(i ? b.subarray(i) : b);
+}
 const mp = await loadMicroPython({
   heapsize: 4 * MB,
   linebuffer: false,
-  stdout: (b) => out(b),
-  stderr: (b) => out(b),
+  stdout: fromBoard,
+  stderr: fromBoard,
 });
 
 // Load each module under a private name, then register it under the real
@@ -205,7 +223,6 @@ mp.runPython(
 );
 
 // Feed bytes to the REPL one at a time, in order.
-let held = null;
 let chain = Promise.resolve();
 function feedByte(c) {
   chain = chain
@@ -225,6 +242,23 @@ function startProgram() {
   running = setInterval(() => out(Buffer.from(text + "\r\n")), 50);
   return true;
 }
+const RAW_PASTE = str("SIM_RAW_PASTE", "1") !== "0";
+const WINDOW = 256; // bytes per raw-paste window (MicroPython's default REPL stdin buffer)
+let paste = null; // the code received in raw-paste mode, until the host's Ctrl-D
+let escape = []; // a Ctrl-E and what followed it, until it is known to ask for raw-paste
+function pasteByte(c) {
+  if (c !== 0x04) {
+    paste.push(c);
+    if (paste.length % WINDOW === 0) out(Buffer.from([0x01]));
+    return;
+  }
+  out(Buffer.from([0x04])); // end of code acknowledged; the output follows
+  const code = paste;
+  paste = null;
+  hideOK = 2;
+  for (const b of code) feedByte(b);
+  feedByte(0x04);
+}
 function feed(data) {
   for (const c of data) {
     if (running !== null) {
@@ -236,14 +270,29 @@ function feed(data) {
       mp.replInit();
       continue;
     }
-    if (held !== null) {
-      const h = held;
-      held = null;
-      if (c === 0x41) continue; // Ctrl-E 'A': drop the raw-paste request
-      feedByte(h);
+    if (paste !== null) {
+      pasteByte(c);
+      continue;
+    }
+    if (escape.length) {
+      escape.push(c);
+      if (escape.length === 2 && c === 0x41) {
+        if (!RAW_PASTE) escape = []; // drop the request: the firmware sees the Ctrl-A that follows
+        continue;
+      }
+      if (escape.length === 3 && c === 0x01) {
+        escape = [];
+        paste = [];
+        out(Buffer.from([0x52, 0x01, WINDOW & 0xff, WINDOW >> 8])); // "R\x01", window (little-endian)
+        continue;
+      }
+      const held = escape;
+      escape = [];
+      for (const b of held) feedByte(b);
+      continue;
     }
     if (c === 0x05) {
-      held = c;
+      escape.push(c);
       continue;
     }
     feedByte(c);
