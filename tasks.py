@@ -176,7 +176,7 @@ VERBOSE = "show each board's log live (esptool's output, the REPL exchange); it 
 def erase(c, port=None, baud=None, verbose=False):
     """Erase the whole flash of one or more boards."""
     from mpforge.board import fleet  # imported here: esptool loads only when a board task runs
-    fleet.erase_boards(settings(c), port, baud=baud, verbose=verbose)
+    ui.board_results("erase", fleet.erase_boards(settings(c), port, baud=baud, verbose=verbose))
 
 
 @task(locks=("workdir", "port"), iterable=["port"], help={
@@ -200,9 +200,9 @@ def flash(c, port=None, profile=None, micropython=None, force=False, erase=False
     backed up into the workdir first and written back into the new filesystem.
     """
     from mpforge.board import fleet
-    fleet.flash_boards(settings(c), port, profile=profile, micropython=micropython,
-                       force=force, erase=erase, baud=baud, firmware_dir=firmware,
-                       discard_files=discard_files, verbose=verbose)
+    ui.board_results("flash", fleet.flash_boards(settings(c), port, profile=profile, micropython=micropython,
+                                                 force=force, erase=erase, baud=baud, firmware_dir=firmware,
+                                                 discard_files=discard_files, verbose=verbose))
 
 
 @task(iterable=["port"], help={"port": _PORT_HELP, "baud": "transfer baud rate (default: setting `baud`)",
@@ -211,7 +211,7 @@ def backup(c, port=None, baud=None, verbose=False):
     """Copy the files on a board's filesystem into <workdir>/backups/<MAC>/<time>/ (read through
     the ROM bootloader: works whether or not the firmware runs)."""
     from mpforge.board import fleet
-    fleet.backup_boards(settings(c), port, baud=baud, verbose=verbose)
+    ui.board_results("backup", fleet.backup_boards(settings(c), port, baud=baud, verbose=verbose))
 
 
 @task(iterable=["port"], help={
@@ -225,15 +225,15 @@ def restore(c, port=None, backup=None, discard_files=False, baud=None, verbose=F
     """Write a backup's files as the board's filesystem, in the board's current layout (the
     files on it are backed up first)."""
     from mpforge.board import fleet
-    fleet.restore_boards(settings(c), port, backup=backup, discard_files=discard_files, baud=baud,
-                         verbose=verbose)
+    ui.board_results("restore", fleet.restore_boards(settings(c), port, backup=backup,
+                                                     discard_files=discard_files, baud=baud, verbose=verbose))
 
 
 @task(locks=())
 def ports(c):
     """List the serial ports that look like ESP32-S3 boards."""
-    from mpforge.board import fleet
-    fleet.list_ports()
+    from mpforge.board import ports as ports_mod
+    ui.port_list(ports_mod.candidates())
 
 
 @task(locks=(), help={"json": "print the list as JSON on stdout instead of a table"})
@@ -271,4 +271,5 @@ def verify(c, port=None, profile=None, micropython=None, json=False, frozen_modu
     frequency; exits non-zero if any check fails on any board.
     """
     job, modules = verify_mod.target(settings(c), firmware, profile, micropython)
-    verify_mod.run(job, port, as_json=json, frozen_modules=[*modules, *(frozen_module or ())], verbose=verbose)
+    ui.verify_report(verify_mod.run(job, port, frozen_modules=[*modules, *(frozen_module or ())],
+                                    verbose=verbose, live_to_stderr=json), as_json=json)

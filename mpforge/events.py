@@ -19,7 +19,9 @@ class Event:
     """kind: "note" (a step's line), "warn", "would" (a dry run's command),
     "progress" (done of total, with what), "activity" (work without a total),
     "done" (the end of a progress line), "log_tail" (lines of a failed command's log),
-    "waiting" (a run that waits for another to finish, e.g. for a lock)."""
+    "waiting" (a run that waits for another to finish, e.g. for a lock); for work on
+    several boards at once: "boards_open" (lines: the ports), "board_status",
+    "board_progress", "board_detail" (a log line, shown with verbose), "boards_close"."""
 
     step: str
     kind: str
@@ -27,6 +29,10 @@ class Event:
     done: int = 0
     total: int = 0
     lines: tuple[str, ...] = ()
+    port: str = ""
+    style: str = ""  # a rich style for a board's status ("green", "red")
+    verbose: bool = False  # boards_open: show board_detail lines
+    stderr: bool = False  # boards_open: the display goes to stderr (stdout holds a JSON document)
 
 
 _listeners: list = []
@@ -68,6 +74,28 @@ def log_tail(step: str, lines: list[str]) -> None:
 def waiting(text: str) -> None:
     """What this run waits for, said once (no step: a lock is taken before any step)."""
     _emit(Event("", "waiting", text))
+
+
+@contextlib.contextmanager
+def boards(step: str, ports: list[str], *, verbose: bool = False, stderr: bool = False):
+    """Work on several boards at once: one live line per port until the block ends."""
+    _emit(Event(step, "boards_open", lines=tuple(ports), verbose=verbose, stderr=stderr))
+    try:
+        yield
+    finally:
+        _emit(Event(step, "boards_close"))
+
+
+def board_status(step: str, port: str, text: str, style: str = "") -> None:
+    _emit(Event(step, "board_status", text, port=port, style=style))
+
+
+def board_progress(step: str, port: str, done: int, total: int) -> None:
+    _emit(Event(step, "board_progress", done=done, total=total, port=port))
+
+
+def board_detail(step: str, port: str, text: str) -> None:
+    _emit(Event(step, "board_detail", text, port=port))
 
 
 @contextlib.contextmanager

@@ -57,6 +57,7 @@ class EventPrinter:
 
     def __init__(self):
         self.bars: dict[str, Progress] = {}
+        self.boards: dict[str, Boards] = {}  # step -> its live display of boards
 
     def __call__(self, event) -> None:
         kind = event.kind
@@ -77,11 +78,34 @@ class EventPrinter:
             log_tail(list(event.lines))
         elif kind == "waiting":
             print(event.text, file=sys.stderr, flush=True)
+        elif kind == "boards_open":
+            console = None
+            if event.stderr:
+                from rich.console import Console
+
+                console = Console(stderr=True, highlight=False)
+            self.boards[event.step] = Boards(event.step, list(event.lines), console=console,
+                                             verbose=event.verbose).__enter__()
+        elif kind == "boards_close":
+            display = self.boards.pop(event.step, None)
+            if display is not None:
+                display.close()
+        elif kind.startswith("board_") and event.step in self.boards:
+            display = self.boards[event.step]
+            if kind == "board_status":
+                display.status(event.port, event.text, style=event.style)
+            elif kind == "board_progress":
+                display.progress(event.port, event.done, event.total)
+            elif kind == "board_detail":
+                display.detail(event.port, event.text)
 
     def close(self) -> None:
         for bar in self.bars.values():
             bar.close()
         self.bars.clear()
+        for display in self.boards.values():
+            display.close()
+        self.boards.clear()
 
 
 def log_tail(lines: list[str]) -> None:
@@ -204,6 +228,100 @@ def releases_table(rows: list[dict]) -> str:
         lines.append((r["micropython"], r["commit"][:12], f"{r['idf']} (>= {r['idf_min']})", r["overlay"],
                       "yes" if r["default"] else ""))
     return columns(lines)
+
+
+# ---- board tasks: their results ----------------------------------------------------
+
+def board_results(step: str, results) -> None:
+    """erase / flash / backup / restore: a line for one board, a table for several; then a
+    failure ends the task in one line naming the port's log."""
+    from mpforge.errors import UserError
+
+    for result in results:
+        for text in dict.fromkeys(result.warnings):  # esptool's, once each
+            warn(step, f"{result.port}: {text}")
+    if len(results) == 1:
+        result = results[0]
+        if not result.ok:
+            raise UserError(f"{result.error} (log: {result.log})")
+        say(step, f"{result.port}: {_outcome(step, result)}")
+        return
+    rows = [("PORT", "BOARD", "RESULT", "WRITTEN", "TIME")]
+    for r in results:
+        rows.append((r.port, f"{r.board.chip} {r.board.mac}" if r.board else "-",
+                     "ok" if r.ok else "FAILED", size_text(r.bytes_written) if r.ok else "-",
+                     f"{r.seconds:.1f} s" if r.ok else "-"))
+    block(columns(rows))
+    for r in results:  # what the table has no room for: files, and boards left unreset
+        for text in (f"files: {r.files}" if r.ok and r.files else "",
+                     r.reset if r.ok and not r.was_reset else ""):
+            if text:
+                port_note(r.port, text)
+    failed = [r for r in results if not r.ok]
+    for r in failed:
+        port_note(r.port, f"{r.error} (log: {r.log})", problem=True)
+    if failed:
+        raise UserError(step, f"{len(failed)} of {len(results)} boards failed (see above)")
+
+
+def _outcome(step: str, result) -> str:
+    reset = f"; {result.reset}" if result.reset else ""
+    if step == "erase":
+        return f"{result.board.describe()}: erased in {result.seconds:.1f} s{reset}"
+    if step in ("backup", "restore"):
+        return f"{result.board.describe()}: {result.files}{reset}"
+    files = f"; files: {result.files}" if result.files else ""
+    return (f"{result.board.describe()}: wrote {size_text(result.bytes_written)} of "
+            f"{size_text(result.total_bytes)} in {result.seconds:.1f} s at {result.baud} baud "
+            f"({'; '.join(result.regions)}){files}{reset}")
+
+
+def port_list(found) -> None:
+    """`invoke ports`: the ports that look like ESP32-S3 boards (board/ports.py Candidates)."""
+    if not found:
+        say("ports", "no ESP32-S3 boards found (looked for Espressif USB 303A:1001/303A:4001 "
+                     "and CP210x/CH34x/FTDI USB-UART bridges)")
+        return
+    block("\n".join(candidate.line() for candidate in found))
+
+
+def verify_report(report, *, as_json: bool) -> None:
+    """verify's Report (board/verify.py): one board's checks as a table and a summary line,
+    several boards as a table of boards, or one JSON document; then a failure ends the task."""
+    from mpforge.board.checks import table
+
+    boards, job = report.boards, report.job
+    if not boards:  # a dry run
+        return
+    one = boards[0] if len(boards) == 1 else None
+    if one is not None and one.error:
+        raise report.failure
+    if as_json:
+        document(report.document())
+    elif one is not None:
+        say("verify", f"{job.label} on {one.port}")
+        block(table(one.checks))
+    else:
+        say("verify", f"{len(boards)} boards against {job.label}")
+        rows = [("PORT", "RESULT", "CHECKS", "PROBLEM")]
+        for b in boards:
+            counted = b.counted
+            rows.append((b.port, "ok" if b.ok else "FAILED",
+                         f"{sum(1 for c in counted if c.passed)}/{len(counted)}" if counted else "-",
+                         "; ".join(f"{c.name}: {c.problem}" for c in b.checks if c.passed is False) or b.error))
+        block(columns(rows))
+        for b in boards:
+            if not b.ok:
+                port_note(b.port, b.problem(job.profile), problem=True)
+    if report.failure is not None:
+        raise report.failure
+    if as_json:
+        return
+    if one is not None:
+        say("verify", f"all {sum(1 for c in one.checks if c.passed)} checks passed: the board runs "
+                      f"the firmware built for {job.profile.name}")
+    else:
+        say("verify", f"all {len(boards)} boards run the firmware built for {job.profile.name}")
 
 
 # ---- several boards at once: one line per port ----------------------------------------

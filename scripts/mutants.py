@@ -48,7 +48,7 @@ DEVICE = "mpforge/board/device.py"
 POLICY = "mpforge/board/policy.py"
 STORE = "mpforge/board/store.py"
 CONFIG = "mpforge/config/check.py"
-VERIFY = "mpforge/board/verify.py"
+VERIFY = "mpforge/board/checks.py"
 
 MUTANTS = [
     # ---- the judge: firmware vs profile

@@ -385,14 +385,14 @@ def test_ports_task_lists_what_this_machine_has(invoke_run):
 
 def test_ports_lists_boards_by_their_usb_ids(monkeypatch, capsys):
     """USB enumeration cannot exist here: the OS's list of ports is simulated (pyserial's type)."""
-    from mpforge.board import fleet
+    from mpforge import ui
 
     monkeypatch.setattr(ports.list_ports, "comports", lambda: [])
-    fleet.list_ports()
+    ui.port_list(ports.candidates())
     assert capsys.readouterr().out.startswith("ports: no ESP32-S3 boards found")
     monkeypatch.setattr(ports.list_ports, "comports", lambda: [_port("/dev/ttyACM0", 0x303A, 0x1001),
                                                               _port("/dev/ttyS0", None, None)])
-    fleet.list_ports()
+    ui.port_list(ports.candidates())
     assert capsys.readouterr().out.splitlines() == [
         "/dev/ttyACM0  303A:1001  ESP32-S3 USB-Serial/JTAG  (test)"]
 

@@ -296,9 +296,9 @@ def test_a_backup_changed_on_disk_or_naming_paths_outside_is_not_restored(tmp_pa
 
 def test_verify_names_a_filesystem_the_firmware_could_not_mount():
     """The firmware's loop was broken by Ctrl-C and the REPL came up without a filesystem."""
-    from mpforge.board import verify
+    from mpforge.board import checks as board_checks
     from mpforge.model import profiles
 
-    check = verify.check_fs({"fs_corrupted": True, "fs_size": 0}, profiles.load(PROFILE))
+    check = board_checks.check_fs({"fs_corrupted": True, "fs_size": 0}, profiles.load(PROFILE))
     assert check.passed is False and check.found == "corrupted"
     assert "invoke backup" in check.problem and "invoke restore" in check.problem

@@ -258,9 +258,9 @@ OTA_PARTS = {"running": [0, 0x11, 0x410000, 4 * MB, "ota_1"],
 
 
 def partition_rows(parts, profile, release="v1.28.0"):
-    from mpforge.board import verify
+    from mpforge.board import checks as board_checks
 
-    return {c.name: c for c in verify.check_partitions({"partitions": parts, "errors": {}}, profile, release)}
+    return {c.name: c for c in board_checks.check_partitions({"partitions": parts, "errors": {}}, profile, release)}
 
 
 def test_verify_partition_rows_match_and_mismatch():
@@ -369,7 +369,7 @@ def test_dist_of_an_own_table_lets_verify_check_it(tmp_path):
     """A profile with csv = ...: the dist does not carry the CSV file, its build-info's
     table stands in for it, so verify --firmware still checks the board's partitions."""
     from harness.images import PartitionEntry, write_fake_build
-    from mpforge.board import verify
+    from mpforge.board import checks as board_checks
     from mpforge.dist import collect, load
 
     own = tmp_path / "boards"
@@ -389,7 +389,7 @@ def test_dist_of_an_own_table_lets_verify_check_it(tmp_path):
     assert again.profile.partitions.csv_text is not None
     parts = {"running": [0, 0, 0x10000, 0x300000, "factory"], "apps": [[0, 0, 0x10000, 0x300000, "factory"]],
              "fs": [1, 0x81, 0x310000, 0xCF0000, "vfs"]}
-    rows = verify.check_partitions({"partitions": parts}, again.profile, "v1.28.0")
+    rows = board_checks.check_partitions({"partitions": parts}, again.profile, "v1.28.0")
     assert [c.passed for c in rows] == [True, True, True]
-    rows = verify.check_partitions({"partitions": DEFAULT_PARTS}, again.profile, "v1.28.0")
+    rows = board_checks.check_partitions({"partitions": DEFAULT_PARTS}, again.profile, "v1.28.0")
     assert [c.passed for c in rows] == [False, False, False]

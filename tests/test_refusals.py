@@ -22,7 +22,7 @@ import pytest
 from harness.esp_mock import MockBoard
 from harness.images import (PartitionEntry, default_partitions, make_app_image, make_partition_table,
                             write_fake_build)
-from mpforge.board import device, policy, store, transport, verify
+from mpforge.board import checks as board_checks, device, policy, store, transport
 from mpforge.build import make
 from mpforge.config import boardcmake
 from mpforge.config import check as configcheck
@@ -457,10 +457,10 @@ VERIFY_CASES = {
 @pytest.mark.parametrize("row", VERIFY_CASES)
 def test_verify_rows_each_alone(row):
     bad, good, found, wanted = VERIFY_CASES[row]
-    assert not verify.failed(verify.run_checks(dict(PROBE, **good), REF, RELEASE))
-    checks = verify.run_checks(dict(PROBE, **bad), REF, RELEASE)
-    assert [c.name for c in verify.failed(checks)] == [row]
-    line = verify.summary(checks, port="PORT", profile=REF)
+    assert not board_checks.failed(board_checks.run_checks(dict(PROBE, **good), REF, RELEASE))
+    checks = board_checks.run_checks(dict(PROBE, **bad), REF, RELEASE)
+    assert [c.name for c in board_checks.failed(checks)] == [row]
+    line = board_checks.summary(checks, port="PORT", profile=REF)
     assert found in line and wanted in line, line
 
 

@@ -20,7 +20,7 @@ import serial
 from conftest import drop_file_override, one_line_error
 from harness.repl_peer import BOOT_LOOP_TEXT, MB, repl_peers, rom_peer  # noqa: F401
 from mpforge.model import profiles
-from mpforge.board import verify
+from mpforge.board import checks as board_checks, repl
 from mpforge.errors import UserError
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -60,16 +60,16 @@ def results(checks):
 
 
 def test_reference_probe_passes_every_check():
-    checks = verify.run_checks(REFERENCE_PROBE, REF, "v1.28.0")
+    checks = board_checks.run_checks(REFERENCE_PROBE, REF, "v1.28.0")
     assert [c.name for c in checks] == ["board name", "release", "build id", "flash size",
                                         "PSRAM heap", "filesystem", "CPU frequency"]
-    assert all(c.passed is True for c in checks), verify.table(checks)
-    assert verify.expected_machine(REF) == REFERENCE_PROBE["machine"]
-    assert verify.expected_build(REF) == REFERENCE_PROBE["build"]
+    assert all(c.passed is True for c in checks), board_checks.table(checks)
+    assert board_checks.expected_machine(REF) == REFERENCE_PROBE["machine"]
+    assert board_checks.expected_build(REF) == REFERENCE_PROBE["build"]
 
 
 def test_stock_image_fails_on_identity_although_flash_says_16mb():
-    checks = by_name(verify.run_checks(STOCK_PROBE, REF, "v1.28.0"))
+    checks = by_name(board_checks.run_checks(STOCK_PROBE, REF, "v1.28.0"))
     assert checks["board name"].passed is False
     assert checks["build id"].passed is False
     # On v1.26+ a stock image reports the physical 16 MB too: flash proves nothing.
@@ -79,61 +79,61 @@ def test_stock_image_fails_on_identity_although_flash_says_16mb():
 
 def test_build_id_only_checked_from_v1_25():
     old = dict(REFERENCE_PROBE, version="1.24.1", uname_version="v1.24.1 on 2024-11-29", build=None)
-    checks = by_name(verify.run_checks(old, REF, "v1.24.1"))
+    checks = by_name(board_checks.run_checks(old, REF, "v1.24.1"))
     assert checks["build id"].passed is None
     assert checks["release"].passed is True
     # From v1.25.0 a missing _build is a failure (not the firmware mpforge built).
     new = dict(REFERENCE_PROBE, version="1.25.0", uname_version="v1.25.0 on 2025-04-15", build=None)
-    assert by_name(verify.run_checks(new, REF, "v1.25.0"))["build id"].passed is False
+    assert by_name(board_checks.run_checks(new, REF, "v1.25.0"))["build id"].passed is False
     # Before v1.25 the board name still tells a stock image apart.
     stock_old = dict(old, machine=STOCK_PROBE["machine"])
-    assert results(verify.run_checks(stock_old, REF, "v1.24.1"))["board name"] is False
+    assert results(board_checks.run_checks(stock_old, REF, "v1.24.1"))["board name"] is False
 
 
 def test_other_release_fails():
-    checks = by_name(verify.run_checks(REFERENCE_PROBE, REF, "v1.27.0"))
+    checks = by_name(board_checks.run_checks(REFERENCE_PROBE, REF, "v1.27.0"))
     assert checks["release"].passed is False
     assert "1.28.0" in checks["release"].problem
 
 
 def test_checks_8mb_flash_fails():
     probe = dict(REFERENCE_PROBE, flash_size=8 * MB, fs_size=6 * MB)
-    failed = {c.name for c in verify.failed(verify.run_checks(probe, REF, "v1.28.0"))}
+    failed = {c.name for c in board_checks.failed(board_checks.run_checks(probe, REF, "v1.28.0"))}
     assert failed == {"flash size", "filesystem"}
 
 
 def test_no_psram_fails_and_gc_fallback_is_used_without_idf_heap_info():
     none = dict(REFERENCE_PROBE, psram_heap=0, psram_free=0)
-    assert by_name(verify.run_checks(none, REF, "v1.28.0"))["PSRAM heap"].passed is False
+    assert by_name(board_checks.run_checks(none, REF, "v1.28.0"))["PSRAM heap"].passed is False
     # Without esp32.idf_heap_info, gc.mem_free() stands in: ~200 KB means no PSRAM.
     small = dict(REFERENCE_PROBE, psram_heap=200_000, psram_source="gc.mem_free",
                  errors={"psram_heap": "ImportError: no module named 'esp32'"})
-    check = by_name(verify.run_checks(small, REF, "v1.28.0"))["PSRAM heap"]
+    check = by_name(board_checks.run_checks(small, REF, "v1.28.0"))["PSRAM heap"]
     assert check.passed is False and "gc.mem_free" in check.found
     big = dict(small, psram_heap=7 * MB)
-    assert by_name(verify.run_checks(big, REF, "v1.28.0"))["PSRAM heap"].passed is True
+    assert by_name(board_checks.run_checks(big, REF, "v1.28.0"))["PSRAM heap"].passed is True
 
 
 def test_psram_not_applicable_without_psram_in_profile():
-    probe = dict(REFERENCE_PROBE, machine=verify.expected_machine(N4), build=verify.expected_build(N4),
+    probe = dict(REFERENCE_PROBE, machine=board_checks.expected_machine(N4), build=board_checks.expected_build(N4),
                  flash_size=4 * MB, fs_size=2 * MB, psram_heap=0)
-    checks = by_name(verify.run_checks(probe, N4, "v1.28.0"))
+    checks = by_name(board_checks.run_checks(probe, N4, "v1.28.0"))
     assert checks["PSRAM heap"].passed is None
-    assert not verify.failed(checks.values())
+    assert not board_checks.failed(checks.values())
 
 
 def test_missing_module_fails_with_reason():
     probe = dict(REFERENCE_PROBE, flash_size=None, freq=None,
                  errors={"flash_size": "ImportError: no module named 'esp'"})
-    checks = by_name(verify.run_checks(probe, REF, "v1.28.0"))
+    checks = by_name(board_checks.run_checks(probe, REF, "v1.28.0"))
     assert checks["flash size"].passed is False
     assert "no module named 'esp'" in checks["flash size"].found
     assert checks["CPU frequency"].passed is False
 
 
 def test_summary_is_one_line_naming_each_failure():
-    checks = verify.run_checks(STOCK_PROBE, REF, "v1.28.0")
-    line = verify.summary(checks, port="/dev/ttyACM0", profile=REF)
+    checks = board_checks.run_checks(STOCK_PROBE, REF, "v1.28.0")
+    line = board_checks.summary(checks, port="/dev/ttyACM0", profile=REF)
     assert "\n" not in line
     assert line.startswith("verify: 2 of 7 checks failed on /dev/ttyACM0: board name")
     assert "build id" in line and "invoke flash" in line
@@ -141,9 +141,9 @@ def test_summary_is_one_line_naming_each_failure():
 
 def test_parse_probe_output():
     out = b"noise\r\n" + json.dumps(REFERENCE_PROBE).encode() + b"\n"
-    assert verify.parse_probe_output(out) == REFERENCE_PROBE
+    assert repl.parse_probe_output(out) == REFERENCE_PROBE
     with pytest.raises(UserError, match="printed no report"):
-        verify.parse_probe_output(b"Traceback\r\nSyntaxError\r\n")
+        repl.parse_probe_output(b"Traceback\r\nSyntaxError\r\n")
 
 
 def test_probe_reports_missing_modules_as_null():
@@ -167,7 +167,7 @@ def test_permission_denied_says_dialout(monkeypatch):
 
     monkeypatch.setattr(serial, "serial_for_url", refuse)
     with pytest.raises(UserError) as info:
-        verify.open_port("/dev/ttyACM0")
+        repl.open_port("/dev/ttyACM0")
     message = str(info.value)
     assert "no permission to open /dev/ttyACM0" in message and "dialout" in message
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from esptool.cmds import erase_flash, read_flash, write_flash
 
 from mpforge.board import filesystem, policy, store, transport
-from mpforge import ui
+from mpforge.text import size_text
 from mpforge.errors import UserError
 from mpforge.image import judge, partitions
 from mpforge.image.firmware import Firmware
@@ -38,6 +38,7 @@ class Result:
     was_reset: bool = False
     files: str = ""  # what became of the files on the board ("" when not looked at)
     backup: Path | None = None  # where they were saved, when they were
+    log: Path | None = None  # the port's log (board/portlog.py)
 
 
 @dataclass
@@ -75,7 +76,7 @@ def _files_region(esp, fp: policy.Fingerprint, port: str, reporter: transport.Re
 def _region_text(region: partitions.Partition | None) -> str:
     if region is None:
         return "none"
-    return f"{region.offset:#x}+{ui.size_text(region.size, space=False)}"
+    return f"{region.offset:#x}+{size_text(region.size, space=False)}"
 
 
 def _image(files: filesystem.Snapshot, size: int, port: str, hint: str = "") -> list[tuple[int, bytes]]:

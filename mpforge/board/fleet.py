@@ -1,8 +1,9 @@
-"""erase / flash on one or many boards: one progress line per port, a summary table.
+"""erase / flash / backup / restore on one or many boards: a Result per board.
 
 Each port runs in its own thread (parallel.run; esptool waits on the serial
 link most of the time), so boards are flashed in parallel and one board's
-failure does not stop the others. The exit code says whether all succeeded.
+failure does not stop the others. ui.board_results shows the results (a line
+for one board, a table for several) and ends the task if any failed.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from mpforge.board import parallel, portlog
 from mpforge.board import ports
 from mpforge.model import profiles
 from mpforge.model import settings as settings_mod
-from mpforge import ui
+from mpforge import events
 from mpforge.errors import UserError
 
 
@@ -26,49 +27,12 @@ def _failed(port: str, reporter: parallel.BoardReporter, error: str) -> device.R
 
 
 def run(step: str, port_list: list[str], work, *, workdir: Path, verbose: bool = False) -> list[device.Result]:
-    """work(port, reporter) -> Result on every port, in parallel (parallel.run); results in port order."""
-    return parallel.run(step, port_list, work, workdir=workdir, verbose=verbose, failed=_failed)
-
-
-def summary(step: str, results: list[device.Result], workdir: Path) -> None:
-    """One line for one board; a table for several. A failure raises one line naming its log."""
+    """work(port, reporter) -> Result on every port, in parallel (parallel.run); results in port
+    order, each naming its port's log."""
+    results = parallel.run(step, port_list, work, workdir=workdir, verbose=verbose, failed=_failed)
     for result in results:
-        for text in dict.fromkeys(result.warnings):  # esptool's, once each
-            ui.warn(step, f"{result.port}: {text}")
-    if len(results) == 1:
-        result = results[0]
-        if not result.ok:
-            raise UserError(f"{result.error} (log: {portlog.path(workdir, step, result.port)})")
-        ui.say(step, f"{result.port}: {_outcome(step, result)}")
-        return
-    rows = [("PORT", "BOARD", "RESULT", "WRITTEN", "TIME")]
-    for r in results:
-        rows.append((r.port, f"{r.board.chip} {r.board.mac}" if r.board else "-",
-                     "ok" if r.ok else "FAILED", ui.size_text(r.bytes_written) if r.ok else "-",
-                     f"{r.seconds:.1f} s" if r.ok else "-"))
-    ui.block(ui.columns(rows))
-    for r in results:  # what the table has no room for: files, and boards left unreset
-        for text in (f"files: {r.files}" if r.ok and r.files else "",
-                     r.reset if r.ok and not r.was_reset else ""):
-            if text:
-                ui.port_note(r.port, text)
-    failed = [r for r in results if not r.ok]
-    for r in failed:
-        ui.port_note(r.port, f"{r.error} (log: {portlog.path(workdir, step, r.port)})", problem=True)
-    if failed:
-        raise UserError(step, f"{len(failed)} of {len(results)} boards failed (see above)")
-
-
-def _outcome(step: str, result: device.Result) -> str:
-    reset = f"; {result.reset}" if result.reset else ""
-    if step == "erase":
-        return f"{result.board.describe()}: erased in {result.seconds:.1f} s{reset}"
-    if step in ("backup", "restore"):
-        return f"{result.board.describe()}: {result.files}{reset}"
-    files = f"; files: {result.files}" if result.files else ""
-    return (f"{result.board.describe()}: wrote {ui.size_text(result.bytes_written)} of "
-            f"{ui.size_text(result.total_bytes)} in {result.seconds:.1f} s at {result.baud} baud "
-            f"({'; '.join(result.regions)}){files}{reset}")
+        result.log = portlog.path(workdir, step, result.port)
+    return results
 
 
 # ---- what the tasks call ----------------------------------------------------------
@@ -141,19 +105,7 @@ def _on_boards(step: str, s: settings_mod.Settings, port_args, baud, what: str, 
     link = transport.Link.from_settings(s, baud, chip)
     port_list = ports.choose(port_args, s.port)
     if s.dry:
-        ui.would(step, f"{what} {', '.join(port_list)}")
+        events.would(step, f"{what} {', '.join(port_list)}")
         return []
-    results = run(step, port_list, lambda port, reporter: action(port, link, reporter),
-                  workdir=s.workdir, verbose=verbose)
-    summary(step, results, s.workdir)
-    return results
-
-
-def list_ports() -> None:
-    """`invoke ports`: the ports that look like ESP32-S3 boards."""
-    found = ports.candidates()
-    if not found:
-        ui.say("ports", "no ESP32-S3 boards found (looked for Espressif USB 303A:1001/303A:4001 "
-                        "and CP210x/CH34x/FTDI USB-UART bridges)")
-        return
-    ui.block("\n".join(candidate.line() for candidate in found))
+    return run(step, port_list, lambda port, reporter: action(port, link, reporter),
+               workdir=s.workdir, verbose=verbose)

@@ -11,7 +11,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from mpforge import lock, ui
+from mpforge import events, lock
 from mpforge.board import portlog
 from mpforge.errors import UserError
 
@@ -20,12 +20,13 @@ class BoardReporter:
     """One board's progress to its line of the display, and everything it says to its log.
 
     It is the Reporter device.py's esptool bridge calls (step, found, progress,
-    esptool); verify calls step and detail.
+    esptool); verify calls step, status and detail. The line is an event
+    (mpforge.events) the task layer's display draws.
     """
 
-    def __init__(self, display: ui.Boards, port: str, log: portlog.PortLog):
+    def __init__(self, task: str, port: str, log: portlog.PortLog):
+        self.task = task
         self.port = port
-        self.display = display
         self.log = log
         self.board = None  # policy.Fingerprint once known
         self.warnings: list[str] = []
@@ -33,14 +34,18 @@ class BoardReporter:
     def step(self, text: str, keep: bool = False) -> None:
         """What the board is doing now (`keep`: kept for transport.Reporter's callers; every step is logged)."""
         self.log.write(text)
-        self.display.status(self.port, text)
+        events.board_status(self.task, self.port, text)
+
+    def status(self, text: str, style: str = "") -> None:
+        """The board's outcome on its line (not logged: the caller logs what it stands for)."""
+        events.board_status(self.task, self.port, text, style)
 
     def found(self, board) -> None:
         self.board = board
         self.step(board.describe())
 
     def progress(self, done: int, total: int) -> None:
-        self.display.progress(self.port, done, total)
+        events.board_progress(self.task, self.port, done, total)
 
     def esptool(self, text: str, warning: bool = False) -> None:
         """esptool's own output: to the log; its warnings are shown again at the end."""
@@ -51,7 +56,7 @@ class BoardReporter:
     def detail(self, text: str) -> None:
         """A line for the log (shown live with --verbose): esptool's output, the REPL exchange."""
         self.log.write(text)
-        self.display.detail(self.port, text)
+        events.board_detail(self.task, self.port, text)
 
 
 def _run_one(work, port: str, reporter: BoardReporter, failed):
@@ -63,7 +68,7 @@ def _run_one(work, port: str, reporter: BoardReporter, failed):
         reporter.log.write(f"error: {exc}")
         result = failed(port, reporter, str(exc))
     except Exception as exc:  # a bug: keep the other boards going, show the traceback
-        traceback.print_exc()
+        events.warn(reporter.task, f"{port}: {traceback.format_exc().rstrip()}")
         reporter.log.write(traceback.format_exc())
         result = failed(port, reporter, f"unexpected error: {exc!r}")
     reporter.log.mark("finished")
@@ -72,15 +77,15 @@ def _run_one(work, port: str, reporter: BoardReporter, failed):
 
 
 def run(step: str, port_list: list[str], work, *, workdir: Path, failed, verbose: bool = False,
-        console=None) -> list:
+        to_stderr: bool = False) -> list:
     """work(port, reporter) -> result on every port, in parallel; results in port order.
 
     A UserError on a port becomes failed(port, reporter, message). Each port's
-    log is <workdir>/logs/<step>-<port>.log (portlog.path). `console`: where the
-    display goes (a rich Console; default stdout).
+    log is <workdir>/logs/<step>-<port>.log (portlog.path). The live lines
+    (events.boards) go to stderr with to_stderr, verbose shows each log live.
     """
-    with ui.Boards(step, port_list, console=console, verbose=verbose) as display:
-        reporters = {port: BoardReporter(display, port, portlog.PortLog(workdir, step, port))
+    with events.boards(step, port_list, verbose=verbose, stderr=to_stderr):
+        reporters = {port: BoardReporter(step, port, portlog.PortLog(workdir, step, port))
                      for port in port_list}
         try:
             if len(port_list) == 1:  # in this thread, so Ctrl-C stops it at once

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from esptool.cmds import detect_flash_size
 
-from mpforge import ui
+from mpforge.text import size_text
 from mpforge.errors import UserError
 from mpforge.image import judge
 from mpforge.image.firmware import Firmware
@@ -33,8 +33,8 @@ class Fingerprint:
     mac: str
 
     def hardware(self) -> str:
-        flash = f"{ui.size_text(self.flash_size, space=False) if self.flash_size else 'unknown-size'} {self.flash_type} flash"
-        psram = (f"{ui.size_text(self.psram_size, space=False)} {self.psram_mode} PSRAM" if self.psram_size
+        flash = f"{size_text(self.flash_size, space=False) if self.flash_size else 'unknown-size'} {self.flash_type} flash"
+        psram = (f"{size_text(self.psram_size, space=False)} {self.psram_mode} PSRAM" if self.psram_size
                  else "no PSRAM")
         return f"{flash}, {psram}"
 
@@ -67,7 +67,7 @@ def check_board(fp: Fingerprint, profile: Profile, port: str, force: bool,
     if problems[0].rule == "chip":
         raise UserError(f"the board on {port} is an {fp.chip}; profile {profile.name} is for an "
                         f"{problems[0].wanted}")
-    needs_psram = (f"{ui.size_text(profile.psram_size, space=False)} {profile.psram_mode} PSRAM"
+    needs_psram = (f"{size_text(profile.psram_size, space=False)} {profile.psram_mode} PSRAM"
                    if profile.psram_size else "no PSRAM")
     raise UserError(
         f"the board on {port} does not match profile {profile.name} "

@@ -249,10 +249,9 @@ def filesystem_span(table: list[Partition], flash_size: int, made_at_boot: bool)
 
 def line_facts(version: str) -> dict:
     """The [layout] facts of a release's line (overlays/<line>/overlay.toml)."""
-    from mpforge.build import overlay  # the overlay renders with this module: import on use
-    from mpforge.model import releases
+    from mpforge.model import lines, releases
 
-    return overlay.line_spec(releases.get(version).line).get("layout", {})
+    return lines.load(releases.get(version).line).spec.get("layout", {})
 
 
 def app_needed(built_app: int | None) -> int:
