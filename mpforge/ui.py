@@ -79,13 +79,8 @@ class EventPrinter:
         elif kind == "waiting":
             print(event.text, file=sys.stderr, flush=True)
         elif kind == "boards_open":
-            console = None
-            if event.stderr:
-                from rich.console import Console
-
-                console = Console(stderr=True, highlight=False)
-            self.boards[event.step] = Boards(event.step, list(event.lines), console=console,
-                                             verbose=event.verbose).__enter__()
+            self.boards[event.step] = Boards(event.step, list(event.lines), verbose=event.verbose,
+                                             stderr=event.stderr).__enter__()
         elif kind == "boards_close":
             display = self.boards.pop(event.step, None)
             if display is not None:
@@ -395,14 +390,19 @@ class Boards:
     show only with verbose, above the live region.
     """
 
-    def __init__(self, step: str, ports: list[str], console=None, verbose: bool = False):
+    def __init__(self, step: str, ports: list[str], console=None, verbose: bool = False,
+                 stderr: bool = False):
         import threading
-        from rich.console import Console
 
         self.step = step
         self.ports = list(ports)
         # bound to the stream of now: a thread's redirect_stdout must not take the display along
-        self.console = console or Console(file=sys.stdout, highlight=False, soft_wrap=False)
+        self.stream = sys.stderr if stderr else sys.stdout
+        self.console = console
+        if console is None and self.stream.isatty():
+            from rich.console import Console  # only a terminal needs rich: plain lines are written here
+
+            self.console = Console(file=self.stream, highlight=False, soft_wrap=False)
         self.verbose = verbose
         self.rows = {port: _Row() for port in self.ports}
         self.port_width = min(max(len(p) for p in self.ports), 24) if self.ports else 0
@@ -412,7 +412,7 @@ class Boards:
 
     @property
     def on_terminal(self) -> bool:
-        return self.console.is_terminal
+        return self.console is not None and self.console.is_terminal
 
     # rich calls this on each refresh
     def __rich_console__(self, console, options):
@@ -481,6 +481,10 @@ class Boards:
         self._print(f"{self.step} {port}: {text}")
 
     def _print(self, text: str, style: str = "") -> None:
+        if self.console is None:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+            return
         from rich.text import Text
 
         (self.live.console if self.live else self.console).print(Text(text, style=style), soft_wrap=True)
