@@ -104,6 +104,23 @@ def test_head_and_gitlinks_read_from_files_match_git(tmp_path, sources):
     assert gitfiles.head(tmp_path) is None and gitfiles.gitlinks(tmp_path) is None  # not a repository
 
 
+def test_gitlinks_index_v4_long_prefix(tmp_path):
+    """Index v4 says how much of the previous path to drop as git's offset varint: a drop
+    of 128 bytes or more takes two bytes (the continuation), here 252 and 250."""
+    repo = tmp_path / "r"
+    git(tmp_path, "init", "-q", str(repo))
+    long = "d/" + "x" * 250
+    (repo / "d").mkdir()
+    (repo / long).write_text("a\n")
+    git(repo, "add", long)
+    sha = "0123456789abcdef0123456789abcdef01234567"  # a gitlink's commit need not be here
+    for path in ("d/y/sub", "e/sub"):  # after the long path: drops 250, then 252 bytes
+        git(repo, "update-index", "--add", "--cacheinfo", f"160000,{sha},{path}")
+    git(repo, "update-index", "--index-version", "4")
+    assert (repo / ".git" / "index").read_bytes()[4:8] == b"\0\0\0\x04"
+    assert gitfiles.gitlinks(repo) == _git_links(repo) == {"d/y/sub": sha, "e/sub": sha}
+
+
 def test_list_and_status_load_no_board_code(mp):
     """-X importtime names every module a command imports (on stderr)."""
     for args in (["--list"], ["status"]):
