@@ -27,7 +27,8 @@ flash   `invoke flash` against the plain esptool line a user would type
         esp_mock.py) with the UART wire modelled: first flash, identical
         re-flash, one 4 KB sector changed, and 1/2/4/8 boards.
 verify  `invoke verify` against `mpremote connect PORT exec "print(1)"`, both
-        against the same MicroPython REPL peer (tests/harness/repl_peer.py).
+        against the same MicroPython REPL peer (tests/harness/repl_peer.py),
+        with `invoke --list` beside them as the floor of any invoke task.
 """
 
 from __future__ import annotations
@@ -337,23 +338,29 @@ def bench_verify(repeat: int) -> None:
         return
     env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_MPFORGE_")}
     print("\nverify: the REPL peer is MicroPython's WebAssembly port under node (tests/harness/repl_peer.py);"
-          "\n  it has no raw-paste mode, so both tools send code in 256-byte pieces 10 ms apart (mpremote's"
-          "\n  fallback); a real ESP32-S3 takes raw-paste. socket:// adds a fixed close delay a real port does not.")
+          "\n  like an ESP32-S3 it takes raw-paste mode (the peer's server speaks its flow control), so code"
+          "\n  goes out without mpremote's 10 ms pauses. socket:// adds a fixed close delay a real port does not."
+          "\n  `invoke --list` is the floor of any invoke task (interpreter, invoke, tasks.py).")
     for transport in ("pty", "tcp"):
         peer = ReplPeer("reference", transport)
         try:
-            base, ours = 'mpremote connect PORT exec "print(1)"', "invoke verify --port PORT"
-            CPU.pop(base, None), CPU.pop(ours, None)
+            base, ours, floor = 'mpremote connect PORT exec "print(1)"', "invoke verify --port PORT", "invoke --list"
+            for name in (base, ours, floor):
+                CPU.pop(name, None)
             commands = {
                 base: lambda: run([sys.executable, "-m", "mpremote", "connect", peer.port, "exec", "print(1)"],
                                   env, name=base),
                 ours: lambda: run(invoke_cmd("verify", "--port", peer.port), env, name=ours),
+                floor: lambda: run(invoke_cmd("--list"), env, name=floor),
             }
             times = rounds(commands, repeat)
         finally:
             peer.close()
-        table(f"verify over {'a PTY' if transport == 'pty' else 'socket://'} ({repeat} rounds)", times,
-              'mpremote connect PORT exec "print(1)"')
+        table(f"verify over {'a PTY' if transport == 'pty' else 'socket://'} ({repeat} rounds)", times, base)
+        above = [v - f for v, f in zip(times[ours], times[floor])]
+        print(f"  verify above the invoke floor, median {statistics.median(above):.3f}s; "
+              f"1.3x of mpremote's median is {1.3 * statistics.median(times[base]):.3f}s, "
+              f"the floor alone {statistics.median(times[floor]):.3f}s")
 
 
 # ---- main ---------------------------------------------------------------------------------
