@@ -16,15 +16,6 @@ from mpforge.model import settings
 PACKAGE = ROOT / "mpforge"
 MAY_IMPORT_UI = {"mpforge/ui.py", "mpforge/cli.py"}
 MAY_WRITE = {"mpforge/ui.py"}
-#: mpforge/board/ modules that still import mpforge.ui or print: the lead converts them
-#: (issue 11) and empties this set. A file that keeps no violation must leave it.
-BOARD_NOT_YET_CONVERTED = {
-    "mpforge/board/device.py",
-    "mpforge/board/fleet.py",
-    "mpforge/board/parallel.py",
-    "mpforge/board/policy.py",
-    "mpforge/board/verify.py",
-}
 _STREAMS = {"stdout", "stderr", "__stdout__", "__stderr__"}
 
 
@@ -87,15 +78,9 @@ def violations() -> dict[str, list[str]]:
 
 
 def test_only_ui_prints_and_only_the_task_layer_imports_it():
-    new = {name: problems for name, problems in violations().items() if name not in BOARD_NOT_YET_CONVERTED}
-    assert new == {}, ("library code says what it does with mpforge.events and returns results; "
-                       "only mpforge/ui.py prints, only ui.py and cli.py import it: " + repr(new))
-
-
-def test_board_modules_left_to_convert_still_need_it():
-    """A board module converted since leaves BOARD_NOT_YET_CONVERTED, so the set only shrinks."""
     found = violations()
-    assert [name for name in sorted(BOARD_NOT_YET_CONVERTED) if name not in found] == []
+    assert found == {}, ("library code says what it does with mpforge.events and returns results; "
+                         "only mpforge/ui.py prints, only ui.py and cli.py import it: " + repr(found))
 
 
 def test_the_checks_see_each_form_of_the_rule_broken():
