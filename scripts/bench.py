@@ -28,7 +28,9 @@ flash   `invoke flash` against the plain esptool line a user would type
         re-flash, one 4 KB sector changed, and 1/2/4/8 boards.
 verify  `invoke verify` against `mpremote connect PORT exec "print(1)"`, both
         against the same MicroPython REPL peer (tests/harness/repl_peer.py),
-        with `invoke --list` beside them as the floor of any invoke task.
+        with `invoke --list` beside them as the floor of any invoke task, and
+        `mpremote connect PORT run scripts/board_probe.py`: the same probe by
+        hand (what verify reads, without the checks).
 """
 
 from __future__ import annotations
@@ -345,11 +347,14 @@ def bench_verify(repeat: int) -> None:
         peer = ReplPeer("reference", transport)
         try:
             base, ours, floor = 'mpremote connect PORT exec "print(1)"', "invoke verify --port PORT", "invoke --list"
-            for name in (base, ours, floor):
+            same = "mpremote connect PORT run scripts/board_probe.py"
+            for name in (base, same, ours, floor):
                 CPU.pop(name, None)
             commands = {
                 base: lambda: run([sys.executable, "-m", "mpremote", "connect", peer.port, "exec", "print(1)"],
                                   env, name=base),
+                same: lambda: run([sys.executable, "-m", "mpremote", "connect", peer.port, "run",
+                                   "scripts/board_probe.py"], env, name=same),
                 ours: lambda: run(invoke_cmd("verify", "--port", peer.port), env, name=ours),
                 floor: lambda: run(invoke_cmd("--list"), env, name=floor),
             }
