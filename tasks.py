@@ -105,7 +105,8 @@ def status(c, profile=None, micropython=None, backend=None):
 def dist(c, profile=None, micropython=None, dest=None):
     """Collect a build into dist/<profile>-<release>/ for flashing without mpforge.
 
-    Writes firmware.bin (merged, at 0x0), the separate images, flash_args for
+    Writes firmware.bin (merged, at the chip's bootloader offset: 0x0 on an
+    ESP32-S3), the separate images, flash_args for
     `esptool write-flash @flash_args`, an ESP Web Tools manifest.json (the
     images at their offsets: a browser install keeps NVS), index.html to
     install from a browser (`invoke serve`), build-info.json and SHA256SUMS.

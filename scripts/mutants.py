@@ -57,6 +57,7 @@ MUTANTS = [
     m("judge: not an ESP image", JUDGE, "    except Exception as exc:  # esptool raises FatalError and struct errors alike\n"
       "        return [Problem(", "    except Exception as exc:  # esptool raises FatalError and struct errors alike\n"
       "        return [] and [Problem("),
+    m("judge: bootloader at the chip's offset", JUDGE, "    if boot != chip_boot:", "    if False:"),
     m("judge: image chip id", JUDGE, "    if chip_id != CHIP_DEFS[chip].IMAGE_CHIP_ID:", "    if False:"),
     m("judge: image checksum", JUDGE, "    if not checksum_ok:", "    if False:"),
     m("judge: image SHA-256", JUDGE,

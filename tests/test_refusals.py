@@ -176,6 +176,28 @@ def test_judge_refuses_each_firmware_rule_alone(build, rule):
     assert problems[0].forcible == (rule in FORCIBLE)
 
 
+def _bootloader_at(build: Path, offset: int) -> None:
+    path = build / "flasher_args.json"
+    data = json.loads(path.read_text())
+    data["flash_files"] = {(hex(offset) if rel == "bootloader/bootloader.bin" else at): rel
+                           for at, rel in data["flash_files"].items()}
+    data["bootloader"]["offset"] = hex(offset)
+    path.write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("step", ["build", "dist", "flash"])
+def test_bootloader_goes_where_the_chip_entry_says(job, build, step):
+    """The ROM starts the bootloader at one offset (model/chips.toml: 0x0 on the ESP32-S3);
+    a build that puts it elsewhere is refused, even with --force (it would not boot)."""
+    _bootloader_at(build, 0x0)
+    assert judge.firmware_problems(firmware.load(build), REF) == []
+    _bootloader_at(build, 0x1000)
+    problems = judge.firmware_problems(firmware.load(build), REF)
+    assert [(p.rule, p.forcible) for p in problems] == [("bootloader offset", False)]
+    with pytest.raises(UserError, match="the bootloader goes to 0x1000; an ESP32-S3 starts it from 0x0"):
+        STEPS[step](job)
+
+
 # the table's layout rules one by one: (table, nearest neighbour, found, wanted)
 LAYOUT_CASES = {
     "past the end": (default_partitions("32MB"), default_partitions("16MB"), "vfs ends at 0x2000000", "16MB flash"),

@@ -3,7 +3,8 @@ without mpforge, served to a browser, or handed to `invoke flash`.
 
 `collect(job)` writes ``<dist root>/<profile>-<release>/``:
 
-    firmware.bin          bootloader + partition table + app merged, written at 0x0
+    firmware.bin          bootloader + partition table + app merged, written at the
+                          chip's bootloader offset (0x0 on the ESP32-S3; chips.toml)
     bootloader.bin, partition-table.bin, micropython.bin
                           the separate images (offsets in flash_args and build-info.json)
     flash_args            `cd <folder> && esptool --chip esp32s3 --port P write-flash @flash_args`
@@ -87,7 +88,7 @@ def collect(job: Job, dest: str | os.PathLike | None = None) -> Path:
         raise UserError(STEP, f"{folder / clash[0]} is yours (not in {SUMS}) and dist now writes a file of "
                         "that name; move it away and run again")
     _publish(folder, files, _build_time(fw), extras)
-    events.note(STEP, f"{job.label}: {len(files)} files in {rel} (flash {MERGED} at 0x0, "
+    events.note(STEP, f"{job.label}: {len(files)} files in {rel} (flash {MERGED} at {job.chip.bootloader_offset:#x}, "
                       f"or `esptool --chip {fw.chip} write-flash @{FLASH_ARGS}` in that folder)")
     return folder
 
@@ -130,7 +131,7 @@ def _contents(job: Job, fw: firmware.Firmware) -> dict[str, bytes]:
         files[names[image.offset]] = data
         parts.append((image.offset, data))
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        merged = _merge(parts, fw.chip)
+        merged = _merge(parts, fw.chip, job.chip.bootloader_offset)
     files[MERGED] = merged
     files[FLASH_ARGS] = _flash_args(fw, names).encode()
     files[web.MANIFEST] = _json(web.manifest(job, fw, names))
@@ -141,11 +142,13 @@ def _contents(job: Job, fw: firmware.Firmware) -> dict[str, bytes]:
     return files
 
 
-def _merge(parts: list[tuple[int, bytes]], chip: str) -> bytes:
+def _merge(parts: list[tuple[int, bytes]], chip: str, offset: int) -> bytes:
+    """One image of the parts that starts at `offset`, the chip's bootloader offset, as
+    MicroPython's own firmware.bin does (docs/micropython-esp32.md §7)."""
     from esptool.cmds import merge_bin  # esptool's own merge, header flash settings kept
 
     return merge_bin(parts, chip=chip, output=None, flash_mode="keep", flash_size="keep",
-                     flash_freq="keep", format="raw")
+                     flash_freq="keep", format="raw", target_offset=offset)
 
 
 def _flash_args(fw: firmware.Firmware, names: dict[int, str]) -> str:
@@ -203,7 +206,7 @@ def _build_info(job: Job, fw: firmware.Firmware, names: dict[int, str], files: d
         "images": [{"file": names[image.offset], "offset": image.offset, "role": image.role,
                     "size": len(files[names[image.offset]]), "sha256": sha256(files[names[image.offset]])}
                    for image in fw.images],
-        "merged": {"file": MERGED, "offset": 0, "size": len(files[MERGED])},
+        "merged": {"file": MERGED, "offset": job.chip.bootloader_offset, "size": len(files[MERGED])},
         "layout": _layout(job, fw),
         "settings": resolved,
         "settings_source": source,

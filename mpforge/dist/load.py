@@ -3,7 +3,7 @@ checking every file against SHA256SUMS; a changed or missing file is refused
 with its name. It returns a `Dist`:
 
     dist.images      firmware.Image tuple (offset, path, role), sorted by offset
-    dist.merged      Path of firmware.bin (write at 0x0)
+    dist.merged      Path of firmware.bin (write at build-info.json's merged.offset)
     dist.firmware    a firmware.Firmware for the separate images, as `firmware.load`
                      returns for a build folder (chip, flash mode/size/freq)
     dist.info        build-info.json as a dict
@@ -42,7 +42,7 @@ class Dist:
     flash_size: str
     flash_freq: str
     images: tuple[firmware.Image, ...]  # the separate images, by offset
-    merged: Path  # firmware.bin, to be written at 0x0
+    merged: Path  # firmware.bin, to be written at the chip's bootloader offset
     info: dict = field(repr=False)  # build-info.json
 
     @property

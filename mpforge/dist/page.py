@@ -30,8 +30,11 @@ def _e(value) -> str:
 
 
 def render(info: dict, table: list[partitions.Partition], sums: list[Sum], *, title: str,
-           psram: str, manifest: str, script_src: str, table_offset: int = partitions.TABLE_OFFSET) -> str:
-    """The page for a dist: `info` is its build-info.json, `table` its partition table."""
+           psram: str, manifest: str, script_src: str, table_offset: int = partitions.TABLE_OFFSET,
+           bootloader_offset: int | None = None) -> str:
+    """The page for a dist: `info` is its build-info.json, `table` its partition table,
+    `bootloader_offset` the chip's (where firmware.bin goes; default: the default chip's)."""
+    boot = chips.default().bootloader_offset if bootloader_offset is None else bootloader_offset
     release = info.get("micropython", {})
     flash = info.get("flash", {})
     heading = f"MicroPython {release.get('version', '?')} for {title}"
@@ -86,7 +89,7 @@ unless you choose to erase the device.</p>
 <p class="note">The browser does not check what it wrote. Afterwards, prove the board runs this firmware:
 <code>invoke verify --port PORT --firmware dist/{_e(info.get("profile", "?"))}-{_e(release.get("version", "?"))}</code>
 (the path of this folder).</p>
-<p>Without a browser: <code>esptool --chip {_e(chip)} write-flash 0x0 firmware.bin</code>
+<p>Without a browser: <code>esptool --chip {_e(chip)} write-flash {boot:#x} firmware.bin</code>
 (the whole image, NVS included), or <code>invoke flash --firmware</code> with this folder.</p>
 
 <h2>The firmware</h2>
@@ -95,7 +98,7 @@ unless you choose to erase the device.</p>
 </table>
 
 <h2>Flash layout</h2>
-{_svg(table, _flash_bytes(flash.get("size")), table_offset)}
+{_svg(table, _flash_bytes(flash.get("size")), table_offset, boot)}
 <table>
 <tr><th>Partition</th><th>Type</th><th>Offset</th><th>Size</th></tr>
 {layout}
@@ -145,7 +148,7 @@ def _box(cls: str, name: str, offset: int, size: int, colour: str, scale: float,
     return rect
 
 
-def _svg(table: list[partitions.Partition], flash_size: int | None, table_offset: int) -> str:
+def _svg(table: list[partitions.Partition], flash_size: int | None, table_offset: int, boot: int) -> str:
     """The flash drawn to scale: one box per partition (class "partition"), the bootloader
     and table in front of them, and a label row per partition linked to its box. Below
     it, the start of the flash up to the first app, enlarged (class "zoom"), where the
@@ -153,7 +156,7 @@ def _svg(table: list[partitions.Partition], flash_size: int | None, table_offset
     ordered = sorted(table, key=lambda p: p.offset)
     total = max([flash_size or 0, *(p.end for p in ordered)])
     scale = _SVG_WIDTH / total
-    shapes = [_box("reserved", "bootloader", 0, table_offset, "#9e9e9e", scale, _BAR_Y),
+    shapes = [_box("reserved", "bootloader", boot, table_offset - boot, "#9e9e9e", scale, _BAR_Y),
               _box("reserved", "partition table", table_offset, partitions.TABLE_SECTOR, "#616161", scale, _BAR_Y)]
     labels = []
     for row, p in enumerate(ordered):
@@ -172,7 +175,7 @@ def _svg(table: list[partitions.Partition], flash_size: int | None, table_offset
         zoom = _SVG_WIDTH / zoom_end
         y = height + 18
         labels.append(f'<text x="0" y="{y - 6}">0x0 to {zoom_end:#x} enlarged</text>')
-        labels.append(_box("zoom", "bootloader", 0, table_offset, "#9e9e9e", zoom, y, label=True))
+        labels.append(_box("zoom", "bootloader", boot, table_offset - boot, "#9e9e9e", zoom, y, label=True))
         labels.append(_box("zoom", "table", table_offset, partitions.TABLE_SECTOR, "#616161", zoom, y, label=True))
         labels += [_box("zoom", p.label, p.offset, p.size, _colour(p), zoom, y, label=True)
                    for p in ordered if p.end <= zoom_end]

@@ -20,7 +20,7 @@ from pathlib import Path
 from esptool.targets import CHIP_DEFS
 
 from mpforge import PROJECT_ROOT
-from mpforge.dist import Sum, page
+from mpforge.dist import MERGED, Sum, page
 from mpforge.errors import UserError
 from mpforge.image import firmware, partitions
 from mpforge.model.settings import Job
@@ -85,10 +85,10 @@ def files(job: Job, fw: firmware.Firmware, names: dict[int, str], files_so_far: 
     table = partitions.parse(files_so_far[names[table_image.offset]])
     sums = [Sum.of(names[image.offset], files_so_far[names[image.offset]], image.offset) for image in fw.images]
     flashed = set(names.values())
-    sums += [Sum.of(name, data, 0 if name == "firmware.bin" else None)
+    sums += [Sum.of(name, data, job.chip.bootloader_offset if name == MERGED else None)
              for name, data in sorted(files_so_far.items()) if name not in flashed]
     p = job.profile
     psram = f"{size_text(p.psram_size)} {p.psram_mode}" if p.psram_size else "none"
     html = page.render(info, table, sums, title=p.title, psram=psram, manifest=MANIFEST, script_src=src,
-                       table_offset=table_image.offset)
+                       table_offset=table_image.offset, bootloader_offset=job.chip.bootloader_offset)
     return {INDEX: html.encode(), **extra}

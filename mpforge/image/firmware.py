@@ -50,7 +50,8 @@ class Firmware:
 
     @property
     def merged(self) -> Path:
-        """MicroPython's own merged image (bootloader + table + app), written at 0x0 on S3."""
+        """MicroPython's own merged image (bootloader + table + app), written at the chip's
+        bootloader offset (chips.toml: 0x0 on the ESP32-S3)."""
         return self.build_dir / "firmware.bin"
 
 

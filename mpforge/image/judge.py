@@ -30,6 +30,7 @@ from mpforge.text import size_text
 from mpforge.errors import UserError
 from mpforge.image import layout, partitions
 from mpforge.image.firmware import IMAGE_ROLES, ROLES, UNSPECIFIED, Firmware, chip_name
+from mpforge.model import chips
 from mpforge.model.profiles import Profile
 
 if TYPE_CHECKING:  # the board's fingerprint (mpforge.board.policy.Fingerprint)
@@ -152,6 +153,11 @@ def firmware_problems(fw: Firmware, profile: Profile) -> list[Problem]:
                         f"{fw.build_dir}: the build has no {', '.join(missing)} image; wanted "
                         f"{', '.join(ROLES)}")]
     found: list[Problem] = []
+    boot, chip_boot = roles["bootloader"].offset, chips.get(profile.chip).bootloader_offset
+    if boot != chip_boot:  # the ROM starts the bootloader only there (model/chips.toml)
+        found.append(Problem("bootloader offset", f"{boot:#x}", f"{chip_boot:#x}",
+                             f"{fw.build_dir}: the bootloader goes to {boot:#x}; an {wanted_chip} "
+                             f"starts it from {chip_boot:#x}"))
     if fw.flash_size not in UNSPECIFIED and fw.flash_size != profile.flash_size_label:
         found.append(Problem("flash size", fw.flash_size, profile.flash_size_label,
                              f"the firmware in {fw.build_dir} was built for {fw.flash_size} flash; "

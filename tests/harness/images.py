@@ -160,15 +160,17 @@ def make_bootloader(size: int = 0x5000, chip: str = "esp32s3", flash_size: str =
     """A second-stage bootloader image (RAM segments only), about `size` bytes."""
     rom = _rom(chip)
     image = _new_image(chip, flash_size, flash_mode, flash_freq)
-    image.entrypoint = _region(rom, "IRAM") + 0x58000
-    dram = _region(rom, "DRAM") + 0x58000
-    iram = _region(rom, "IRAM") + 0x58000
+    # Inside the RAM regions; on the ESP32, IRAM + 0x58000 would already be its flash-mapped IROM.
+    into = 0x400 if chip == "esp32" else 0x58000
+    image.entrypoint = _region(rom, "IRAM") + into
+    dram = _region(rom, "DRAM") + into
+    iram = _region(rom, "IRAM") + into
     half = max(256, (size - 128) // 2) & ~3
     image.segments = [ELFSection(b".dram0.data", dram, _filler(half, seed), 0),
                       ELFSection(b".iram_loader.text", iram, _filler(half, seed + 1), 0)]
     data = _save(image)
     LoadFirmwareImage(chip, data)
-    if BOOTLOADER_OFFSET_S3 + len(data) > PARTITION_TABLE_OFFSET:
+    if rom.BOOTLOADER_FLASH_OFFSET + len(data) > PARTITION_TABLE_OFFSET:
         raise ValueError("bootloader would overlap the partition table at 0x8000")
     return data
 
