@@ -64,10 +64,10 @@ class EventPrinter:
         if kind in ("progress", "activity"):
             bar = self.bars.get(event.step) or self.bars.setdefault(event.step, Progress(event.step))
             bar.update(event.done, event.total, event.text) if kind == "progress" else bar.activity(event.text)
-        elif kind == "done":
-            bar = self.bars.pop(event.step, None)
-            if bar is not None:
-                bar.close()
+        elif kind in ("done", "boards_close"):  # the end of a step's progress line, or of its boards' lines
+            shown = (self.bars if kind == "done" else self.boards).pop(event.step, None)
+            if shown is not None:
+                shown.close()
         elif kind == "note":
             say(event.step, event.text)
         elif kind == "warn":
@@ -81,10 +81,6 @@ class EventPrinter:
         elif kind == "boards_open":
             self.boards[event.step] = Boards(event.step, list(event.lines), verbose=event.verbose,
                                              stderr=event.stderr).__enter__()
-        elif kind == "boards_close":
-            display = self.boards.pop(event.step, None)
-            if display is not None:
-                display.close()
         elif kind.startswith("board_") and event.step in self.boards:
             display = self.boards[event.step]
             if kind == "board_status":
