@@ -181,6 +181,10 @@ def env_problem(config) -> str | None:
             return f"{name} names no setting; {hint} (unset it: unset {name})"
         path = known[name]
         old = loader._path_get(path)
+        if isinstance(old, (list, dict)):  # invoke casts no list or table from the environment
+            return (f"{name}: invoke cannot read a {'list' if isinstance(old, list) else 'table'} from the "
+                    f"environment; set {'.'.join(path)} in invoke.yaml (or a -f file), or give the task's "
+                    f"flag once per value (unset it: unset {name})")
         if isinstance(old, bool) and value.strip() not in ("0", "1", ""):
             # invoke reads every text but "0" and "" as true, so "no" or "false" would mean yes.
             return (f"{name}={value!r}: invoke reads only 1 (true) and 0 (false) for setting "

@@ -52,6 +52,8 @@ def profile_with(old: str, new: str) -> str:
 SETTINGS = [
     Case("env-timeout-not-a-number", ["status"], "INVOKE_MPFORGE_VERIFY_TIMEOUT='soon'",
          env={"INVOKE_MPFORGE_VERIFY_TIMEOUT": "soon"}),
+    Case("env-list-setting", ["ci"], "INVOKE_MPFORGE_CI_PROFILES: invoke cannot read a list from the environment",
+         env={"INVOKE_MPFORGE_CI_PROFILES": "esp32s3-n16r8,esp32s3-n8r8"}),
     Case("env-baud-not-a-number", ["erase", "--port", "socket://127.0.0.1:9"], "INVOKE_MPFORGE_BAUD='fast'",
          env={"INVOKE_MPFORGE_BAUD": "fast"}),
     Case("env-bool-word", ["install-prereqs"], "invoke reads only 1 (true) and 0 (false)",
