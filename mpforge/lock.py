@@ -80,6 +80,8 @@ def port_lock_dir() -> Path:
 
 
 def port(name: str):
-    """The lock of one serial port or URL, shared by every workdir of this user."""
-    key = hashlib.sha256(name.encode()).hexdigest()[:16]
+    """The lock of one serial port or URL, shared by every workdir of this user. A device
+    path is keyed by the device it names, so /dev/serial/by-id/... and /dev/ttyACM0 share one."""
+    device = name if "://" in name else os.path.realpath(name)
+    key = hashlib.sha256(device.encode()).hexdigest()[:16]
     return hold(port_lock_dir() / f"port-{key}.lock", f"port {name}")

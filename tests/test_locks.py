@@ -82,6 +82,23 @@ def test_a_board_in_use_is_refused_with_no_wait(invoke_run, tmp_path):
         holder.communicate("\n", timeout=30)
 
 
+def test_one_board_under_two_names_is_one_lock(invoke_run, tmp_path):
+    """A device path and a link to it (as /dev/serial/by-id/... is to /dev/ttyACM0) name one
+    board, so they share one lock. The "device" is a plain file: the lock is taken before the
+    port is opened, and the refusal comes first."""
+    env = {**invoke_run.env, "XDG_RUNTIME_DIR": str(tmp_path / "run")}
+    device = tmp_path / "ttyACM0"
+    device.write_text("")
+    by_id = tmp_path / "usb-Espressif_USB_JTAG_serial_debug_unit-if00"
+    by_id.symlink_to(device)
+    holder = _hold(device, kind="port", env=env)
+    try:
+        line = one_line_error(invoke_run("verify", "--port", str(by_id), "--no-wait", env=env))
+        assert f"port {by_id} is in use by pid {holder.pid}" in line, line
+    finally:
+        holder.communicate("\n", timeout=30)
+
+
 def test_a_killed_holder_never_blocks(invoke_run, tmp_path):
     holder = _hold(tmp_path / "work")
     holder.send_signal(signal.SIGKILL)
