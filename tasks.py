@@ -185,7 +185,7 @@ def erase(c, port=None, baud=None, verbose=False):
     "profile": PROFILE,
     "micropython": "the release whose build to flash: " + RELEASE,
     "force": "flash even if the board's flash or PSRAM does not match the profile",
-    "erase": "erase the whole flash first",
+    "erase": "erase the whole flash first (the board's files are copied into <workdir>/backups first)",
     "baud": "transfer baud rate (default: setting `baud`, 921600; falls back to 460800, 115200)",
     "firmware": "flash this instead of the profile's build: an `invoke dist` folder or zip "
                 "(checked against its SHA256SUMS; its profile is checked against the board) or a build folder",

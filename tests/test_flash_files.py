@@ -172,6 +172,22 @@ def test_files_survive_a_flash_that_moves_the_filesystem(run, built, tmp_path):
         assert (saved / "files" / "lib" / "sensor.py").read_bytes() == FILES["/lib/sensor.py"]
 
 
+def test_erase_first_keeps_a_copy_of_the_files(run, built, tmp_path):
+    """--erase empties the flash, files too; they are copied first, and `invoke restore` puts
+    them back into the new firmware's filesystem."""
+    with MockBoard() as board:
+        old_board(board)
+        result = run("flash", board.url, "--erase")
+        assert result.returncode == 0, result.stderr
+        [saved] = backups(tmp_path, board)
+        assert f"backed up to {saved}" in result.stdout and "invoke restore" in result.stdout
+        assert (saved / "files" / "main.py").read_bytes() == FILES["/main.py"]
+        assert board.flash.erases == 1 and bytes(board.flash.data[VFS:VFS + 4096]) == b"\xff" * 4096
+        result = run("restore", board.url)
+        assert result.returncode == 0, result.stderr
+        assert lfs_files(bytes(board.flash.data[VFS:VFS + NEW_FS_SIZE]), NEW_FS_SIZE // 4096) == FILES
+
+
 def test_a_blank_filesystem_needs_no_backup(run, built, tmp_path):
     with MockBoard() as board:
         old_board(board, fs=b"\xff" * 8192)  # the old table, a filesystem never formatted

@@ -135,6 +135,27 @@ def _plan_files(esp, fp: policy.Fingerprint, port: str, new_table: bytes, flash_
     return _FilesPlan(note, [(new.offset + offset, data) for offset, data in runs], backup)
 
 
+def _save_before_erase(esp, fp: policy.Fingerprint, port: str, flash_size: int, workdir: Path,
+                       discard: bool, reporter: transport.Reporter) -> _FilesPlan:
+    """flash --erase: the files go with the whole flash, so a copy of them is kept first
+    (`invoke restore` writes it back). One that cannot be read is erased all the same: the
+    user asked for an empty flash."""
+    erased = "erased with the whole flash (--erase)"
+    old = None if discard else board_filesystem(esp, flash_size)
+    if old is None:
+        return _FilesPlan(erased)
+    reporter.step(f"reading the board's files at {_region_text(old)} before the erase", keep=True)
+    try:
+        snapshot = filesystem.read(_read(esp), old)
+    except filesystem.FilesystemError as exc:
+        return _FilesPlan(f"{erased}; its filesystem could not be copied first ({exc})")
+    if not snapshot.files:
+        return _FilesPlan(f"{erased}; it held no files")
+    backup = filesystem.save(snapshot, workdir, fp.mac, old, "flash --erase")
+    return _FilesPlan(f"{snapshot.describe()} backed up to {backup}, then {erased}; "
+                      f"`invoke restore --port {port}` writes them back", backup=backup)
+
+
 def erase(port: str, link: transport.Link, state_dir: Path, reporter: transport.Reporter) -> Result:
     """Erase a board's whole flash and forget what was on it."""
     result = Result(port)
@@ -169,7 +190,8 @@ def flash(port: str, fw: Firmware, profile: Profile, link: transport.Link, state
         judge.refuse(judge.placement_problems(fw, fp), prefix=f"{port}: ")
         if done.files is None:  # once, before anything is written
             if erase_first:
-                done.files = _FilesPlan("erased with the whole flash (--erase)")
+                done.files = _save_before_erase(esp, fp, port, fp.flash_size or profile.flash_size,
+                                                workdir, discard_files, reporter)
             elif not table:  # the board's own table stays, and with it the filesystem
                 done.files = _FilesPlan("kept: the firmware brings no partition table")
             else:
