@@ -175,7 +175,7 @@ VERBOSE = "show each board's log live (esptool's output, the REPL exchange); it 
     "verbose": VERBOSE,
 })
 def erase(c, port=None, baud=None, verbose=False):
-    """Erase the whole flash of one or more boards."""
+    """Erase the whole flash of one or more boards (their files are copied into <workdir>/backups first)."""
     from mpforge.board import fleet  # imported here: esptool loads only when a board task runs
     ui.board_results("erase", fleet.erase_boards(settings(c), port, baud=baud, verbose=verbose))
 

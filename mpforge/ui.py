@@ -258,7 +258,8 @@ def board_results(step: str, results) -> None:
 def _outcome(step: str, result) -> str:
     reset = f"; {result.reset}" if result.reset else ""
     if step == "erase":
-        return f"{result.board.describe()}: erased in {result.seconds:.1f} s{reset}"
+        files = f"; files: {result.files}" if result.files else ""
+        return f"{result.board.describe()}: erased in {result.seconds:.1f} s{files}{reset}"
     if step in ("backup", "restore"):
         return f"{result.board.describe()}: {result.files}{reset}"
     files = f"; files: {result.files}" if result.files else ""

@@ -188,6 +188,19 @@ def test_erase_first_keeps_a_copy_of_the_files(run, built, tmp_path):
         assert lfs_files(bytes(board.flash.data[VFS:VFS + NEW_FS_SIZE]), NEW_FS_SIZE // 4096) == FILES
 
 
+def test_invoke_erase_keeps_a_copy_of_the_files(run, tmp_path):
+    with MockBoard() as board:
+        old_board(board)
+        result = run("erase", board.url)
+        assert result.returncode == 0, result.stderr
+        [saved] = backups(tmp_path, board)
+        assert f"files: 3 files" in result.stdout and f"backed up to {saved}" in result.stdout
+        assert set(json.loads((saved / "backup.json").read_text())["files"]) == set(FILES)
+        assert board.flash.erases == 1 and bytes(board.flash.data[VFS:VFS + 4096]) == b"\xff" * 4096
+        again = run("erase", board.url)  # nothing left to copy: no word about files
+        assert again.returncode == 0 and "files" not in again.stdout and len(backups(tmp_path, board)) == 1
+
+
 def test_a_blank_filesystem_needs_no_backup(run, built, tmp_path):
     with MockBoard() as board:
         old_board(board, fs=b"\xff" * 8192)  # the old table, a filesystem never formatted

@@ -135,13 +135,13 @@ def _plan_files(esp, fp: policy.Fingerprint, port: str, new_table: bytes, flash_
     return _FilesPlan(note, [(new.offset + offset, data) for offset, data in runs], backup)
 
 
-def _save_before_erase(esp, fp: policy.Fingerprint, port: str, flash_size: int, workdir: Path,
-                       discard: bool, reporter: transport.Reporter) -> _FilesPlan:
-    """flash --erase: the files go with the whole flash, so a copy of them is kept first
+def _save_before_erase(esp, fp: policy.Fingerprint, port: str, flash_size: int | None, workdir: Path,
+                       discard: bool, reporter: transport.Reporter,
+                       erased: str = "erased with the whole flash (--erase)") -> _FilesPlan:
+    """An erase of the whole flash takes the files with it, so a copy of them is kept first
     (`invoke restore` writes it back). One that cannot be read is erased all the same: the
     user asked for an empty flash."""
-    erased = "erased with the whole flash (--erase)"
-    old = None if discard else board_filesystem(esp, flash_size)
+    old = None if discard or not flash_size else board_filesystem(esp, flash_size)
     if old is None:
         return _FilesPlan(erased)
     reporter.step(f"reading the board's files at {_region_text(old)} before the erase", keep=True)
@@ -149,21 +149,26 @@ def _save_before_erase(esp, fp: policy.Fingerprint, port: str, flash_size: int, 
         snapshot = filesystem.read(_read(esp), old)
     except filesystem.FilesystemError as exc:
         return _FilesPlan(f"{erased}; its filesystem could not be copied first ({exc})")
-    if not snapshot.files:
-        return _FilesPlan(f"{erased}; it held no files")
+    if snapshot is None or not snapshot.files:  # None: a blank region
+        return _FilesPlan(erased)
     backup = filesystem.save(snapshot, workdir, fp.mac, old, "flash --erase")
     return _FilesPlan(f"{snapshot.describe()} backed up to {backup}, then {erased}; "
                       f"`invoke restore --port {port}` writes them back", backup=backup)
 
 
-def erase(port: str, link: transport.Link, state_dir: Path, reporter: transport.Reporter) -> Result:
-    """Erase a board's whole flash and forget what was on it."""
+def erase(port: str, link: transport.Link, state_dir: Path, reporter: transport.Reporter,
+          workdir: Path | None = None) -> Result:
+    """Erase a board's whole flash and forget what was on it (its files are copied first)."""
     result = Result(port)
 
     def work(esp, done, fp):
         if done.erase_started:  # never twice: the first may have run to the end
             raise UserError(f"{port}: the link failed during the erase, the flash may be partly "
                             "erased; run `invoke erase` again")
+        if done.files is None:
+            done.files = _save_before_erase(esp, fp, port, fp.flash_size, workdir or state_dir.parent,
+                                            False, reporter, erased="erased")
+        result.files, result.backup = ("" if done.files.note == "erased" else done.files.note), done.files.backup
         flashed = store.Flashed(state_dir, fp.mac)
         flashed.begin("erase")
         reporter.step("erasing")

@@ -73,7 +73,7 @@ def erase_boards(s: settings_mod.Settings, port_args, baud: int | None = None,
                  verbose: bool = False) -> list[device.Result]:
     """`invoke erase`: erase the whole flash of every port's board."""
     return _on_boards("erase", s, port_args, baud, "erase the whole flash of",
-                      lambda port, link, reporter: device.erase(port, link, s.state_dir, reporter),
+                      lambda port, link, reporter: device.erase(port, link, s.state_dir, reporter, s.workdir),
                       verbose=verbose)
 
 
