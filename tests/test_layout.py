@@ -149,6 +149,24 @@ def test_bad_partitions_section_is_one_line(tmp_path, section, flash, message):
     assert text.startswith(str(path)) and message in text and "\n" not in text
 
 
+def test_own_csv_must_be_in_the_profiles_folder(tmp_path):
+    """A profile from someone else names no file of yours elsewhere: not ../, not an absolute
+    path, not a link out of the folder (each outside file exists and is a good table)."""
+    good = "nvs, data, nvs, 0x9000, 0x6000,\nfactory, app, factory, 0x10000, 0x1F0000,\n"
+    (tmp_path / "outside.csv").write_text(good)
+    folder = tmp_path / "boards"
+    folder.mkdir()
+    (folder / "link.csv").symlink_to(tmp_path / "outside.csv")
+    path = folder / "myboard.toml"
+    for name in ("../outside.csv", str(tmp_path / "outside.csv"), "link.csv"):
+        path.write_text(profile_text(f'csv = "{name}"\n'))
+        with pytest.raises(UserError, match="must name a file in the profile's folder"):
+            profiles.load(str(path))
+    (folder / "mine.csv").write_text(good)
+    path.write_text(profile_text('csv = "mine.csv"\n'))
+    assert profiles.load(str(path)).partitions.csv == folder / "mine.csv"
+
+
 def test_own_csv_that_does_not_parse_names_the_line(tmp_path):
     (tmp_path / "t.csv").write_text("# mine\nnvs, data, nvs, 0x9000, 0x6000,\nfactory, app, factory, 0x10000, lots,\n")
     path = tmp_path / "myboard.toml"

@@ -131,6 +131,9 @@ def _own_table(name: str, where: str, flash_size: int, base: Path | None) -> Lay
     if base is None:
         return Layout(csv=Path(name))
     path = (base / name).resolve()
+    if not path.is_relative_to(base.resolve()):  # a shared profile reads no file of yours elsewhere
+        raise UserError(f"{where}: 'partitions.csv' must name a file in the profile's folder "
+                        f"{base}, not {name!r}; copy the table there")
     if not path.is_file():
         raise UserError(f"{where}: 'partitions.csv' names {path}, which does not exist")
     try:
