@@ -21,7 +21,8 @@ class Event:
     "done" (the end of a progress line), "log_tail" (lines of a failed command's log),
     "waiting" (a run that waits for another to finish, e.g. for a lock); for work on
     several boards at once: "boards_open" (lines: the ports), "board_status",
-    "board_progress", "board_detail" (a log line, shown with verbose), "boards_close"."""
+    "board_progress", "board_detail" (a log line, shown with verbose), "boards_close"; "ask"
+    (a yes/no question, which the listener answers)."""
 
     step: str
     kind: str
@@ -69,6 +70,12 @@ def done(step: str) -> None:
 
 def log_tail(step: str, lines: list[str]) -> None:
     _emit(Event(step, "log_tail", lines=tuple(lines)))
+
+
+def ask(step: str, question: str) -> bool:
+    """A yes/no question for the user: yes only when a listener answers yes (mpforge.ui asks
+    on a terminal); a caller that listens to nothing gets no."""
+    return any([listener(Event(step, "ask", question)) is True for listener in list(_listeners)])
 
 
 def waiting(text: str) -> None:

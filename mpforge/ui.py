@@ -29,6 +29,16 @@ def error(message: str) -> None:
     print(f"error: {message}", file=sys.stderr)
 
 
+def ask(step: str, question: str) -> bool:
+    """A yes/no question on a terminal ('step: question '); without one, the answer is no."""
+    if not sys.stdin.isatty():
+        return False
+    try:
+        return input(f"{step}: {question} ").strip().lower() in ("y", "yes")
+    except EOFError:
+        return False
+
+
 def block(text: str) -> None:
     """A table or a list, as it is (no step name: its lines line up)."""
     print(text, flush=True)
@@ -59,7 +69,7 @@ class EventPrinter:
         self.bars: dict[str, Progress] = {}
         self.boards: dict[str, Boards] = {}  # step -> its live display of boards
 
-    def __call__(self, event) -> None:
+    def __call__(self, event) -> bool | None:
         kind = event.kind
         if kind in ("progress", "activity"):
             bar = self.bars.get(event.step) or self.bars.setdefault(event.step, Progress(event.step))
@@ -89,6 +99,9 @@ class EventPrinter:
                 display.progress(event.port, event.done, event.total)
             elif kind == "board_detail":
                 display.detail(event.port, event.text)
+        elif kind == "ask":
+            return ask(event.step, event.text)
+        return None
 
     def close(self) -> None:
         for bar in self.bars.values():

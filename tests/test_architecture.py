@@ -49,22 +49,23 @@ def ui_imports(name: str, tree: ast.Module) -> list[str]:
 
 
 def terminal_writes(tree: ast.Module) -> list[str]:
-    """Each print() call and each use of sys.stdout/sys.stderr but asking .isatty()."""
+    """Each print() or input() call (input's prompt goes to stdout) and each use of
+    sys.stdout/sys.stderr but asking .isatty()."""
     parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
     names_of_sys = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.Import)
                     for a in node.names if a.name == "sys"}
     found = []
     for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "print":
-            found.append(f"line {node.lineno}: print()")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("print", "input"):
+            found.append((node.lineno, f"{node.func.id}()"))
         elif (isinstance(node, ast.Attribute) and node.attr in _STREAMS
               and isinstance(node.value, ast.Name) and node.value.id in names_of_sys):
             up = parents.get(node)
             if not (isinstance(up, ast.Attribute) and up.attr == "isatty"):
-                found.append(f"line {node.lineno}: sys.{node.attr}")
+                found.append((node.lineno, f"sys.{node.attr}"))
         elif isinstance(node, ast.ImportFrom) and node.module == "sys":
-            found += [f"line {node.lineno}: from sys import {a.name}" for a in node.names if a.name in _STREAMS]
-    return found
+            found += [(node.lineno, f"from sys import {a.name}") for a in node.names if a.name in _STREAMS]
+    return [f"line {line}: {what}" for line, what in sorted(found)]
 
 
 def violations() -> dict[str, list[str]]:
@@ -86,10 +87,11 @@ def test_only_ui_prints_and_only_the_task_layer_imports_it():
 def test_the_checks_see_each_form_of_the_rule_broken():
     bad = ast.parse("import sys\nfrom mpforge import ui, events\nimport mpforge.ui\nfrom ..ui import say\n"
                     "from sys import stderr\nprint('x')\nsys.stdout.write('x')\nf(file=sys.stderr)\n"
-                    "lazy('mpforge.ui')\nif sys.stderr.isatty(): pass\nimport sys as s\ns.stderr.write('x')\n")
+                    "lazy('mpforge.ui')\nif sys.stderr.isatty(): pass\nimport sys as s\ns.stderr.write('x')\ninput('?')\n")
     assert [p.split(":")[0] for p in ui_imports("mpforge/build/x.py", bad)] == [
         "line 2", "line 3", "line 4", "line 9"]
-    assert [p.split(":")[0] for p in terminal_writes(bad)] == ["line 5", "line 6", "line 7", "line 8", "line 12"]
+    assert [p.split(":")[0] for p in terminal_writes(bad)] == ["line 5", "line 6", "line 7", "line 8", "line 12",
+                                                     "line 13"]
 
 
 # ---- a library call with no listener says nothing on stdout ------------------------------
@@ -126,3 +128,14 @@ def test_a_listener_hears_what_the_library_says(dry_job, capsys):
     with events.listening(ui.EventPrinter()):
         list(pipeline.run_through(dry_job, "build"))
     assert f"build: would build {dry_job.label}\n" in capsys.readouterr().out
+
+
+def test_a_question_is_answered_by_the_listener_and_no_listener_means_no(capsys):
+    assert events.ask("install-prereqs", "install them now? [y/N]") is False
+    asked = []
+    with events.listening(lambda event: asked.append(event) or event.kind == "ask"):
+        assert events.ask("install-prereqs", "install them now? [y/N]") is True
+    assert [(e.step, e.kind, e.text) for e in asked] == [("install-prereqs", "ask", "install them now? [y/N]")]
+    with events.listening(ui.EventPrinter()):  # stdin is no terminal here: ui answers no, asking nothing
+        assert events.ask("install-prereqs", "install them now? [y/N]") is False
+    assert capsys.readouterr() == ("", "")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 
 from mpforge import shell
@@ -124,7 +123,7 @@ def ensure(*, yes: bool, dry: bool) -> StepResult | None:
     if dry:
         shell.run(STEP, command, dry=True)
         return None
-    if not yes and not _ask(f"{STEP}: install them now with `{shell.quote(command)}`? [y/N] "):
+    if not yes and not events.ask(STEP, f"install them now with `{shell.quote(command)}`? [y/N]"):
         raise UserError(STEP, f"missing OS packages: {' '.join(missing)}; "
                         f"run `invoke install-prereqs --yes` to install them, or run `{shell.quote(command)}`")
     if manager.refresh:
@@ -137,12 +136,3 @@ def ensure(*, yes: bool, dry: bool) -> StepResult | None:
     if still:
         raise UserError(STEP, f"still missing after install: {' '.join(still)}")
 
-
-def _ask(question: str) -> bool:
-    """Ask on a terminal; without one, the answer is no."""
-    if not sys.stdin.isatty():
-        return False
-    try:
-        return input(question).strip().lower() in ("y", "yes")
-    except EOFError:
-        return False
