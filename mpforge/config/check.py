@@ -66,12 +66,12 @@ class Report:
     warnings: list[str] = field(default_factory=list)
 
     @property
-    def ok(self) -> bool:
-        return all(r.ok for r in self.rows)
-
-    @property
     def mismatches(self) -> list[Row]:
         return [r for r in self.rows if not r.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
 
     def as_dict(self) -> dict:
         data = asdict(self)
