@@ -139,3 +139,13 @@ def test_a_question_is_answered_by_the_listener_and_no_listener_means_no(capsys)
     with events.listening(ui.EventPrinter()):  # stdin is no terminal here: ui answers no, asking nothing
         assert events.ask("install-prereqs", "install them now? [y/N]") is False
     assert capsys.readouterr() == ("", "")
+
+
+def test_each_result_comes_as_its_step_ends(dry_job):
+    """A long chain shows each step's line when that step ends, not all lines at the end."""
+    heard = []
+    with events.listening(heard.append):
+        for result in pipeline.run_through(dry_job, "build"):
+            assert result.step == "config"
+            assert [e.step for e in heard if e.step == "build"] == []  # build has not begun yet
+    assert ("build", "note", f"would build {dry_job.label}") in [(e.step, e.kind, e.text) for e in heard]
