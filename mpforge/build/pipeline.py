@@ -38,7 +38,8 @@ from mpforge.model.settings import Job
 @dataclass(frozen=True)
 class Step:
     """One step of the chain. The pipeline asks `current` (default: `status`) first and says
-    "up to date" itself; `ensure` runs only when there is work and returns its StepResult."""
+    "up to date" itself; `ensure` runs only when there is work and returns its StepResult
+    (a step made of `parts` runs each part as a step of its own instead)."""
 
     name: str
     status: Callable[[Job], tuple[bool, str]]  # for `invoke status`
@@ -51,10 +52,15 @@ class Step:
     parts: Callable[[Job], tuple["Step", ...]] | None = None  # a step made of steps, each shown on its own
 
 
+def _native_packages(job: Job) -> bool:
+    """Whether install-prereqs checks OS packages here (the container's image has the IDF's own)."""
+    return job.settings.os_packages and not toolchain.is_container(job)
+
+
 def _prereqs_status(job: Job) -> tuple[bool, str]:
     """Both checks; when both pass, both messages, one a line."""
     said = []
-    if job.settings.os_packages and not toolchain.is_container(job):  # the image has the IDF's packages
+    if _native_packages(job):
         ok, message, _manager, _missing = prereqs.status()
         if not ok:
             return False, message
@@ -71,12 +77,11 @@ _IDF = Step("install-prereqs", toolchain.status, toolchain.ensure, current=toolc
 
 def _prereqs_parts(job: Job) -> tuple[Step, ...]:
     """OS packages (not for the container backend), then the IDF: each part reports on its own."""
-    return (_OS_PACKAGES, _IDF) if job.settings.os_packages and not toolchain.is_container(job) else (_IDF,)
+    return (_OS_PACKAGES, _IDF) if _native_packages(job) else (_IDF,)
 
 
 def _prereqs_inputs(job: Job) -> list:
-    native_packages = job.settings.os_packages and not toolchain.is_container(job)
-    return [*(prereqs.inputs() if native_packages else []), *toolchain.inputs(job)]
+    return [*(prereqs.inputs() if _native_packages(job) else []), *toolchain.inputs(job)]
 
 
 STEPS = (
