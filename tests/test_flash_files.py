@@ -262,6 +262,29 @@ def test_backup_and_restore_round_trip(run, built, tmp_path):
         assert (safety / "files" / "main.py").read_bytes() == FILES["/main.py"]
 
 
+def test_files_that_cannot_be_read_stop_backup_and_restore_not_erase(run, built, tmp_path):
+    """Each task that reads the board's files says what an unreadable filesystem means for it."""
+    with MockBoard() as board:
+        old_board(board, NEW_FS_SIZE)
+        assert run("backup", board.url).returncode == 0
+        [saved] = backups(tmp_path, board)
+        board.flash.data[VFS:VFS + 8192] = b"\x12\x34" * 4096
+        line = one_line_error(run("backup", board.url))
+        assert "neither LittleFS nor blank" in line and backups(tmp_path, board) == [saved]
+        line = one_line_error(run("restore", board.url))
+        assert "neither LittleFS nor blank" in line and "restore over it with --discard-files" in line
+        assert board.flash.bytes_written == 0
+        result = run("restore", board.url, "--discard-files")
+        assert result.returncode == 0, result.stderr
+        assert lfs_files(bytes(board.flash.data[VFS:VFS + NEW_FS_SIZE]), NEW_FS_SIZE // 4096) == FILES
+
+        board.flash.data[VFS:VFS + 8192] = b"\x12\x34" * 4096
+        result = run("erase", board.url)  # the user asked for an empty flash: erased all the same
+        assert result.returncode == 0, result.stderr
+        assert "could not be copied first" in result.stdout and "neither LittleFS nor blank" in result.stdout
+        assert board.flash.erases == 1 and backups(tmp_path, board) == [saved]
+
+
 def test_restore_without_a_backup_says_so(run, built):
     with MockBoard() as board:
         old_board(board, NEW_FS_SIZE)

@@ -73,6 +73,16 @@ def _files_region(esp, fp: policy.Fingerprint, port: str, reporter: transport.Re
     return region
 
 
+def _board_files(esp, region: partitions.Partition) -> tuple[filesystem.Snapshot | None,
+                                                             filesystem.FilesystemError | None]:
+    """(the files in the board's filesystem at `region`, None: a blank region), or (None, why
+    they cannot be read): each caller says what that means for its task."""
+    try:
+        return filesystem.read(_read(esp), region), None
+    except filesystem.FilesystemError as exc:
+        return None, exc
+
+
 def _region_text(region: partitions.Partition | None) -> str:
     if region is None:
         return "none"
@@ -107,13 +117,12 @@ def _plan_files(esp, fp: policy.Fingerprint, port: str, new_table: bytes, flash_
     snapshot = None
     if not discard:
         reporter.step(f"{layout}: reading the board's files", keep=True)
-        try:
-            snapshot = filesystem.read(_read(esp), old)
-        except filesystem.FilesystemError as exc:
+        snapshot, problem = _board_files(esp, old)
+        if problem:
             how = ("copy its files with `mpremote cp -r : ./board-files/` while the old firmware "
-                   "runs" if exc.kind == "fat" else "nothing can copy its files")
-            raise UserError(f"{port}: {layout} and {exc}: {how}, then flash with --discard-files "
-                            "(or --erase)") from None
+                   "runs" if problem.kind == "fat" else "nothing can copy its files")
+            raise UserError(f"{port}: {layout} and {problem}: {how}, then flash with --discard-files "
+                            "(or --erase)")
     snapshot = snapshot or filesystem.Snapshot()
     if new is None:
         if snapshot.files:
@@ -145,10 +154,9 @@ def _save_before_erase(esp, fp: policy.Fingerprint, port: str, flash_size: int |
     if old is None:
         return _FilesPlan(erased)
     reporter.step(f"reading the board's files at {_region_text(old)} before the erase", keep=True)
-    try:
-        snapshot = filesystem.read(_read(esp), old)
-    except filesystem.FilesystemError as exc:
-        return _FilesPlan(f"{erased}; its filesystem could not be copied first ({exc})")
+    snapshot, problem = _board_files(esp, old)
+    if problem:
+        return _FilesPlan(f"{erased}; its filesystem could not be copied first ({problem})")
     if snapshot is None or not snapshot.files:  # None: a blank region
         return _FilesPlan(erased)
     backup = filesystem.save(snapshot, workdir, fp.mac, old, "flash --erase")
@@ -249,7 +257,9 @@ def backup(port: str, link: transport.Link, workdir: Path, reporter: transport.R
 
     def work(esp, done, fp):
         region = _files_region(esp, fp, port, reporter)
-        snapshot = _board_files(esp, region, port)
+        snapshot, problem = _board_files(esp, region)
+        if problem:
+            raise UserError(f"{port}: {problem}")
         if snapshot is None or not snapshot.files:
             result.files = f"no files to back up in the filesystem at {_region_text(region)}"
             return
@@ -257,18 +267,6 @@ def backup(port: str, link: transport.Link, workdir: Path, reporter: transport.R
         result.files = f"{snapshot.describe()} saved to {result.backup}"
 
     return _on_board(port, link, reporter, result, work)
-
-
-def _board_files(esp, region: partitions.Partition, port: str, *, fix: str = "",
-                 discard: bool = False) -> filesystem.Snapshot | None:
-    """The files in the board's filesystem at `region`. One it cannot read is a one-line
-    error (ending in `fix`), or None when its files may be discarded."""
-    try:
-        return filesystem.read(_read(esp), region)
-    except filesystem.FilesystemError as exc:
-        if discard:
-            return None
-        raise UserError(f"{port}: {exc}{fix}") from None
 
 
 def restore(port: str, link: transport.Link, workdir: Path, reporter: transport.Reporter, *,
@@ -288,8 +286,9 @@ def restore(port: str, link: transport.Link, workdir: Path, reporter: transport.
             raise UserError(str(exc)) from None
         if done.files is None:
             region = _files_region(esp, fp, port, reporter)
-            current = _board_files(esp, region, port, fix="; restore over it with --discard-files",
-                                   discard=discard_files)
+            current, problem = _board_files(esp, region)
+            if problem and not discard_files:
+                raise UserError(f"{port}: {problem}; restore over it with --discard-files")
             safety = None
             if current is not None and current.files:
                 safety = filesystem.save(current, workdir, fp.mac, region, "before invoke restore")
