@@ -269,7 +269,7 @@ def check(table: list[Partition], flash_size: int, min_fs: int, fs_made_at_boot:
     rows = []
     found = partitions.problems(table, flash_size)
     found += [f"partition {t.label} at {t.offset:#x} overlaps the table at {table_offset:#x}"
-              for t in table if t.offset < table_offset + 0x1000]
+              for t in table if t.offset < table_offset + partitions.TABLE_SECTOR]
     rows.append(("partition table valid", f"fits {_mb(flash_size)}, no overlaps, apps on 64 KB",
                  found[0] if found else "ok", not found))
     slots = apps(table)
