@@ -135,7 +135,7 @@ def test_summary_is_one_line_naming_each_failure():
     checks = board_checks.run_checks(STOCK_PROBE, REF, "v1.28.0")
     line = board_checks.summary(checks, port="/dev/ttyACM0", profile=REF)
     assert "\n" not in line
-    assert line.startswith("verify: 2 of 7 checks failed on /dev/ttyACM0: board name")
+    assert line.startswith("2 of 7 checks failed on /dev/ttyACM0: board name")
     assert "build id" in line and "invoke flash" in line
 
 

@@ -34,9 +34,6 @@ from mpforge.model.profiles import Profile
 from mpforge.model.releases import version_tuple
 from mpforge.text import size_text
 
-STEP = "verify"
-
-
 
 @dataclass(frozen=True)
 class Check:
@@ -279,7 +276,7 @@ def report(checks: list[Check], probe: dict, *, port: str, profile: Profile, rel
 
 
 def summary(checks: list[Check], *, port: str, profile: Profile) -> str:
-    """One line naming every failure."""
+    """One line naming every failure (verify says it as its error, after its step's name)."""
     bad = failed(checks)
     total = sum(1 for c in checks if c.passed is not None)
     what = "; ".join(f"{c.name}: {c.problem}" for c in bad)
@@ -292,4 +289,4 @@ def summary(checks: list[Check], *, port: str, profile: Profile) -> str:
                 f"with `invoke flash --port {port}`)")
     elif names & {"flash size", "PSRAM heap", "filesystem", "CPU frequency"}:
         hint = f" (does --profile {profile.name} match this board?)"
-    return f"{STEP}: {len(bad)} of {total} checks failed on {port}: {what}{hint}"
+    return f"{len(bad)} of {total} checks failed on {port}: {what}{hint}"

@@ -15,7 +15,7 @@ from pathlib import Path
 from mpforge import PROJECT_ROOT, events
 from mpforge.board.checks import Check, failed, report, run_checks, summary, table
 from mpforge.board.repl import PROBE, probe_board
-from mpforge.errors import UserError
+from mpforge.errors import UserError, line
 
 STEP = "verify"
 
@@ -62,7 +62,7 @@ class Board:
         """Why the board failed, in one line naming its log ('' when it passed)."""
         if self.ok:
             return ""
-        return f"{self.error or summary(self.checks, port=self.port, profile=profile)} (log: {self.log})"
+        return f"{self.error or line(STEP, summary(self.checks, port=self.port, profile=profile))} (log: {self.log})"
 
     def document(self, job) -> dict:
         if self.error:
@@ -91,7 +91,7 @@ class Report:
         if len(self.boards) == 1:
             board = bad[0]
             return UserError(f"{board.error} (log: {board.log})") if board.error else UserError(
-                summary(board.checks, port=board.port, profile=self.job.profile))
+                STEP, summary(board.checks, port=board.port, profile=self.job.profile))
         return UserError(STEP, f"{len(bad)} of {len(self.boards)} boards failed (see above)")
 
     def document(self) -> dict:
