@@ -100,8 +100,9 @@ def restore_boards(s: settings_mod.Settings, port_args, *, backup: str | None = 
 
 
 def _on_boards(step: str, s: settings_mod.Settings, port_args, baud, what: str, action,
-               chip: str = "esp32s3", verbose: bool = False) -> list[device.Result]:
-    """The chosen ports, each board in parallel through action(port, link, reporter), then the summary."""
+               chip: str | None = None, verbose: bool = False) -> list[device.Result]:
+    """The chosen ports, each board in parallel through action(port, link, reporter) (chip: the
+    profile's, else the registry's default)."""
     link = transport.Link.from_settings(s, baud, chip)
     port_list = ports.choose(port_args, s.port)
     if s.dry:
