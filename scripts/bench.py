@@ -62,6 +62,14 @@ def _children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def user_env() -> dict:
+    """The environment of the timed commands: this one without mpforge's settings, and with
+    Python's bytecode cache on, as on a user's machine (a sandbox or CI may set
+    PYTHONDONTWRITEBYTECODE, which makes every run compile mpforge again)."""
+    return {k: v for k, v in os.environ.items()
+            if not k.startswith("INVOKE_MPFORGE_") and k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def run(cmd: list[str], env: dict, check: bool = True, name: str = "") -> float:
     """Wall time of one whole command (its CPU time goes to CPU[name]); output is kept only to show a failure."""
     cpu = _children_cpu()
@@ -135,7 +143,7 @@ def noop_sources(tmp: Path) -> dict:
                   f'idf = "{release.idf}"', f'idf_min = "{release.idf}"', f'line = "{release.line}"',
                   f'idf_commit = "{idf_commits[release.idf]}"', ""]
     sources.releases_file.write_text("\n".join(lines))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_MPFORGE_")}
+    env = user_env()
     env.update(sources.env())
     env.update(GIT_FILE_OK)
     env.update({"INVOKE_MPFORGE_WORKDIR": str(tmp / "work"), "INVOKE_MPFORGE_IDF_TOOLS_PATH": str(tmp / "espressif")})
@@ -251,7 +259,7 @@ def bench_flash(tmp: Path, repeat: int, quick: bool, app_size: int) -> None:
     print(f"  {NOTE_WIRE}")
     cfg = tmp / "bench.yaml"
     cfg.write_text("mpforge:\n  before: no-reset\n  after: hard-reset\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_MPFORGE_")}
+    env = user_env()
     env["INVOKE_MPFORGE_WORKDIR"] = str(tmp / "work")
     files = [str(build / "bootloader" / "bootloader.bin"), str(build / "partition_table" / "partition-table.bin"),
              str(build / "micropython.bin")]
@@ -338,7 +346,7 @@ def bench_verify(repeat: int) -> None:
     if reason:
         print(f"\nverify: skipped ({reason})")
         return
-    env = {k: v for k, v in os.environ.items() if not k.startswith("INVOKE_MPFORGE_")}
+    env = user_env()
     print("\nverify: the REPL peer is MicroPython's WebAssembly port under node (tests/harness/repl_peer.py);"
           "\n  like an ESP32-S3 it takes raw-paste mode (the peer's server speaks its flow control), so code"
           "\n  goes out without mpremote's 10 ms pauses. socket:// adds a fixed close delay a real port does not."
@@ -358,6 +366,10 @@ def bench_verify(repeat: int) -> None:
                 ours: lambda: run(invoke_cmd("verify", "--port", peer.port), env, name=ours),
                 floor: lambda: run(invoke_cmd("--list"), env, name=floor),
             }
+            for command in commands.values():  # warm: the OS file cache, .pyc files
+                command()
+            for name in commands:
+                CPU.pop(name, None)
             times = rounds(commands, repeat)
         finally:
             peer.close()
@@ -387,7 +399,7 @@ def main() -> int:
         parser.error(f"unknown section(s): {', '.join(sorted(unknown))}; use noop, flash, verify")
     load = os.getloadavg()
     print(f"mpforge benchmark: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
-          f"Python {sys.version.split()[0]}")
+          f"Python {sys.version.split()[0]}; commands run with Python's bytecode cache on, as on a user's machine")
     with tempfile.TemporaryDirectory(prefix="mpforge-bench-") as tmp_text:
         tmp = Path(tmp_text)
         if "noop" in sections:

@@ -1,6 +1,6 @@
 """The layering rules, read from the source: library code says what it does as
-events (mpforge.events) and returns results; only mpforge/ui.py writes to the
-terminal, and only ui.py and cli.py (the task layer) import it."""
+events (mpforge.events) and returns results; only mpforge/ui/ writes to the
+terminal, and only ui and cli.py (the task layer) import it."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from mpforge.build import pipeline
 from mpforge.model import settings
 
 PACKAGE = ROOT / "mpforge"
-MAY_IMPORT_UI = {"mpforge/ui.py", "mpforge/cli.py"}
-MAY_WRITE = {"mpforge/ui.py"}
+MAY_IMPORT_UI = {"mpforge/ui/__init__.py", "mpforge/ui/live.py", "mpforge/cli.py"}
+MAY_WRITE = {"mpforge/ui/__init__.py", "mpforge/ui/live.py"}
 _STREAMS = {"stdout", "stderr", "__stdout__", "__stderr__"}
 
 
@@ -81,7 +81,7 @@ def violations() -> dict[str, list[str]]:
 def test_only_ui_prints_and_only_the_task_layer_imports_it():
     found = violations()
     assert found == {}, ("library code says what it does with mpforge.events and returns results; "
-                         "only mpforge/ui.py prints, only ui.py and cli.py import it: " + repr(found))
+                         "only mpforge/ui/ prints, only ui and cli.py import it: " + repr(found))
 
 
 def test_the_checks_see_each_form_of_the_rule_broken():
@@ -149,3 +149,24 @@ def test_each_result_comes_as_its_step_ends(dry_job):
             assert result.step == "config"
             assert [e.step for e in heard if e.step == "build"] == []  # build has not begun yet
     assert ("build", "note", f"would build {dry_job.label}") in [(e.step, e.kind, e.text) for e in heard]
+
+
+def test_a_failed_step_ends_the_chain_whoever_iterates(dry_job, monkeypatch):
+    """A caller that does not raise a failure (list() here) still runs no step after it.
+    The steps are stand-ins that note that they ran; the chain that runs them is the real one."""
+    from mpforge.errors import UserError
+    from mpforge.results import StepResult
+
+    ran = []
+
+    def stand_in(step):
+        def work(job):
+            ran.append(step.name)
+            failure = UserError(step.name, "broken") if step.name == "overlay" else None
+            return StepResult(step.name, "did it", failure=failure)
+        return pipeline.Step(step.name, lambda job: (False, "to do"), work, needs=step.needs)
+
+    monkeypatch.setattr(pipeline, "STEPS", tuple(stand_in(step) for step in pipeline.STEPS))
+    results = list(pipeline.run_through(dry_job, "build"))
+    assert ran == ["install-prereqs", "fetch", "mpy-cross", "overlay"]
+    assert results[-1].step == "overlay" and results[-1].failure is not None

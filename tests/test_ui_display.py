@@ -1,4 +1,4 @@
-"""The live multi-board display (mpforge/ui.py Boards), drawn into a recorded rich
+"""The live multi-board display (mpforge/ui/live.py Boards), drawn into a recorded rich
 Console at 40 and 200 columns and replayed on a terminal emulator (pyte), the
 way a terminal would show it: one line per port, nothing left of longer lines."""
 
@@ -12,6 +12,7 @@ import pytest
 from rich.console import Console
 
 from mpforge import ui
+from mpforge.ui import live
 
 PORTS = ["/dev/ttyACM0", "/dev/ttyACM1", "socket://127.0.0.1:45678"]
 
@@ -105,7 +106,7 @@ def test_single_progress_line_never_wraps_or_leaves_text(width, monkeypatch):
     """ui.Progress (build targets, mpy-cross and IDF install lines) on a terminal of `width` columns."""
     import os
 
-    monkeypatch.setattr(ui.shutil, "get_terminal_size", lambda fallback=None: os.terminal_size((width, 24)))
+    monkeypatch.setattr(live.shutil, "get_terminal_size", lambda fallback=None: os.terminal_size((width, 24)))
     out = _Tty()
     progress = ui.Progress("build")
     progress.stream, progress.tty = out, True

@@ -22,7 +22,7 @@ fill the flash. Only the board name and the build id tell a stock image
 from mpforge's; the other checks prove the hardware is all usable.
 
 The checks are pure functions of (probe result, Profile, release version):
-no port, no printing; verify.py runs them and ui.py shows the report.
+no port, no printing; verify.py runs them and ui shows the report.
 """
 
 from __future__ import annotations

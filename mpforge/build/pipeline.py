@@ -178,7 +178,10 @@ def ensure(job: Job, step: Step) -> Iterator[StepResult]:
             return
     if step.parts is not None:
         for part in step.parts(job):
-            yield from ensure(job, part)
+            for result in ensure(job, part):
+                yield result
+                if result.failure is not None:  # the parts after a failed one never run
+                    return
         _record(step, job)
         return
     result = step.ensure(job)
@@ -202,6 +205,15 @@ def _needed(name: str) -> set[str]:
     return wanted
 
 
+def _until_failure(results: Iterator[StepResult]) -> Iterator[StepResult]:
+    """The results up to and with the first failed one: no step runs after a failure,
+    whether or not the caller raises it."""
+    for result in results:
+        yield result
+        if result.failure is not None:
+            return
+
+
 def run_through(job: Job, last: str, start: str = "install-prereqs") -> Iterator[StepResult]:
     """Run `last` and the steps it needs (from `start` on), in order, each only if not done,
     yielding each result as its step ends. A failed result ends the chain: the caller raises
@@ -209,9 +221,8 @@ def run_through(job: Job, last: str, start: str = "install-prereqs") -> Iterator
     if _index(last) >= _index("build"):
         frozen.source(job)  # a bad --frozen path fails now, not after the long steps
     wanted = _needed(last)
-    for step in STEPS[_index(start):_index(last) + 1]:
-        if step.name in wanted:
-            yield from ensure(job, step)
+    steps = [step for step in STEPS[_index(start):_index(last) + 1] if step.name in wanted]
+    return _until_failure(result for step in steps for result in ensure(job, step))
 
 
 def run_step(job: Job, name: str) -> Iterator[StepResult]:
@@ -231,6 +242,10 @@ def check_config(job: Job) -> Iterator[StepResult]:
     fetched or installed): the MicroPython tree must be at the release's
     commit and the IDF at its version; only the overlay is placed.
     """
+    return _until_failure(_config_chain(job))
+
+
+def _config_chain(job: Job) -> Iterator[StepResult]:
     if configcheck.own_python(job):
         micropython.check_checkout(job)
         yield from run_step(job, "overlay")

@@ -1,13 +1,15 @@
-"""What tasks print: one line per step, progress on long work."""
+"""What tasks print: the one output package. Lines, tables, JSON and the reports of
+the tasks here; what redraws itself (progress, the boards' live lines) in ui/live.py.
+Library code says what it does through mpforge.events; EventPrinter renders it."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import shutil
 import sys
 
 from mpforge.text import columns, size_text  # noqa: F401 -- ui's callers format with these too
+from mpforge.ui.live import Boards, Progress
 
 
 def say(step: str, message: str) -> None:
@@ -116,50 +118,6 @@ def log_tail(lines: list[str]) -> None:
     """The last lines of a failed command's log, shown before its error line."""
     for line in lines:
         print(f"  | {line}")
-
-
-class Progress:
-    """A single progress line, redrawn on a terminal, every 10% otherwise.
-
-    On a terminal the line is cleared and cut to the terminal's width before
-    each redraw, so it never wraps and never leaves the end of a longer line.
-    """
-
-    def __init__(self, step: str, stream=None):
-        self.step = step
-        self.stream = stream or sys.stdout
-        self.tty = self.stream.isatty()
-        self.last_decile = -1
-        self.drawn = False
-
-    def update(self, done: int, total: int, what: str = "") -> None:
-        if total <= 0:
-            return
-        pct = min(100, done * 100 // total)
-        line = f"{self.step}: [{done}/{total}] {pct:3d}% {what}"
-        if self.tty:
-            self._draw(line)
-        elif pct // 10 != self.last_decile:
-            self.last_decile = pct // 10
-            self.stream.write(line[:120] + "\n")
-            self.stream.flush()
-
-    def activity(self, what: str) -> None:
-        """Work without a known total (a count, the current item): drawn on a terminal only."""
-        if self.tty and what.strip():
-            self._draw(f"{self.step}: {what.strip()}")
-
-    def _draw(self, line: str) -> None:
-        width = shutil.get_terminal_size((80, 24)).columns - 1  # the last column would wrap
-        self.stream.write("\r\x1b[2K" + line[:width])
-        self.stream.flush()
-        self.drawn = True
-
-    def close(self) -> None:
-        if self.drawn:
-            self.stream.write("\n")
-            self.stream.flush()
-            self.drawn = False
 
 
 def config_table(report) -> None:
@@ -329,172 +287,3 @@ def verify_report(report, *, as_json: bool) -> None:
         say("verify", f"all {len(boards)} boards run the firmware built for {job.profile.name}")
 
 
-# ---- several boards at once: one line per port ----------------------------------------
-
-def _short_time(seconds: float) -> str:
-    seconds = max(0, int(seconds + 0.5))
-    return f"{seconds // 60}:{seconds % 60:02d}"
-
-
-class _Row:
-    """What one port's line shows: its status, and a transfer's progress while one runs."""
-
-    def __init__(self):
-        self.text = "waiting"
-        self.style = ""
-        self.done = 0
-        self.total = 0
-        self.started = 0.0
-
-    def progress_parts(self, now: float) -> list[str]:
-        """'45%', '1.2 MB/2.0 MB', '310 KB/s', '0:03 left' (the last two once there is a rate)."""
-        if self.total <= 0:
-            return []
-        parts = [f"{min(100, self.done * 100 // self.total)}%",
-                 f"{size_text(self.done)}/{size_text(self.total)}"]
-        elapsed = now - self.started
-        if self.done and elapsed > 0:
-            rate = self.done / elapsed
-            parts += [f"{size_text(int(rate))}/s", f"{_short_time((self.total - self.done) / rate)} left"]
-        return parts
-
-
-def board_line(port: str, row: _Row, width: int, now: float, port_width: int = 0):
-    """One port's line as a rich Text of at most `width` cells: never wraps, whatever the width.
-
-    What does not fit goes in this order: the bar, the time left and rate, then
-    the text is cut with an ellipsis.
-    """
-    from rich.text import Text
-
-    name = port.ljust(port_width)
-    parts = row.progress_parts(now)
-    line = Text(no_wrap=True, overflow="ellipsis", end="")
-    line.append(name, style="bold")
-    line.append("  ")
-    line.append(row.text, style=row.style)
-    for keep in (len(parts), 2, 0):  # drop the rate and time left, then all figures
-        shown = parts[:keep]
-        tail = ("  " + " ".join(shown)) if shown else ""
-        if len(line) + len(tail) <= width or keep == 0:
-            break
-    room = width - len(line) - len(tail) - 2
-    if shown and room >= 10:  # a bar only where it has room to mean something
-        bar = min(30, room)
-        filled = bar * row.done // row.total
-        line.append("  ")
-        line.append("━" * filled, style="green")
-        line.append("━" * (bar - filled), style="grey37")
-    line.append(tail)
-    line.truncate(width, overflow="ellipsis")
-    return line
-
-
-class Boards:
-    """The live display of one or many boards: one line per port.
-
-    On a terminal, a rich Live region redrawn in place; every line is cut to
-    the terminal's width, so none wraps and a redraw leaves nothing behind. Off
-    a terminal (CI logs), plain lines: each new status once, and a transfer's
-    progress every 25%. `detail` lines (esptool's output, the REPL exchange)
-    show only with verbose, above the live region.
-    """
-
-    def __init__(self, step: str, ports: list[str], console=None, verbose: bool = False,
-                 stderr: bool = False):
-        import threading
-
-        self.step = step
-        self.ports = list(ports)
-        # bound to the stream of now: a thread's redirect_stdout must not take the display along
-        self.stream = sys.stderr if stderr else sys.stdout
-        self.console = console
-        if console is None and self.stream.isatty():
-            from rich.console import Console  # only a terminal needs rich: plain lines are written here
-
-            self.console = Console(file=self.stream, highlight=False, soft_wrap=False)
-        self.verbose = verbose
-        self.rows = {port: _Row() for port in self.ports}
-        self.port_width = min(max(len(p) for p in self.ports), 24) if self.ports else 0
-        self.lock = threading.RLock()
-        self.live = None
-        self.quarter = {port: -1 for port in self.ports}
-
-    @property
-    def on_terminal(self) -> bool:
-        return self.console is not None and self.console.is_terminal
-
-    # rich calls this on each refresh
-    def __rich_console__(self, console, options):
-        import time
-
-        now = time.monotonic()
-        with self.lock:
-            lines = [board_line(p, self.rows[p], options.max_width, now, self.port_width)
-                     for p in self.ports]
-        for i, line in enumerate(lines):
-            line.end = "\n" if i < len(lines) - 1 else ""
-            yield line
-
-    def __enter__(self):
-        if self.on_terminal:
-            from rich.live import Live
-
-            self.live = Live(self, console=self.console, refresh_per_second=8, transient=False,
-                             redirect_stdout=False, redirect_stderr=False)
-            self.live.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def close(self) -> None:
-        if self.live is not None:
-            self.live.refresh()
-            self.live.stop()
-            self.live = None
-
-    def status(self, port: str, text: str, style: str = "") -> None:
-        """What the board on `port` is doing now (ends any transfer's progress)."""
-        with self.lock:
-            row = self.rows[port]
-            changed = text != row.text
-            row.text, row.style, row.total, row.done = text, style, 0, 0
-            self.quarter[port] = -1
-            if self.live is None and changed:
-                self._plain(port, text)
-
-    def progress(self, port: str, done: int, total: int) -> None:
-        """A transfer on `port`: `done` of `total` bytes."""
-        import time
-
-        with self.lock:
-            row = self.rows[port]
-            if total != row.total or done < row.done:
-                row.started = time.monotonic()
-            row.done, row.total = done, total
-            if self.live is None and total > 0:
-                quarter = min(4, done * 4 // total)
-                if quarter != self.quarter[port]:
-                    self.quarter[port] = quarter
-                    self._plain(port, f"{row.text} {' '.join(row.progress_parts(time.monotonic()))}")
-
-    def detail(self, port: str, text: str) -> None:
-        """A log line (esptool's output, the REPL exchange): shown with verbose only."""
-        if not self.verbose:
-            return
-        with self.lock:
-            for line in text.splitlines() or [""]:
-                self._print(f"{port}: {line}", style="dim")
-
-    def _plain(self, port: str, text: str) -> None:
-        self._print(f"{self.step} {port}: {text}")
-
-    def _print(self, text: str, style: str = "") -> None:
-        if self.console is None:
-            self.stream.write(text + "\n")
-            self.stream.flush()
-            return
-        from rich.text import Text
-
-        (self.live.console if self.live else self.console).print(Text(text, style=style), soft_wrap=True)
