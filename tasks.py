@@ -8,8 +8,14 @@
 Settings: invoke.yaml (key `mpforge`), INVOKE_MPFORGE_* variables, flags.
 """
 
-from mpforge import ui
-from mpforge.cli import lazy, settings, task
+import sys
+
+# invoke turns Python's .pyc cache off for the run (its --write-pyc flag), so every task
+# would compile mpforge again; mpforge's modules are a package like any other: cache them.
+sys.dont_write_bytecode = False
+
+from mpforge import ui  # noqa: E402 -- after the line above, so that mpforge is cached too
+from mpforge.cli import lazy, settings, task  # noqa: E402
 
 # Imported on first use: `invoke --list` and `invoke status` load no board code.
 pipeline = lazy("mpforge.build.pipeline")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT, one_line_error
 from harness.fake_repos import git
@@ -119,6 +120,20 @@ def test_gitlinks_index_v4_long_prefix(tmp_path):
     git(repo, "update-index", "--index-version", "4")
     assert (repo / ".git" / "index").read_bytes()[4:8] == b"\0\0\0\x04"
     assert gitfiles.gitlinks(repo) == _git_links(repo) == {"d/y/sub": sha, "e/sub": sha}
+
+
+def test_a_task_caches_mpforge_compiled(mp):
+    """invoke turns the .pyc cache off for a run; tasks.py turns it on for mpforge, so a task
+    does not compile mpforge's modules again each time (what `invoke --write-pyc` would do)."""
+    import importlib.util
+
+    cached = Path(importlib.util.cache_from_source(str(ROOT / "mpforge" / "model" / "settings.py")))
+    cached.unlink(missing_ok=True)
+    env = {k: v for k, v in mp.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    result = subprocess.run([sys.executable, "-m", "invoke", "--list"], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert cached.is_file()
 
 
 def test_list_and_status_load_no_board_code(mp):
