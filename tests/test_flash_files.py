@@ -194,7 +194,7 @@ def test_invoke_erase_keeps_a_copy_of_the_files(run, tmp_path):
         result = run("erase", board.url)
         assert result.returncode == 0, result.stderr
         [saved] = backups(tmp_path, board)
-        assert f"files: 3 files" in result.stdout and f"backed up to {saved}" in result.stdout
+        assert "files: 3 files" in result.stdout and f"backed up to {saved}" in result.stdout
         assert set(json.loads((saved / "backup.json").read_text())["files"]) == set(FILES)
         assert board.flash.erases == 1 and bytes(board.flash.data[VFS:VFS + 4096]) == b"\xff" * 4096
         again = run("erase", board.url)  # nothing left to copy: no word about files

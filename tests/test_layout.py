@@ -281,6 +281,14 @@ def partition_rows(parts, profile, release="v1.28.0"):
     return {c.name: c for c in board_checks.check_partitions({"partitions": parts, "errors": {}}, profile, release)}
 
 
+def test_verify_partition_rows_of_a_release_mpforge_does_not_know():
+    """A dist built from a releases_file release: its layout facts are unknown here, so the
+    partition rows say so and count neither way (verify --firmware goes on)."""
+    rows = partition_rows(DEFAULT_PARTS, REF, "v9.9.9")
+    assert {c.passed for c in rows.values()} == {None}
+    assert rows["fs partition"].found == "release v9.9.9 unknown to mpforge"
+
+
 def test_verify_partition_rows_match_and_mismatch():
     rows = partition_rows(OTA_PARTS, OTA)
     assert all(c.passed for c in rows.values()), rows

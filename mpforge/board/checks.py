@@ -29,6 +29,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from mpforge.errors import UserError
 from mpforge.model import chips, releases
 from mpforge.model.profiles import Profile
 from mpforge.model.releases import version_tuple

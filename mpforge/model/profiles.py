@@ -11,11 +11,15 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mpforge import PROJECT_ROOT
 from mpforge.errors import UserError
 from mpforge.model import chips, read_toml, tomllib
 from mpforge.text import size_text
+
+if TYPE_CHECKING:  # for the annotation only: layout imports this module
+    from mpforge.image import layout
 
 BOARDS_DIR = PROJECT_ROOT / "boards"
 
