@@ -145,20 +145,20 @@ def _plan_files(esp, fp: policy.Fingerprint, port: str, new_table: bytes, flash_
 
 
 def _save_before_erase(esp, fp: policy.Fingerprint, port: str, flash_size: int | None, workdir: Path,
-                       discard: bool, reporter: transport.Reporter,
-                       erased: str = "erased with the whole flash (--erase)") -> _FilesPlan:
+                       discard: bool, reporter: transport.Reporter, erased: str) -> _FilesPlan:
     """An erase of the whole flash takes the files with it, so a copy of them is kept first
     (`invoke restore` writes it back). One that cannot be read is erased all the same: the
-    user asked for an empty flash."""
+    user asked for an empty flash. The note is '' when there were no files to speak of;
+    `erased` says in it what became of them."""
     old = None if discard or not flash_size else board_filesystem(esp, flash_size)
     if old is None:
-        return _FilesPlan(erased)
+        return _FilesPlan("")
     reporter.step(f"reading the board's files at {_region_text(old)} before the erase", keep=True)
     snapshot, problem = _board_files(esp, old)
     if problem:
         return _FilesPlan(f"{erased}; its filesystem could not be copied first ({problem})")
     if snapshot is None or not snapshot.files:  # None: a blank region
-        return _FilesPlan(erased)
+        return _FilesPlan("")
     backup = filesystem.save(snapshot, workdir, fp.mac, old, "flash --erase")
     return _FilesPlan(f"{snapshot.describe()} backed up to {backup}, then {erased}; "
                       f"`invoke restore --port {port}` writes them back", backup=backup)
@@ -176,7 +176,7 @@ def erase(port: str, link: transport.Link, state_dir: Path, reporter: transport.
         if done.files is None:
             done.files = _save_before_erase(esp, fp, port, fp.flash_size, workdir or state_dir.parent,
                                             False, reporter, erased="erased")
-        result.files, result.backup = ("" if done.files.note == "erased" else done.files.note), done.files.backup
+        result.files, result.backup = done.files.note, done.files.backup
         flashed = store.Flashed(state_dir, fp.mac)
         flashed.begin("erase")
         reporter.step("erasing")
@@ -203,8 +203,10 @@ def flash(port: str, fw: Firmware, profile: Profile, link: transport.Link, state
         judge.refuse(judge.placement_problems(fw, fp), prefix=f"{port}: ")
         if done.files is None:  # once, before anything is written
             if erase_first:
+                erased = "erased with the whole flash (--erase)"
                 done.files = _save_before_erase(esp, fp, port, fp.flash_size or profile.flash_size,
-                                                workdir, discard_files, reporter)
+                                                workdir, discard_files, reporter, erased)
+                done.files.note = done.files.note or erased
             elif not table:  # the board's own table stays, and with it the filesystem
                 done.files = _FilesPlan("kept: the firmware brings no partition table")
             else:

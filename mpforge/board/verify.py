@@ -58,6 +58,10 @@ class Board:
         """The checks that apply (n/a left out)."""
         return [c for c in self.checks if c.passed is not None]
 
+    @property
+    def failures(self) -> list[Check]:
+        return failed(self.checks)
+
     def problem(self, profile) -> str:
         """Why the board failed, in one line naming its log ('' when it passed)."""
         if self.ok:
@@ -105,15 +109,14 @@ class Report:
 def _verify_one(port: str, reporter, job, timeout: float, frozen_modules) -> Board:
     probe = probe_board(port, timeout=timeout, imports=frozen_modules, reporter=reporter)
     since = job.release.facts.build_id_since if job.release.line else None  # a dist's unknown release: look it up
-    checks = run_checks(probe, job.profile, job.release.version, frozen_modules, since)
-    bad = failed(checks)
-    total = sum(1 for c in checks if c.passed is not None)
+    board = Board(port, run_checks(probe, job.profile, job.release.version, frozen_modules, since), probe)
+    bad, total = board.failures, len(board.counted)
     if bad:
         reporter.status(f"FAILED: {len(bad)} of {total} checks ({', '.join(c.name for c in bad)})", style="red")
     else:
         reporter.status(f"ok: {total} of {total} checks passed", style="green")
-    reporter.log.write(table(checks))
-    return Board(port, checks, probe)
+    reporter.log.write(table(board.checks))
+    return board
 
 
 def run(job, port_list=None, *, frozen_modules=(), verbose: bool = False, live_to_stderr: bool = False) -> Report:

@@ -271,7 +271,7 @@ def verify_report(report, *, as_json: bool) -> None:
             counted = b.counted
             rows.append((b.port, "ok" if b.ok else "FAILED",
                          f"{sum(1 for c in counted if c.passed)}/{len(counted)}" if counted else "-",
-                         "; ".join(f"{c.name}: {c.problem}" for c in b.checks if c.passed is False) or b.error))
+                         "; ".join(f"{c.name}: {c.problem}" for c in b.failures) or b.error))
         block(columns(rows))
         for b in boards:
             if not b.ok:
