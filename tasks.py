@@ -77,22 +77,27 @@ def config(c, profile=None, micropython=None, json=False, backend=None):
 
 
 FROZEN = "a folder of .py modules or a manifest.py to freeze into the firmware (over the profile's [frozen] path)"
+C_MODULE = ("a C module to link into the firmware: a folder with a micropython.cmake, or that file "
+            "(repeat for several; adds to setting mpforge.build.c_modules)")
 
 
-@task(help={"profile": PROFILE, "micropython": RELEASE, "yes": "install missing OS packages without asking",
-            "frozen": FROZEN, "backend": BACKEND})
-def build(c, profile=None, micropython=None, yes=False, frozen=None, backend=None):
+@task(iterable=["c_module"], help={"profile": PROFILE, "micropython": RELEASE,
+                                   "yes": "install missing OS packages without asking",
+                                   "frozen": FROZEN, "backend": BACKEND, "c_module": C_MODULE})
+def build(c, profile=None, micropython=None, yes=False, frozen=None, backend=None, c_module=None):
     """Build the firmware, running every earlier step that is not done yet."""
-    job = job_for(settings(c, yes=yes, frozen=frozen, backend=backend), profile, micropython)
+    job = job_for(settings(c, yes=yes, frozen=frozen, backend=backend, c_modules=c_module), profile, micropython)
     ui.step_results(pipeline.run_through(job, "build"))
 
 
-@task(iterable=["profile", "micropython"],
+@task(iterable=["profile", "micropython", "c_module"],
       help={"profile": PROFILE + "; repeat for several", "micropython": RELEASE + "; repeat for several",
-            "yes": "install missing OS packages without asking", "frozen": FROZEN, "backend": BACKEND})
-def build_all(c, profile=None, micropython=None, yes=False, frozen=None, backend=None):
+            "yes": "install missing OS packages without asking", "frozen": FROZEN, "backend": BACKEND,
+            "c_module": C_MODULE})
+def build_all(c, profile=None, micropython=None, yes=False, frozen=None, backend=None, c_module=None):
     """The whole chain, for the default profile and release or for each one given."""
-    for job in jobs_for(settings(c, yes=yes, frozen=frozen, backend=backend), profile, micropython):
+    for job in jobs_for(settings(c, yes=yes, frozen=frozen, backend=backend, c_modules=c_module),
+                        profile, micropython):
         ui.block(f"== {job.label}")
         ui.step_results(pipeline.run_through(job, "build"))
 

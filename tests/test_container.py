@@ -164,3 +164,15 @@ def test_real_engine_builds(invoke_run):  # pragma: no cover - needs a real engi
     """One real container build against upstream sources (network, a running engine, minutes)."""
     result = invoke_run("build-all", "--backend", "container", timeout=3600)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr
+
+
+def test_container_build_mounts_each_c_module_folder(mp, engine, tmp_path):
+    """A C module outside the workdir is mounted at its own path: the build's CMake reads it there."""
+    from test_cmodules import c_module
+
+    env, calls = engine
+    mod = c_module(tmp_path / "mods" / "demo")
+    result = mp("build", "--backend", "container", "--c-module", str(mod / "micropython.cmake"), env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    firmware = next(c for c in _runs(calls()) if any(w.startswith("USER_C_MODULES=") for w in c))
+    assert f"{mod}:{mod}" in _option_values(firmware, "-v")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from mpforge.image import firmware
 from mpforge.image import judge
-from mpforge.build import frozen
+from mpforge.build import cmodules, frozen
 from mpforge.source import gitsrc
 from mpforge.source import toolchain
 from mpforge.build import overlay
@@ -37,6 +37,9 @@ def make_command(job: Job) -> list[str]:
     manifest = frozen.manifest_path(job)
     if manifest:
         cmd.append(f"FROZEN_MANIFEST={manifest}")
+    user_modules = cmodules.file_path(job)
+    if user_modules:
+        cmd.append(f"USER_C_MODULES={user_modules}")
     return cmd
 
 
@@ -44,7 +47,8 @@ def _made_from(job: Job) -> dict:
     """What the build is made from besides the two source trees: the build's stamp
     records it and the pipeline's cheap up-to-date check hashes it."""
     return {"overlay": overlay.render(job).digest, "profile": job.profile.digest,
-            "make": shell.quote(make_command(job)[3:]), "frozen": frozen.digest(job)}
+            "make": shell.quote(make_command(job)[3:]), "frozen": frozen.digest(job),
+            **({"c_modules": cmodules.digest(job)} if job.settings.c_modules else {})}
 
 
 def _inputs(job: Job) -> dict:
@@ -97,6 +101,7 @@ def ensure(job: Job) -> StepResult | None:
     _ok, message = status(job)  # why it builds, for the progress line
     env = toolchain.build_env(job, STEP)
     frozen.write_manifest(job)
+    cmodules.write_file(job)
     inputs = _inputs(job)
     _invalidate_stale_config(job, inputs)
     # Forget the old stamp first: an interrupted build must never look complete.

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 
 from mpforge.build import make
 from mpforge.config import check as configcheck
-from mpforge.build import frozen
+from mpforge.build import cmodules, frozen
 from mpforge.source import micropython
 from mpforge.build import mpycross
 from mpforge.build import overlay
@@ -117,7 +117,7 @@ def _settings_text(job: Job) -> str:
     s = job.settings
     return repr((s.workdir, s.micropython_url, s.micropython_dir, s.idf_version, s.idf_url, s.idf_dir,
                  s.idf_tools_path, s.os_packages, job.frozen, s.backend, s.container_engine, s.container_image,
-                 s.idf_python))
+                 s.idf_python, s.c_modules))
 
 
 def _stamp_name(job: Job) -> str:
@@ -220,6 +220,7 @@ def run_through(job: Job, last: str, start: str = "install-prereqs") -> Iterator
     its failure, and the steps after it never run."""
     if _index(last) >= _index("build"):
         frozen.source(job)  # a bad --frozen path fails now, not after the long steps
+        cmodules.modules(job)  # so does a bad C module
     wanted = _needed(last)
     steps = [step for step in STEPS[_index(start):_index(last) + 1] if step.name in wanted]
     return _until_failure(result for step in steps for result in ensure(job, step))

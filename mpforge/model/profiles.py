@@ -57,6 +57,7 @@ SCHEMA: dict[str, dict[str, tuple[type | tuple[type, ...], bool]]] = {
     "cpu": {"mhz": (int, True)},
     "verify": {"min_psram_heap": (str, False), "min_fs_size": (str, True)},
     "frozen": {"path": (str, False)},
+    "c_modules": {"request": (list, False)},
     "partitions": {"app": (str, False), "ota": (bool, False), "fs": (str, False), "csv": (str, False)},
 }
 
@@ -85,6 +86,7 @@ class Profile:
     frozen: Path | None = None  # a folder of modules or a manifest.py to freeze
     partitions: "layout.Layout | None" = None  # [partitions]; None: the port's own layout
     psram_external: bool = False  # PSRAM in its own chip: absent from the eFuses, verify proves it
+    c_modules_request: tuple[Path, ...] = ()  # [c_modules] request: asked for, never used unconfirmed
 
     @property
     def flash_size_label(self) -> str:
@@ -153,6 +155,15 @@ def _frozen_folder(path: Path, value: str | None) -> Path | None:
                         "modules, because a manifest.py runs as Python during the build: pass your own "
                         "manifest with `invoke build --frozen FILE`")
     return (path.parent / value).resolve()
+
+
+def _c_module_request(path: Path, value: list) -> tuple[Path, ...]:
+    """[c_modules] request: paths (relative to the profile) of C modules the profile asks for.
+    Only a request: a micropython.cmake runs as code in CMake, so the build takes a C module
+    only from the user's own --c-module or build.c_modules (mpforge/build/cmodules.py)."""
+    if not all(isinstance(v, str) and v and not has_control(v) for v in value):
+        raise UserError(f"{path}: 'c_modules.request' must be a list of paths (texts)")
+    return tuple((path.parent / v).resolve() for v in value)
 
 
 def from_text(text: str, name: str, where: Path) -> Profile:
@@ -279,6 +290,7 @@ def _validate(path: Path, data: dict, read_files: bool = True) -> Profile:
         min_psram_heap=min_psram_heap,
         min_fs_size=min_fs_size,
         frozen=_frozen_folder(path, get("frozen", "path")),
+        c_modules_request=_c_module_request(path, get("c_modules", "request", [])),
         partitions=parts,
         psram_external=get("psram", "external", False),
     )

@@ -56,6 +56,7 @@ class Settings:
     verify_timeout: float = 5.0  # verify.timeout: seconds to wait for the raw REPL
     read_timeout: float = 3.0  # seconds a port read waits while flashing (DEFAULT_READ_TIMEOUT or more)
     dist_web_tools: str = ""  # dist.web_tools: ESP Web Tools' script URL or a local copy ("" = the CDN)
+    c_modules: tuple[Path, ...] = ()  # build.c_modules, then --c-module: user C modules (build/cmodules.py)
 
     @property
     def state_dir(self) -> Path:
@@ -75,12 +76,14 @@ KINDS = {
     "dist.web_tools": "text",
     "build.backend": "text", "container.engine": "text", "container.image": "text",
     "ci.profiles": "names", "ci.releases": "names", "ci.pages": "bool",
+    "build.c_modules": "paths",
 }
 _KIND_TEXT = {
     "path": "a path", "text": "a text", "url": "a git URL (not starting with '-')", "version": "a version like v1.28.0",
     "positive": "a whole number above 0", "count": "a whole number, 0 or more",
     "seconds": "a number of seconds above 0", "bool": "true or false",
     "names": "a list of names",
+    "paths": "a list of paths",
 }
 
 
@@ -88,6 +91,11 @@ def _fits(kind: str, value) -> bool:
     if kind == "names":  # a YAML list, or one comma-separated text
         items = value.split(",") if isinstance(value, str) else value
         return isinstance(items, (list, tuple)) and all(_fits("text", item) for item in items)
+    if kind == "paths":  # a YAML list, or one path ("" or null: none)
+        if value in (None, ""):
+            return True
+        items = [value] if isinstance(value, str) else value
+        return isinstance(items, (list, tuple)) and all(_fits("path", item) and item for item in items)
     if kind in ("path", "text", "version", "url"):
         if value is None or (kind not in ("text", "url") and value == ""):
             return True
@@ -210,7 +218,7 @@ def _read_timeout(cfg) -> float:
 
 def from_config(config, *, profile: str | None = None, micropython: str | None = None,
                 port: str | None = None, yes: bool = False, frozen: str | None = None,
-                backend: str | None = None) -> Settings:
+                backend: str | None = None, c_modules=()) -> Settings:
     """Build Settings from an invoke Config (or any nested mapping): every key checked
     (check) and read, converted and validated here, once."""
     cfg = _get(config, "mpforge", {})
@@ -258,7 +266,16 @@ def from_config(config, *, profile: str | None = None, micropython: str | None =
         verify_timeout=_seconds(cfg, "verify.timeout", 5.0),
         read_timeout=_read_timeout(cfg),
         dist_web_tools=str(_get(cfg, "dist.web_tools") or "").strip(),
+        c_modules=_c_modules(cfg, c_modules),
     )
+
+
+def _c_modules(cfg, flags) -> tuple[Path, ...]:
+    """build.c_modules (relative to the project), then the --c-module flags (relative to here), each once."""
+    value = _get(cfg, "build.c_modules") or ()
+    listed = [_path(v) for v in ([value] if isinstance(value, str) else value)]
+    given = [Path(os.path.abspath(os.path.expanduser(str(f)))) for f in flags or ()]
+    return tuple(dict.fromkeys(p for p in [*listed, *given] if p is not None))
 
 
 @dataclass(frozen=True)

@@ -140,3 +140,13 @@ def tracked_content(repo: Path, relpath: str) -> str | None:
     """A file's content at HEAD, or None when git does not track it."""
     result = _git("git", ["show", f"HEAD:{relpath}"], cwd=repo, check=False)
     return result.stdout if result.returncode == 0 else None
+
+
+def folder_state(folder: Path) -> dict | None:
+    """The commit of the checkout a folder is in, and whether anything below the folder
+    differs from it (untracked files too); None when the folder is in no git checkout."""
+    found = _git("git", ["rev-parse", "HEAD"], cwd=folder, check=False)
+    if found.returncode != 0:
+        return None
+    changed = _git("git", ["status", "--porcelain", "--", "."], cwd=folder, check=False)
+    return {"commit": found.stdout.strip(), "dirty": bool(changed.stdout.strip())}

@@ -53,7 +53,8 @@ def container_for(job: Job) -> engine.Container:
     """The engine, the release's IDF image, and the folders a build of this job reads or writes."""
     image = engine.image_name(job.settings.container_image, job.idf_version)
     program = engine.find_engine(job.settings.container_engine)
-    mounts = engine.mounts_for(job.settings.workdir, job.mp_dir, job.frozen.parent if job.frozen else None)
+    modules = (m.parent if m.is_file() else m for m in job.settings.c_modules)  # C modules' folders
+    mounts = engine.mounts_for(job.settings.workdir, job.mp_dir, job.frozen.parent if job.frozen else None, *modules)
     return engine.Container(program, image, mounts)
 
 
