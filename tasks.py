@@ -265,8 +265,10 @@ def releases(c, json=False):
 # ---- board side: verify -------------------------------------------------------------
 
 
-@task(locks=("port",), iterable=["frozen_module", "port"], help={
+@task(locks=("port",), iterable=["frozen_module", "port", "c_module_name"], help={
     "frozen_module": "a module frozen into the firmware that must import on the board (repeatable)",
+    "c_module_name": "a C module built into the firmware that must import on the board, for one whose "
+                     "name its sources do not show (repeatable)",
     "firmware": "a dist folder or zip (from `invoke dist`): check the board against its build-info.json",
     "port": _PORT_HELP + "; the boards are verified in parallel",
     "profile": PROFILE,
@@ -275,13 +277,14 @@ def releases(c, json=False):
     "verbose": VERBOSE,
 })
 def verify(c, port=None, profile=None, micropython=None, json=False, frozen_module=None, firmware=None,
-           verbose=False):
+           verbose=False, c_module_name=None):
     """Prove on the board(s) that they run the firmware built for the profile.
 
     Runs scripts/board_probe.py in the raw REPL and checks the board name,
     release, build id, flash size, PSRAM heap, filesystem size and CPU
     frequency; exits non-zero if any check fails on any board.
     """
-    job, modules = verify_mod.target(settings(c), firmware, profile, micropython)
+    job, modules, c_names = verify_mod.target(settings(c), firmware, profile, micropython)
     ui.verify_report(verify_mod.run(job, port, frozen_modules=[*modules, *(frozen_module or ())],
+                                    c_modules=[*c_names, *(c_module_name or ())],
                                     verbose=verbose, live_to_stderr=json), as_json=json)

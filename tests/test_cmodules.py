@@ -11,6 +11,7 @@ every include() in it to exist, and logs the path it received.
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -223,7 +224,7 @@ def test_a_module_in_a_git_checkout_records_its_commit_and_dirty_flag(tmp_path):
                           capture_output=True, text=True).stdout.strip()
     job = job_with(tmp_path, mod)
     [record] = cmodules.info(job)
-    assert record == {"path": str(mod / "micropython.cmake"), "names": ["demo"],
+    assert record == {"folder": "code", "names": ["demo"],
                       "git": {"commit": head, "dirty": False}}
     (mod / "demo.c").write_text("// changed\n" + (mod / "demo.c").read_text())
     assert cmodules.info(job)[0]["git"] == {"commit": head, "dirty": True}
@@ -307,3 +308,17 @@ def test_a_dotted_qstr_is_a_submodule_and_verify_imports_only_top_level_names(tm
     job = job_with(tmp_path, mod)
     assert cmodules.modules(job)[0].names == ("lab", "lab.fft", "labx")
     assert cmodules.names(job) == ["lab", "labx"]
+
+
+def test_config_lists_the_c_modules_of_the_setting(mp, tmp_path):
+    mod = c_module(tmp_path / "demo")
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text(f"mpforge:\n  build:\n    c_modules: ['{mod}']\n")
+    table = mp("-f", str(cfg), "config")
+    assert table.returncode == 0, table.stdout + table.stderr
+    assert f"  C module: {mod} (demo)" in table.stdout.splitlines()
+    as_json = mp("-f", str(cfg), "config", "--json")
+    assert json.loads(as_json.stdout)["c_modules"] == [
+        {"path": str(mod), "cmake": str(mod / "micropython.cmake"), "names": ["demo"]}]
+    plain = mp("config", "--json")
+    assert json.loads(plain.stdout)["c_modules"] == []

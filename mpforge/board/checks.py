@@ -184,6 +184,21 @@ def check_import(probe: dict, name: str) -> Check:
     return Check(f"frozen {name}", "imports", f"frozen ({got or 'built in'})", True)
 
 
+def check_c_module(probe: dict, name: str) -> Check:
+    """A C module imports, and is built in: a module of C code has no __file__ (a file
+    of that name, frozen or on the board, is not the C module; docs/c-modules.md §5)."""
+    got = (probe.get("imports") or {}).get(name)
+    label = f"C module {name}"
+    if got is None:
+        return Check(label, "built in", "not checked", False, f"the probe did not try {name}")
+    if ":" in got and got.split(":")[0].endswith("Error"):
+        return Check(label, "built in", got, False,
+                     f"the C module {name} is not in the firmware (build it with --c-module)")
+    if got:
+        return Check(label, "built in", f"from {got}", False, f"{name} is Python ({got}), not the C module")
+    return Check(label, "built in", "built in", True)
+
+
 def _part_text(label: str, offset: int, size: int) -> str:
     return f"{label} {size_text(size, space=False)} @{offset:#x}"
 
@@ -228,7 +243,7 @@ def check_partitions(probe: dict, profile: Profile, release: str) -> list[Check]
 
 
 def run_checks(probe: dict, profile: Profile, release: str, frozen_modules=(),
-               build_id_since: str | None = None) -> list[Check]:
+               build_id_since: str | None = None, c_modules=()) -> list[Check]:
     """Every check, in report order (the partition rows when the probe reported them;
     build_id_since: from the release's line, else looked up)."""
     return [
@@ -240,7 +255,7 @@ def run_checks(probe: dict, profile: Profile, release: str, frozen_modules=(),
         check_fs(probe, profile),
         check_cpu(probe, profile),
     ] + (check_partitions(probe, profile, release) if "partitions" in probe else []) + [
-        check_import(probe, name) for name in frozen_modules]
+        check_import(probe, name) for name in frozen_modules] + [check_c_module(probe, name) for name in c_modules]
 
 
 def failed(checks: list[Check]) -> list[Check]:

@@ -21,21 +21,29 @@ STEP = "verify"
 
 
 def target(settings, firmware=None, profile: str | None = None, micropython: str | None = None):
-    """(job, frozen modules) to check a board against: a dist folder's build-info.json
-    when given, else the profile and release asked for (settings.job, as every task)."""
+    """(job, frozen modules, C modules' names) to check a board against: a dist folder's
+    build-info.json when given, else the profile and release asked for (settings.job, as
+    every task) and the C modules its last build linked in (else those of build.c_modules)."""
+    from mpforge.build import cmodules, make
     from mpforge.model import settings as settings_mod
 
     if firmware:
         from mpforge.dist import load  # esptool and the dist code: only for a dist folder
 
         built = load.load(firmware)
-        return load.job_for(built, settings), list(built.info.get("frozen_modules") or [])
+        return (load.job_for(built, settings), list(built.info.get("frozen_modules") or []),
+                cmodules.names_in_info(built.info))
     job = settings_mod.job(settings, profile, micropython)
+    built = make.built_c_modules(job)
+    if built is not None:
+        c_names = cmodules.names_in_info({"c_modules": built})
+    else:
+        c_names = cmodules.names(job) if job.settings.c_modules else []
     if not (job.frozen and job.frozen.exists()):
-        return job, []
+        return job, [], c_names
     from mpforge.build import frozen
 
-    return job, frozen.module_names(job)
+    return job, frozen.module_names(job), c_names
 
 
 @dataclass
@@ -106,10 +114,11 @@ class Report:
                 "boards": [b.document(self.job) for b in self.boards]}
 
 
-def _verify_one(port: str, reporter, job, timeout: float, frozen_modules) -> Board:
-    probe = probe_board(port, timeout=timeout, imports=frozen_modules, reporter=reporter)
+def _verify_one(port: str, reporter, job, timeout: float, frozen_modules, c_modules=()) -> Board:
+    probe = probe_board(port, timeout=timeout, imports=[*frozen_modules, *c_modules], reporter=reporter)
     since = job.release.facts.build_id_since if job.release.line else None  # a dist's unknown release: look it up
-    board = Board(port, run_checks(probe, job.profile, job.release.version, frozen_modules, since), probe)
+    board = Board(port, run_checks(probe, job.profile, job.release.version, frozen_modules, since,
+                                   c_modules=c_modules), probe)
     bad, total = board.failures, len(board.counted)
     if bad:
         reporter.status(f"FAILED: {len(bad)} of {total} checks ({', '.join(c.name for c in bad)})", style="red")
@@ -119,8 +128,10 @@ def _verify_one(port: str, reporter, job, timeout: float, frozen_modules) -> Boa
     return board
 
 
-def run(job, port_list=None, *, frozen_modules=(), verbose: bool = False, live_to_stderr: bool = False) -> Report:
+def run(job, port_list=None, *, frozen_modules=(), verbose: bool = False, live_to_stderr: bool = False,
+        c_modules=()) -> Report:
     """Probe every board in parallel and check each against the job; remember a pass.
+    c_modules: names of C modules that must be built into the firmware.
 
     live_to_stderr: the live lines go to stderr (for --json, whose document is stdout).
     """
@@ -135,7 +146,8 @@ def run(job, port_list=None, *, frozen_modules=(), verbose: bool = False, live_t
         return Report(job)
     timeout = settings.verify_timeout
     boards = parallel.run(
-        STEP, port_list, lambda port, reporter: _verify_one(port, reporter, job, timeout, frozen_modules),
+        STEP, port_list, lambda port, reporter: _verify_one(port, reporter, job, timeout, frozen_modules,
+                                                      list(dict.fromkeys(c_modules))),
         workdir=settings.workdir, verbose=verbose,
         failed=lambda port, reporter, error: Board(port, [], error=error), to_stderr=live_to_stderr)
     for board in boards:

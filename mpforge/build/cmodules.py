@@ -163,10 +163,29 @@ def refuse_unconfirmed(job: Job) -> None:
                                   f"invoke.yaml (or pass --c-module {asked})")
 
 
+def listing(job: Job) -> list[dict]:
+    """`invoke config`'s list: each module as given, its cmake file and the names it registers."""
+    if not (job.settings.c_modules or job.profile.c_modules_request):
+        return []
+    return [{"path": str(m.given), "cmake": str(m.cmake), "names": list(m.names)} for m in modules(job)]
+
+
+def top_level(names) -> list[str]:
+    """The names verify imports: plain identifiers (a dotted name is a submodule, reached
+    through its parent; anything else in a dist's build-info.json is not a name)."""
+    return [n for n in names if isinstance(n, str) and n.isidentifier()] if isinstance(names, list) else []
+
+
 def names(job: Job) -> list[str]:
-    """The top-level module names the job's C modules register: verify imports each (a
-    dotted name is a submodule, reached through its parent, so it is not imported alone)."""
-    return [name for module in modules(job) for name in module.names if "." not in name]
+    """The top-level module names the job's C modules register (verify imports each)."""
+    return [name for module in modules(job) for name in top_level(list(module.names))]
+
+
+def names_in_info(info: dict) -> list[str]:
+    """The same, from a dist's build-info.json (data: anything malformed is left out)."""
+    records = info.get("c_modules") if isinstance(info, dict) else None
+    return [n for r in (records if isinstance(records, list) else []) if isinstance(r, dict)
+            for n in top_level(r.get("names"))]
 
 
 def file_path(job: Job) -> Path | None:
@@ -211,10 +230,11 @@ def digest(job: Job) -> str:
 
 
 def info(job: Job) -> list[dict]:
-    """build-info.json's record of each module: path, names, and its git commit and dirty flag."""
+    """build-info.json's record of each module: its folder's name (not the path: a dist is
+    published), the names it registers, and its git commit and dirty flag."""
     records = []
     for module in modules(job):
-        record: dict = {"path": str(module.cmake), "names": list(module.names)}
+        record: dict = {"folder": module.folder.name, "names": list(module.names)}
         git = gitsrc.folder_state(module.folder)
         if git is not None:
             record["git"] = git

@@ -109,9 +109,20 @@ def ensure(job: Job) -> StepResult | None:
     events.note(STEP, f"building {job.label} ({message.removeprefix(job.label + ' ')}); log: {_log(job)}")
     _run_make(job, env)
     fw = check_images(job)
-    state.write(job.settings.state_dir, _stamp_name(job), {"inputs": inputs, "outputs": _outputs(job.build_dir)})
+    state.write(job.settings.state_dir, _stamp_name(job), {"inputs": inputs, "outputs": _outputs(job.build_dir),
+                **({"c_modules": cmodules.info(job)} if job.settings.c_modules else {})})
     app = fw.image("app")
     return StepResult(STEP, f"built {job.label}: {app.path.stat().st_size / 2**20:.2f} MB app in {job.build_dir}")
+
+
+def built_c_modules(job: Job) -> list[dict] | None:
+    """The C modules the last build of this job linked in, as cmodules.info records them
+    (build-info.json carries them, verify imports their names); None: no build recorded."""
+    stamp = state.read(job.settings.state_dir, _stamp_name(job))
+    if not stamp:
+        return None
+    records = stamp.get("c_modules", [])
+    return [r for r in records if isinstance(r, dict)] if isinstance(records, list) else []
 
 
 def _log(job: Job) -> Path:

@@ -28,7 +28,7 @@ from pathlib import Path
 from mpforge.config import boardcmake
 from mpforge.source import gitsrc, idf
 from mpforge.source import toolchain
-from mpforge.build import overlay
+from mpforge.build import cmodules, overlay
 from mpforge.image import layout, partitions
 from mpforge.config import sdkconfig
 from mpforge import state
@@ -64,6 +64,7 @@ class Report:
     filesystem: dict = field(default_factory=dict)
     layout: dict = field(default_factory=dict)  # the profile's [partitions] and the built app it was checked with
     warnings: list[str] = field(default_factory=list)
+    c_modules: list[dict] = field(default_factory=list)  # the build's user C modules (cmodules.listing)
 
     @property
     def mismatches(self) -> list[Row]:
@@ -347,4 +348,6 @@ def finish(job: Job, report: Report, inputs: str) -> StepResult:
 def run(job: Job) -> StepResult:
     """`invoke config`: always resolve (no stamp); the result carries the report."""
     board = _evaluate(job)  # once: the check and its stamp share it
-    return _checked(job, check(job, board), _inputs(job, board))
+    report = check(job, board)
+    report.c_modules = cmodules.listing(job)
+    return _checked(job, report, _inputs(job, board))

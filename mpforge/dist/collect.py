@@ -197,6 +197,8 @@ def _build_info(job: Job, fw: firmware.Firmware, names: dict[int, str], files: d
         # The profile itself, so verify can check a board against a dist folder on its own.
         "profile_toml": job.profile.path.read_text(),
         "frozen_modules": frozen.module_names(job),
+        # What the build linked in (its stamp): each module's folder name, names, git commit.
+        "c_modules": make.built_c_modules(job) or [],
         "board": job.profile.board,
         "variant": job.profile.variant,
         "micropython": {"version": job.release.version, "commit": job.release.commit},

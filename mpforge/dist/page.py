@@ -29,6 +29,21 @@ def _e(value) -> str:
     return escape(str(value), quote=True)
 
 
+def _c_modules_text(records) -> str:
+    """build-info.json's c_modules as one line: folder (names) at commit, dirty or not."""
+    parts = []
+    for r in records if isinstance(records, list) else []:
+        if not isinstance(r, dict):
+            continue
+        names = r.get("names") if isinstance(r.get("names"), list) else []
+        text = f"{r.get('folder', '?')} ({', '.join(str(n) for n in names) or 'no names found'})"
+        git = r.get("git") if isinstance(r.get("git"), dict) else None
+        if git:
+            text += f" at {str(git.get('commit', '?'))[:12]}{', with local changes' if git.get('dirty') else ''}"
+        parts.append(text)
+    return "; ".join(parts) or "none"
+
+
 def render(info: dict, table: list[partitions.Partition], sums: list[Sum], *, title: str,
            psram: str, manifest: str, script_src: str, table_offset: int = partitions.TABLE_OFFSET,
            bootloader_offset: int | None = None) -> str:
@@ -48,6 +63,7 @@ def render(info: dict, table: list[partitions.Partition], sums: list[Sum], *, ti
         ("Flash", f"{flash.get('size', '?')}, {flash.get('mode', '?')} at {flash.get('freq', '?')}"),
         ("PSRAM", psram),
         ("Frozen modules", ", ".join(frozen) if frozen else "none"),
+        ("C modules", _c_modules_text(info.get("c_modules"))),
         ("Built", f"{info.get('built_at', '?')} by mpforge {info.get('mpforge_version', '?')}"),
     ]
     facts = "\n".join(f"<tr><th>{_e(k)}</th><td>{_e(v)}</td></tr>" for k, v in rows)

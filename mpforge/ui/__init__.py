@@ -125,6 +125,8 @@ def config_table(report) -> None:
     print(f"config: {report.profile} @ micropython {report.release}, ESP-IDF {report.idf}, "
           f"{report.board} variant {report.variant}")
     print(f"  defaults: {' '.join(report.defaults)}")
+    for module in report.c_modules:
+        print(f"  C module: {module['path']} ({', '.join(module['names']) or 'no names in its sources'})")
     width = max(len(r.setting) for r in report.rows)
     want_w = min(40, max(len(r.want) for r in report.rows))
     for r in report.rows:

@@ -51,6 +51,8 @@ BOARDS: dict[str, dict[str, str]] = {
     # A program (main.py) runs and prints until verify interrupts it.
     "running": {"SIM_RUNNING": "sensor: 21.5 C"},
     "frozen": {"SIM_FROZEN": "app,sensors"},
+    # mpforge_demo built in as a C module (a Python stand-in without __file__), app frozen.
+    "cmodule": {"SIM_BUILTIN": "mpforge_demo", "SIM_FROZEN": "app"},
     # mpforge's esp32s3-n16r8-ota build of v1.28.0, running from ota_1 after an
     # update: two 4 MB slots, the vfs made at boot from 0x810000.
     "ota": {"SIM_MACHINE": "ESP32S3 microcontroller with 16MB of Flash & Octal-SPIRAM, OTA with ESP32S3",

@@ -39,6 +39,8 @@
 //            heap grows on demand and reports ~140 MB free otherwise)
 // SIM_FROZEN is a comma-separated list of modules that import the way frozen
 // ones do: their __file__ is not under "/" (the board's filesystem).
+// SIM_BUILTIN is a comma-separated list of modules that import the way C
+// modules built into the firmware do: no __file__ (Python stand-ins).
 // SIM_MISSING is a comma-separated list of those modules to leave out (e.g.
 // "esp32" for a build without it). SIM_RUNNING=TEXT simulates a program
 // (main.py) running at start and printing TEXT every 50 ms: bytes sent to it
@@ -214,10 +216,13 @@ const order = ["esp", "esp32", "machine", "gc", "os", "sys"].filter(
 for (const name of order) mp.FS.writeFile(`/sim/_sim_${name}.py`, modules[name]);
 const frozen = (env.SIM_FROZEN || "").split(",").map((s) => s.trim()).filter(Boolean);
 for (const name of frozen) mp.FS.writeFile(`/sim/${name}.py`, `# simulated frozen module ${name}\n`);
+const builtin = (env.SIM_BUILTIN || "").split(",").map((s) => s.trim()).filter(Boolean);
+for (const name of builtin) mp.FS.writeFile(`/sim/${name}.py`, `# stand-in for the C module ${name}\n`);
 mp.runPython(
   "import sys\nsys.path.append('/sim')\n" +
     order.map((n) => `import _sim_${n}\nsys.modules['${n}'] = _sim_${n}\n`).join("") +
     frozen.map((n) => `import ${n}\n${n}.__file__ = '.frozen/${n}.py'\ndel ${n}\n`).join("") +
+    builtin.map((n) => `import ${n}\ndel ${n}.__file__\ndel ${n}\n`).join("") +
     "sys.path.remove('/sim')\ndel sys\n" +
     order.map((n) => `del _sim_${n}\n`).join(""),
 );
