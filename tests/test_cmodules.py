@@ -73,9 +73,11 @@ def test_a_good_module_by_folder_or_by_its_cmake_file(tmp_path):
         assert found.cmake == mod / "micropython.cmake" and found.names == ("demo",)
 
 
-def test_a_folder_and_its_cmake_file_count_once(tmp_path):
+def test_a_folder_and_its_cmake_file_count_once_in_the_order_given(tmp_path):
     mod = c_module(tmp_path / "demo")
-    assert len(cmodules.modules(job_with(tmp_path, mod, mod / "micropython.cmake"))) == 1
+    other = c_module(tmp_path / "other", name="other")
+    found = cmodules.modules(job_with(tmp_path, mod, other, mod / "micropython.cmake"))
+    assert [m.names for m in found] == [("demo",), ("other",)]
 
 
 def test_a_path_that_does_not_exist(tmp_path):
@@ -254,6 +256,14 @@ def test_a_confirmed_request_builds(tmp_path):
     mod = c_module(tmp_path / "asked")
     job = job_with(tmp_path, mod, profile=str(_profile_asking_for(tmp_path, "asked")))
     assert [m.names for m in cmodules.modules(job)] == [("demo",)]
+
+
+def test_a_request_is_confirmed_by_its_cmake_file_or_through_a_link(tmp_path):
+    mod = c_module(tmp_path / "asked")
+    (tmp_path / "link").symlink_to(mod)
+    board = _profile_asking_for(tmp_path, "asked")
+    for confirmed in (mod / "micropython.cmake", tmp_path / "link"):
+        assert len(cmodules.modules(job_with(tmp_path, confirmed, profile=str(board)))) == 1
 
 
 def test_a_profile_request_must_be_a_list_of_texts(tmp_path):

@@ -141,8 +141,10 @@ def check(given: Path) -> CModule:
 def modules(job: Job) -> list[CModule]:
     """The job's C modules (the user's flags and setting only), each checked, no name twice."""
     refuse_unconfirmed(job)
-    checked = [check(p) for p in job.settings.c_modules]
-    found = list({m.cmake: m for m in reversed(checked)}.values())[::-1]  # a folder and its cmake: once
+    found: list[CModule] = []
+    for module in (check(p) for p in job.settings.c_modules):
+        if all(module.cmake != m.cmake for m in found):  # a folder and its cmake file: once
+            found.append(module)
     owner: dict[str, Path] = {}
     for module in found:
         for name in module.names:
@@ -153,11 +155,17 @@ def modules(job: Job) -> list[CModule]:
     return found
 
 
+def _same(path: Path) -> Path:
+    """A module's path compared: symbolic links followed, a folder and its cmake file alike."""
+    real = path.resolve()
+    return real.parent if real.name == CMAKE_FILE else real
+
+
 def refuse_unconfirmed(job: Job) -> None:
     """A profile's [c_modules] request the user has not confirmed stops the build (one line)."""
-    mine = {Path(os.path.abspath(p)) for p in job.settings.c_modules}
+    mine = {_same(p) for p in job.settings.c_modules}
     for asked in job.profile.c_modules_request:
-        if Path(os.path.abspath(asked)) not in mine:
+        if _same(asked) not in mine:
             raise UserError(STEP, f"profile {job.profile.name} asks for the C module {asked}; its cmake runs as "
                                   f"code in the build, so confirm it once: add it to build.c_modules in "
                                   f"invoke.yaml (or pass --c-module {asked})")
