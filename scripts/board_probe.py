@@ -29,7 +29,8 @@
 #   imports        for each name in MPFORGE_IMPORTS (set by verify before the
 #                  probe runs): the module's __file__ ("" when it has none),
 #                  or "ImportError: ..." when it does not import. Frozen
-#                  modules do not live under "/" (the filesystem).
+#                  modules do not live under "/" (the filesystem); a C
+#                  module built in has no __file__.
 
 
 def _mpforge_probe():

@@ -157,6 +157,17 @@ PROFILES = [
     Case("unknown-release", ["fetch", "--micropython", "v9.9.9"], "v9.9.9"),
     Case("frozen-missing", ["build", "--frozen", "{case}/nowhere"], "nowhere does not exist"),
     Case("backend-unknown", ["build", "--backend", "vm"], "build.backend is 'vm'; use native or container"),
+    Case("c-module-missing", ["build", "--c-module", "{case}/nowhere"], "/nowhere does not exist (a folder with a micropython.cmake"),
+    Case("c-module-make-only", ["build-all", "--c-module", "{case}/mod"], "has only a micropython.mk",
+         files={"mod/micropython.mk": "SRC_USERMOD_C += $(USERMOD_DIR)/mod.c\n", "mod/mod.c": "int x;\n"}),
+    Case("file-c-modules-not-paths", ["-f", "{case}/my.yaml", "build"], "mpforge.build.c_modules is 3, not a list",
+         files={"my.yaml": "mpforge:\n  build:\n    c_modules: 3\n"}),
+    # A shared profile's C module is never run: its cmake would write outside the workdir.
+    Case("profile-c-module-request", ["build", *PROFILE_ARG], "asks for the C module",
+         files={"board.toml": GOOD_PROFILE + '\n[c_modules]\nrequest = ["evil"]\n',
+                "evil/micropython.cmake": 'add_library(usermod_evil INTERFACE)\n'
+                                          'target_link_libraries(usermod INTERFACE usermod_evil)\n'
+                                          'file(WRITE /tmp/mpforge-pwned "")\n'}),
     Case("env-backend-unknown", ["status"], "build.backend is 'vm'", env={"INVOKE_MPFORGE_BUILD_BACKEND": "vm"}),
     Case("container-image-not-a-name", ["build", "--backend", "container"], "which is not an image name",
          env={"INVOKE_MPFORGE_CONTAINER_IMAGE": "Not An Image"}),

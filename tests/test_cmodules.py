@@ -158,12 +158,14 @@ def test_a_path_with_spaces_is_quoted_in_the_generated_file(tmp_path):
     assert f"USER_C_MODULES={written}" in make.make_command(job)
 
 
-def test_a_workdir_with_a_space_is_refused(tmp_path):
+def test_a_workdir_with_a_space_is_refused_before_the_build(mp, tmp_path):
     """The port's Makefile passes USER_C_MODULES to idf.py unquoted."""
     mod = c_module(tmp_path / "demo")
-    s = settings.from_config({"mpforge": {"workdir": str(tmp_path / "my work")}}, c_modules=[str(mod)])
-    with pytest.raises(UserError, match="has a space in its path"):
-        cmodules.write_file(settings.job(s, "esp32s3-n16r8", RELEASE))
+    work = tmp_path / "my work"
+    line = one_line_error(mp("build", "--c-module", str(mod), env={"INVOKE_MPFORGE_WORKDIR": str(work)}))
+    assert f"the workdir {work} has a space in its path" in line
+    assert not (work / "micropython").exists()  # refused before the fetch
+    assert mp("--dry", "build", env={"INVOKE_MPFORGE_WORKDIR": str(work)}).returncode == 0  # no C module: fine
 
 
 def test_no_c_modules_no_file_no_make_argument(tmp_path):

@@ -210,17 +210,27 @@ def file_text(job: Job, found: list[CModule]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def before_build(job: Job) -> list[CModule]:
+    """Everything the build will need of the C modules, checked (the pipeline asks before
+    its long steps): the modules, and a USER_C_MODULES path the port's make can pass."""
+    found = modules(job)
+    target = file_path(job)
+    # The port's Makefile passes USER_C_MODULES to idf.py unquoted (docs/c-modules.md §2).
+    if target is not None and any(ch.isspace() for ch in str(target)):
+        raise UserError(STEP, f"the workdir {job.settings.workdir} has a space in its path, and the port's Makefile "
+                              "passes USER_C_MODULES unquoted; set workdir to a path without spaces")
+    if target is not None:
+        _cmake_safe(target)
+    return found
+
+
 def write_file(job: Job) -> Path | None:
     """Write the USER_C_MODULES file, only when its text changed."""
+    found = before_build(job)
     target = file_path(job)
     if target is None:
         return None
-    # The port's Makefile passes USER_C_MODULES to idf.py unquoted (docs/c-modules.md §2).
-    if any(ch.isspace() for ch in str(target)):
-        raise UserError(STEP, f"the workdir {job.settings.workdir} has a space in its path, and the port's Makefile "
-                              "passes USER_C_MODULES unquoted; set workdir to a path without spaces")
-    _cmake_safe(target)
-    text = file_text(job, modules(job))
+    text = file_text(job, found)
     if not target.exists() or target.read_text() != text:
         state.atomic_write(target, text)
     return target

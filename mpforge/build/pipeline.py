@@ -220,7 +220,7 @@ def run_through(job: Job, last: str, start: str = "install-prereqs") -> Iterator
     its failure, and the steps after it never run."""
     if _index(last) >= _index("build"):
         frozen.source(job)  # a bad --frozen path fails now, not after the long steps
-        cmodules.modules(job)  # so does a bad C module
+        cmodules.before_build(job)  # so does a bad C module
     wanted = _needed(last)
     steps = [step for step in STEPS[_index(start):_index(last) + 1] if step.name in wanted]
     return _until_failure(result for step in steps for result in ensure(job, step))
