@@ -334,3 +334,17 @@ def test_config_lists_the_c_modules_of_the_setting(mp, tmp_path):
         {"path": str(mod), "cmake": str(mod / "micropython.cmake"), "names": ["demo"]}]
     plain = mp("config", "--json")
     assert json.loads(plain.stdout)["c_modules"] == []
+
+
+def test_the_setting_alone_builds_with_the_module_and_a_dry_run_shows_it(mp, tmp_path):
+    mod = c_module(tmp_path / "demo")
+    cfg = tmp_path / "mine.yaml"
+    cfg.write_text(f"mpforge:\n  build:\n    c_modules: ['{mod}']\n")
+    usermods = tmp_path / "work" / "c-modules" / KEY / "usermods.cmake"
+    dry = mp("-f", str(cfg), "--dry", "build")
+    assert dry.returncode == 0 and f"USER_C_MODULES={usermods}" in dry.stdout, dry.stdout + dry.stderr
+    assert not usermods.exists()  # a dry run writes nothing
+    log = tmp_path / "builds.log"
+    result = mp("-f", str(cfg), "build", env={"SIM_BUILD_LOG": str(log)})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert log.read_text().strip().endswith(f"USER_C_MODULES={usermods}")
