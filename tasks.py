@@ -158,8 +158,9 @@ def serve(c, dir=None, http_port=8000):
     "micropython": RELEASE.split(" (")[0] + "; repeat for several (default: setting ci.releases, else every release)",
     "dest": "the workflow file to write (default: .github/workflows/mpforge.yml)",
     "pages": "also publish every dist and its install page to GitHub Pages (default: setting ci.pages)",
+    "all": "every profile by every release (without it and with no -B/-m or ci settings: the default pair)",
 })
-def ci(c, profile=None, micropython=None, dest=None, pages=False):
+def ci(c, profile=None, micropython=None, dest=None, pages=False, all=False):
     """Write a GitHub Actions workflow of container builds.
 
     One job per (profile, release), the dists as artifacts.
@@ -169,9 +170,11 @@ def ci(c, profile=None, micropython=None, dest=None, pages=False):
     dist folder. A test job runs `nox --session tests`. Actions are pinned.
     """
     from mpforge.build import workflow
-    done = workflow.generate(settings(c), profile, micropython, dest, pages or None)
+    done = workflow.generate(settings(c), profile, micropython, dest, pages or None, every=all)
     what = f"{len(done.pairs)} builds ({len(done.profiles)} profiles x {len(done.releases)} releases)"
     ui.say("ci", f"{done.path}: {what}, {'written' if done.changed else 'up to date'}")
+    if not (all or profile or micropython):
+        ui.say("ci", "more builds: -B PROFILE / -m RELEASE (repeat), or --all for every pair")
 
 
 # ---- board side: erase, flash, ports ----------------------------------------------
