@@ -33,7 +33,7 @@ BACKEND = ("where ESP-IDF runs: native (installed here by install-prereqs) or co
 @task(help={"yes": "install missing OS packages without asking (uses sudo when not root)",
             "profile": PROFILE, "micropython": RELEASE, "backend": BACKEND})
 def install_prereqs(c, yes=False, profile=None, micropython=None, backend=None):
-    """Install OS packages, clone ESP-IDF at the release's version and install its tools.
+    """Install OS packages, ESP-IDF at the release's version, its tools.
 
     With --backend container: pull the release's ESP-IDF image instead (nothing is installed here).
     """
@@ -43,7 +43,9 @@ def install_prereqs(c, yes=False, profile=None, micropython=None, backend=None):
 
 @task(help={"profile": PROFILE, "micropython": RELEASE})
 def fetch(c, profile=None, micropython=None):
-    """Clone MicroPython at the release's pinned commit, with the esp32 port's submodules."""
+    """Clone MicroPython at the release's pinned commit.
+
+    With the submodules the esp32 port needs."""
     ui.step_results(pipeline.run_step(job_for(settings(c), profile, micropython), "fetch"))
 
 
@@ -57,7 +59,9 @@ def mpy_cross(c, profile=None, micropython=None, backend=None):
 @task(help={"profile": PROFILE, "micropython": RELEASE,
             "revert": "remove every file mpforge placed and restore edited files from git"})
 def overlay(c, profile=None, micropython=None, revert=False):
-    """Place the profile's board variant into ports/esp32/boards; fetches first if needed."""
+    """Place the profile's board variant into the port.
+
+    Into ports/esp32/boards; fetches first if needed."""
     job = job_for(settings(c), profile, micropython)
     ui.step_results(pipeline.revert_overlay(job) if revert else pipeline.run_through(job, "overlay", start="fetch"))
 
@@ -159,18 +163,23 @@ def serve(c, dir=None, http_port=8000):
     "micropython": RELEASE.split(" (")[0] + "; repeat for several (default: setting ci.releases, else every release)",
     "dest": "the workflow file to write (default: .github/workflows/mpforge.yml)",
     "pages": "also publish every dist and its install page to GitHub Pages (default: setting ci.pages)",
+    "all": "every profile by every release (without it and with no -B/-m or ci settings: the default pair)",
 })
-def ci(c, profile=None, micropython=None, dest=None, pages=False):
-    """Write a GitHub Actions workflow: one container build per (profile, release), dists as artifacts.
+def ci(c, profile=None, micropython=None, dest=None, pages=False, all=False):
+    """Write a GitHub Actions workflow of container builds.
+
+    One job per (profile, release), the dists as artifacts.
 
     Each job runs `invoke config`, `invoke build` and `invoke dist` with the
     container backend in the ESP-IDF image of its release, then uploads the
     dist folder. A test job runs `nox --session tests`. Actions are pinned.
     """
     from mpforge.build import workflow
-    done = workflow.generate(settings(c), profile, micropython, dest, pages or None)
+    done = workflow.generate(settings(c), profile, micropython, dest, pages or None, every=all)
     what = f"{len(done.pairs)} builds ({len(done.profiles)} profiles x {len(done.releases)} releases)"
     ui.say("ci", f"{done.path}: {what}, {'written' if done.changed else 'up to date'}")
+    if not (all or profile or micropython):
+        ui.say("ci", "more builds: -B PROFILE / -m RELEASE (repeat), or --all for every pair")
 
 
 # ---- board side: erase, flash, ports ----------------------------------------------
@@ -186,7 +195,9 @@ VERBOSE = "show each board's log live (esptool's output, the REPL exchange); it 
     "verbose": VERBOSE,
 })
 def erase(c, port=None, baud=None, verbose=False):
-    """Erase the whole flash of one or more boards (their files are copied into <workdir>/backups first)."""
+    """Erase the whole flash of one or more boards.
+
+    Their files are copied into <workdir>/backups first."""
     from mpforge.board import fleet  # imported here: esptool loads only when a board task runs
     ui.board_results("erase", fleet.erase_boards(settings(c), port, baud=baud, verbose=verbose))
 
@@ -206,7 +217,9 @@ def erase(c, port=None, baud=None, verbose=False):
 })
 def flash(c, port=None, profile=None, micropython=None, force=False, erase=False, baud=None,
           firmware=None, discard_files=False, verbose=False):
-    """Write the built firmware to one or more boards (only what changed), then reset them.
+    """Write the built firmware to boards, then reset them.
+
+    Only the regions that changed are written.
 
     When the new firmware puts its filesystem elsewhere, the board's files are
     backed up into the workdir first and written back into the new filesystem.
@@ -220,8 +233,10 @@ def flash(c, port=None, profile=None, micropython=None, force=False, erase=False
 @task(iterable=["port"], help={"port": _PORT_HELP, "baud": "transfer baud rate (default: setting `baud`)",
                                "verbose": VERBOSE})
 def backup(c, port=None, baud=None, verbose=False):
-    """Copy the files on a board's filesystem into <workdir>/backups/<MAC>/<time>/ (read through
-    the ROM bootloader: works whether or not the firmware runs)."""
+    """Copy the files on a board's filesystem to the workdir.
+
+    They go into <workdir>/backups/<MAC>/<time>/, read through the ROM bootloader:
+    this works whether or not the firmware runs."""
     from mpforge.board import fleet
     ui.board_results("backup", fleet.backup_boards(settings(c), port, baud=baud, verbose=verbose))
 
@@ -234,8 +249,10 @@ def backup(c, port=None, baud=None, verbose=False):
     "verbose": VERBOSE,
 })
 def restore(c, port=None, backup=None, discard_files=False, baud=None, verbose=False):
-    """Write a backup's files as the board's filesystem, in the board's current layout (the
-    files on it are backed up first)."""
+    """Write a backup's files back onto a board.
+
+    They become the board's filesystem, in the board's current layout; the files
+    on it are backed up first."""
     from mpforge.board import fleet
     ui.board_results("restore", fleet.restore_boards(settings(c), port, backup=backup,
                                                      discard_files=discard_files, baud=baud, verbose=verbose))
@@ -250,14 +267,18 @@ def ports(c):
 
 @task(locks=(), help={"json": "print the list as JSON on stdout instead of a table"})
 def boards(c, json=False):
-    """List the board profiles: flash, PSRAM, variant, and the releases verify has proven each on."""
+    """List the board profiles and where verify proved them.
+
+    Flash, PSRAM, variant, and the releases a full verify passed on."""
     from mpforge.model import catalog
     ui.listing(catalog.boards(settings(c)), ui.boards_table, as_json=json)
 
 
 @task(locks=(), help={"json": "print the list as JSON on stdout instead of a table"})
 def releases(c, json=False):
-    """List the MicroPython releases mpforge builds: pinned commit, ESP-IDF, overlay line, default."""
+    """List the MicroPython releases mpforge builds.
+
+    Pinned commit, ESP-IDF, overlay line, and which is the default."""
     from mpforge.model import catalog
     ui.listing(catalog.releases_rows(settings(c)), ui.releases_table, as_json=json)
 

@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT, one_line_error
+from conftest import RELEASE, ROOT, one_line_error
 
 from mpforge.model import profiles, releases
 
@@ -34,7 +34,7 @@ def _pairs(doc):
 
 @needs_actionlint
 def test_full_matrix_is_every_profile_by_every_release_and_passes_actionlint(invoke_run, tmp_path):
-    out, doc, result = _write(invoke_run, tmp_path)
+    out, doc, result = _write(invoke_run, tmp_path, "--all")
     want = [(p, r) for r in releases.table() for p in profiles.available()]
     assert sorted(_pairs(doc)) == sorted(want) and len(set(_pairs(doc))) == len(want)
     assert len(want) >= 42  # 6 profiles x 7 releases at least
@@ -118,3 +118,13 @@ def test_ci_unwritable_destination(invoke_run, tmp_path):
     result = invoke_run("ci", "--dest", str(blocker / "wf.yml"))
     assert f"cannot write {blocker / 'wf.yml'}" in one_line_error(result)
     assert blocker.read_text() == "x"
+
+
+def test_bare_ci_writes_the_default_pair_and_names_the_flags_for_more(invoke_run, tmp_path):
+    out, doc, result = _write(invoke_run, tmp_path)
+    assert _pairs(doc) == [("esp32s3-n16r8", RELEASE)]  # the profile and release of invoke.yaml / the tests
+    assert "1 builds (1 profiles x 1 releases)" in result.stdout
+    assert "--all" in result.stdout and "-B PROFILE" in result.stdout
+    _, doc, result = _write(invoke_run, tmp_path, "--all")
+    assert len(_pairs(doc)) == len(profiles.available()) * len(releases.table())
+    assert "--all for every pair" not in result.stdout

@@ -1,11 +1,10 @@
-"""What a board is (its fingerprint: chip, flash size and type, embedded PSRAM and
-MAC, from eFuses and the flash's JEDEC id) and whether a firmware or a profile may
-go onto it (the judge's rules, as one-line refusals).
+"""A board's fingerprint read over esptool (the data: mpforge.model.fingerprint) and
+whether a firmware or a profile may go onto it (the judge's rules, as one-line
+refusals).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from esptool.cmds import detect_flash_size
@@ -15,31 +14,11 @@ from mpforge.errors import UserError
 from mpforge.image import judge
 from mpforge.image.firmware import Firmware
 from mpforge.model import chips
+from mpforge.model.fingerprint import Fingerprint  # re-exported: policy.Fingerprint
 from mpforge.model.profiles import MB, Profile
 
 if TYPE_CHECKING:
     from mpforge.board.transport import Reporter
-
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """What the chip says it is (eFuses and the flash chip's JEDEC id)."""
-
-    chip: str  # esptool's name, e.g. "ESP32-S3"
-    flash_size: int  # bytes, 0 if unknown
-    flash_type: str  # quad | octal
-    psram_size: int  # bytes of embedded PSRAM, 0 for none
-    psram_mode: str  # none | quad | octal
-    mac: str
-
-    def hardware(self) -> str:
-        flash = f"{size_text(self.flash_size, space=False) if self.flash_size else 'unknown-size'} {self.flash_type} flash"
-        psram = (f"{size_text(self.psram_size, space=False)} {self.psram_mode} PSRAM" if self.psram_size
-                 else "no PSRAM")
-        return f"{flash}, {psram}"
-
-    def describe(self) -> str:
-        return f"{self.chip} {self.mac}, {self.hardware()}"
 
 
 def fingerprint(esp) -> Fingerprint:

@@ -25,7 +25,7 @@ from mpforge.model import chips
 from mpforge.model.settings import DEFAULT_READ_TIMEOUT, ROM_BAUD, check_baud
 
 if TYPE_CHECKING:
-    from mpforge.board.policy import Fingerprint
+    from mpforge.model.fingerprint import Fingerprint
 
 
 FALLBACK_BAUDS = (921600, 460800, 115200)

@@ -152,7 +152,7 @@ def run(job, port_list=None, *, frozen_modules=(), verbose: bool = False, live_t
         failed=lambda port, reporter, error: Board(port, [], error=error), to_stderr=live_to_stderr)
     for board in boards:
         board.log = portlog.path(settings.workdir, STEP, board.port)
-    if any(b.ok for b in boards):
+    if boards and all(b.ok for b in boards):  # proven only by a verify where every check passed
         _remember(settings.state_dir, job)
     return Report(job, boards)
 

@@ -61,11 +61,14 @@ class Written:
 
 
 def generate(settings, profiles: list[str] | None, releases: list[str] | None,
-             output: str | None, pages: bool | None) -> Written:
-    """The workflow for the profiles and releases asked for (flags, else the ci settings, else all)."""
-    chosen_profiles = list(profiles or settings.ci_profiles) or profiles_mod.available()
-    chosen_releases = [releases_mod.normalise(v) for v in (releases or settings.ci_releases)] \
-        or list(releases_mod.table(settings.releases_file))
+             output: str | None, pages: bool | None, every: bool = False) -> Written:
+    """The workflow for the profiles and releases asked for: flags, else the ci settings, else
+    the default pair (settings profile and micropython.version); every=True: all of both."""
+    chosen_profiles = (profiles_mod.available() if every else
+                       list(profiles or settings.ci_profiles) or [settings.profile])
+    chosen_releases = (list(releases_mod.table(settings.releases_file)) if every else
+                       [releases_mod.normalise(v) for v in (releases or settings.ci_releases)]
+                       or [settings.micropython_version])
     for name in chosen_profiles:
         if not _SAFE.match(name):
             raise UserError(STEP, f"profile {name!r}: a CI build needs a profile by name from boards/ "

@@ -33,8 +33,8 @@ from mpforge.image.firmware import IMAGE_ROLES, ROLES, UNSPECIFIED, Firmware, ch
 from mpforge.model import chips
 from mpforge.model.profiles import Profile
 
-if TYPE_CHECKING:  # the board's fingerprint (mpforge.board.policy.Fingerprint)
-    from mpforge.board.policy import Fingerprint
+if TYPE_CHECKING:  # the board's fingerprint (data, not the board package)
+    from mpforge.model.fingerprint import Fingerprint
 
 
 @dataclass(frozen=True)

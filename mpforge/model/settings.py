@@ -46,7 +46,7 @@ class Settings:
     backend: str = "native"  # where the IDF runs: native, or container (source/toolchain.py)
     container_engine: str = ""  # docker or podman; "" = whichever is on PATH
     container_image: str = "espressif/idf:{idf}"
-    ci_profiles: tuple[str, ...] = ()  # `invoke ci`'s matrix; empty: every profile in boards/
+    ci_profiles: tuple[str, ...] = ()  # `invoke ci`'s matrix; empty: the default profile
     ci_releases: tuple[str, ...] = ()  # empty: every release mpforge knows
     ci_pages: bool = False  # publish the dists and their install pages to GitHub Pages
     idf_python: str | None = None  # idf.python: a Python with kconfgen, instead of the IDF's environment

@@ -42,6 +42,15 @@ def _what_to_do(reason: str, where: Path) -> str:
     return ""
 
 
+def _after_failed_clone(reason: str, where: Path, step: str) -> str:
+    """The next step after a clone failed: the cause's own advice, else what to check; then
+    that nothing partial is left and the one command that retries."""
+    advice = _what_to_do(reason, where) or (
+        f"check the network (and https_proxy/http_proxy behind a proxy), the URL setting and the free "
+        f"space on {where}")
+    return f"{advice}; nothing partial is kept, so `invoke {step}` retries"
+
+
 def is_checkout(path: Path) -> bool:
     """True when path is the top of a git work tree (read from its .git, no git run)."""
     if gitfiles.git_dir(path) is not None:
@@ -86,7 +95,7 @@ def clone(step: str, url: str, dest: Path, tag: str, commit: str | None, *, dry:
     if result.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
         reason = shell.failure_reason(result.stderr or "") or "see git's output above"
-        raise UserError(step, f"could not clone {url} at {tag}: {reason}", hint=_what_to_do(reason, dest.parent))
+        raise UserError(step, f"could not clone {url} at {tag}: {reason}", hint=_after_failed_clone(reason, dest.parent, step))
     got = head(partial)
     if commit and got != commit:
         shutil.rmtree(partial, ignore_errors=True)

@@ -168,9 +168,9 @@ def step_results(results, *, as_json: bool = False) -> None:
 
 def status_table(label: str, rows: list[tuple[str, bool, str]]) -> None:
     """`invoke status`: the job, then each step's name, done or to do, and why."""
-    print(label)
-    for name, ok, message in rows:
-        print(f"  {name:<16} {'done' if ok else 'to do':<6} {message}")
+    from mpforge.ui import tables
+
+    block(tables.status(label, rows))
 
 
 def boards_table(rows: list[dict]) -> str:
@@ -182,7 +182,9 @@ def boards_table(rows: list[dict]) -> str:
             continue
         lines.append((r["profile"] + (" (default)" if r["default"] else ""), r["flash"], r["psram"],
                       r["variant"], ", ".join(r["checked_on"]) or "-"))
-    return columns(lines)
+    from mpforge.ui import tables
+
+    return tables.table(lines[0], lines[1:], keep=(0, 3))
 
 
 def releases_table(rows: list[dict]) -> str:
@@ -253,6 +255,7 @@ def port_list(found) -> None:
 def verify_report(report, *, as_json: bool) -> None:
     """verify's Report (board/verify.py): one board's checks as a table and a summary line,
     several boards as a table of boards, or one JSON document; then a failure ends the task."""
+
     from mpforge.board.checks import table
 
     boards, job = report.boards, report.job
