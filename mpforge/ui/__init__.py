@@ -261,7 +261,6 @@ def port_list(found) -> None:
 def verify_report(report, *, as_json: bool) -> None:
     """verify's Report (board/verify.py): one board's checks as a table and a summary line,
     several boards as a table of boards, or one JSON document; then a failure ends the task."""
-
     from mpforge.board.checks import table
 
     boards, job = report.boards, report.job
