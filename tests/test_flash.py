@@ -113,6 +113,11 @@ def test_reflash_writes_nothing_and_a_sector_change_rewrites_only_that(flash, bo
     assert again.returncode == 0, again.stderr
     assert board.flash.bytes_written == first  # identical: no data written at all
     assert "unchanged" in again.stdout
+    said = [line for line in again.stdout.splitlines() if line.startswith("flash: ")]
+    summary = next(line for line in said if " written" in line)
+    assert "0 B written (identical)" in summary  # one unit: bytes written to flash
+    final = again.stdout[again.stdout.index(summary):].strip().splitlines()
+    assert len(final) <= 2, final  # the final message: two lines at most
 
     changed = change_one_sector(built["app"], 0x8000)
     write_fake_build(build_dir, app=changed)

@@ -210,7 +210,10 @@ def board_results(step: str, results) -> None:
         result = results[0]
         if not result.ok:
             raise UserError(f"{result.error} (log: {result.log})")
-        say(step, f"{result.port}: {_outcome(step, result)}")
+        first, *more = _outcome(step, result).split("\n")
+        say(step, f"{result.port}: {first}")
+        for line in more:  # flash's details, on their own line under it
+            say(step, f"  {line}")
         return
     rows = [("PORT", "BOARD", "RESULT", "WRITTEN", "TIME")]
     for r in results:
@@ -237,10 +240,15 @@ def _outcome(step: str, result) -> str:
         return f"{result.board.describe()}: erased in {result.seconds:.1f} s{files}{reset}"
     if step in ("backup", "restore"):
         return f"{result.board.describe()}: {result.files}{reset}"
-    files = f"; files: {result.files}" if result.files else ""
-    return (f"{result.board.describe()}: wrote {size_text(result.bytes_written)} of "
-            f"{size_text(result.total_bytes)} in {result.seconds:.1f} s at {result.baud} baud "
-            f"({'; '.join(result.regions)}){files}{reset}")
+    return f"{flash_summary(result)}\n{'; '.join([*result.regions, *([f'files: {result.files}'] if result.files else [])])}{reset}"
+
+
+def flash_summary(result) -> str:
+    """flash's first line for a board: the bytes written to flash in one unit ("0 B written
+    (identical)" when nothing changed), the time, and which board."""
+    written = ("0 B written (identical)" if result.bytes_written == 0 else
+               f"{size_text(result.bytes_written)} written of {size_text(result.total_bytes)}")
+    return f"{written} in {result.seconds:.1f} s at {result.baud} baud, {result.board.describe()}"
 
 
 def port_list(found) -> None:
@@ -255,7 +263,6 @@ def port_list(found) -> None:
 def verify_report(report, *, as_json: bool) -> None:
     """verify's Report (board/verify.py): one board's checks as a table and a summary line,
     several boards as a table of boards, or one JSON document; then a failure ends the task."""
-
     from mpforge.board.checks import table
 
     boards, job = report.boards, report.job
