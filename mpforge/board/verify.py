@@ -109,7 +109,8 @@ class Report:
 def _verify_one(port: str, reporter, job, timeout: float, frozen_modules) -> Board:
     probe = probe_board(port, timeout=timeout, imports=frozen_modules, reporter=reporter)
     since = job.release.facts.build_id_since if job.release.line else None  # a dist's unknown release: look it up
-    board = Board(port, run_checks(probe, job.profile, job.release.version, frozen_modules, since), probe)
+    board = Board(port, run_checks(probe, job.profile, job.release.version, frozen_modules, since,
+                                     mcu_name=job.release.mcu_name), probe)
     bad, total = board.failures, len(board.counted)
     if bad:
         reporter.status(f"FAILED: {len(bad)} of {total} checks ({', '.join(c.name for c in bad)})", style="red")
