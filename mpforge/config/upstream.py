@@ -65,7 +65,7 @@ def explain(warnings, line: lines.Line, idf_version: str) -> list[str]:
         fact = since.get(m.group(1)) if m else None
         if fact and releases.is_version(idf_version) and \
                 releases.version_tuple(idf_version) < releases.version_tuple(fact["idf"]):
-            text = (f"{text} (known: the symbol exists from IDF {fact['idf']}, "
-                    f"so IDF {releases.normalise(idf_version)} ignores it; {fact.get('why', '')})").replace("; )", ")")
+            why = f": {fact['why']}" if fact.get("why") else ""
+            text = f"{text} (from IDF {fact['idf']} on; {releases.normalise(idf_version)} ignores it{why})"
         out.append(text)
     return out
