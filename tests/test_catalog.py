@@ -12,16 +12,19 @@ from mpforge.model import profiles, releases
 def test_releases_lists_the_table(invoke_run):
     doc = json.loads(invoke_run("releases", "--json").stdout)
     assert [r["micropython"] for r in doc] == list(releases.RELEASES)
-    latest = doc[-1]
-    assert latest == {"micropython": "v1.28.0", "commit": releases.RELEASES["v1.28.0"].commit, "idf": "v5.5.1",
-                      "idf_min": "v5.3.0", "overlay": "overlays/v1.26", "default": True}
+    latest = doc[-1]  # v1.29.0 pins no commit: the first fetch records it (test_release_v129.py)
+    assert latest == {"micropython": "v1.29.0", "commit": "", "commit_source": "unpinned", "idf": "v5.5.2",
+                      "idf_min": "v5.3.0", "overlay": "overlays/v1.29", "default": False}
+    assert doc[-2] == {"micropython": "v1.28.0", "commit": releases.RELEASES["v1.28.0"].commit, "idf": "v5.5.1",
+                       "commit_source": "pinned", "idf_min": "v5.3.0", "overlay": "overlays/v1.26",
+                       "default": True}  # the tests' settings choose v1.28.0 (conftest.RELEASE)
     assert sum(r["default"] for r in doc) == 1
     text = invoke_run("releases").stdout
     lines = text.splitlines()
     assert lines[0].split() == ["MICROPYTHON", "COMMIT", "ESP-IDF", "OVERLAY", "DEFAULT"]
     row = next(line for line in lines if line.startswith("v1.24.1"))
     assert row.split()[:5] == ["v1.24.1", releases.RELEASES["v1.24.1"].commit[:12], "v5.2.2", "(>=", "v5.0.4)"]
-    assert lines[-1].split()[-1] == "yes"
+    assert lines[-2].split()[-1] == "yes" and lines[-1].split()[:2] == ["v1.29.0", "unpinned"]
 
 
 def test_releases_include_the_releases_file(invoke_run, sources):

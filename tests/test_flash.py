@@ -172,7 +172,7 @@ def test_interrupted_write_is_detected_and_the_next_flash_completes(invoke_run, 
     new = write_fake_build(build_dir, app_size=APP_SIZE, seed=7, version="v2.0.0")
 
     # Pull the plug (kill -9) half way through writing the new app.
-    env = dict(os.environ, INVOKE_MPFORGE_WORKDIR=str(tmp_path / "work"))
+    env = dict(os.environ, INVOKE_MPFORGE_WORKDIR=str(tmp_path / "work"), INVOKE_MPFORGE_MICROPYTHON_VERSION=RELEASE)
     proc = subprocess.Popen([sys.executable, "-m", "invoke", *argv], cwd=ROOT, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     killed = threading.Event()
@@ -291,7 +291,7 @@ def test_permission_denied(invoke_run, cfg, tmp_path):
     os.chmod(port, 0)
     if os.access(port, os.R_OK) and not sys.platform.startswith("linux"):
         pytest.skip("this user opens any file and capabilities cannot be dropped here")
-    env = dict(os.environ, INVOKE_MPFORGE_WORKDIR=str(tmp_path / "work"))
+    env = dict(os.environ, INVOKE_MPFORGE_WORKDIR=str(tmp_path / "work"), INVOKE_MPFORGE_MICROPYTHON_VERSION=RELEASE)
     try:
         result = subprocess.run(
             [sys.executable, "-m", "invoke", "-f", cfg, "erase", "--port", str(port)],

@@ -24,7 +24,7 @@ from mpforge.build import overlay
 from mpforge.errors import UserError
 from mpforge.model import profiles, settings
 
-LINES = {"v1.22": "v1.23.0", "v1.24": "v1.24.1", "v1.26": "v1.28.0"}
+LINES = {"v1.22": "v1.23.0", "v1.24": "v1.24.1", "v1.26": "v1.28.0", "v1.29": "v1.29.0"}
 STRING_FIELDS = [(table, key) for table, keys in profiles.SCHEMA.items()
                  for key, (kind, _required) in keys.items() if kind is str]
 HOSTILE = [

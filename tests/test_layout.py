@@ -71,7 +71,7 @@ def test_rendered_table_reads_back_and_passes_the_checks(line, name, flash):
 
 
 @pytest.mark.parametrize("line,csv", [("v1.22", "partitions-16MiB.csv"), ("v1.24", "partitions-16MiB.csv"),
-                                      ("v1.26", "partitions-4MiBplus.csv")])
+                                      ("v1.26", "partitions-4MiBplus.csv"), ("v1.29", "partitions-4MiBplus.csv")])
 def test_default_plan_is_the_ports_own_table(line, csv):
     """Without [partitions] the layout is the port's: the plan of DEFAULT equals its CSV."""
     port_csv = FIXTURES / "port" / line / "ports/esp32" / csv
@@ -199,7 +199,7 @@ def test_overlay_places_the_variants_table_and_points_sdkconfig_at_it(tmp_path, 
     table = partitions.parse_csv(placed.read_text())
     assert [(p.label, p.offset, p.size) for p in table if p.type == APP] == [
         ("ota_0", 0x10000, 4 * MB), ("ota_1", 0x410000, 4 * MB)]
-    assert (partitions.filesystem(table) is None) == (line == "v1.26")
+    assert (partitions.filesystem(table) is None) == (line in ("v1.26", "v1.29"))
     snippet = (repo / BOARD / "sdkconfig.mpforge_FLASH_16M_SPIRAM_OCT_OTA").read_text()
     assert ('CONFIG_PARTITION_TABLE_CUSTOM_FILENAME="boards/ESP32_GENERIC_S3/'
             'partitions-mpforge_FLASH_16M_SPIRAM_OCT_OTA.csv"') in snippet

@@ -12,7 +12,7 @@ from mpforge.build import pipeline
 from mpforge.model import settings
 from mpforge.errors import UserError
 
-LINES = {"v1.22": "v1.23.0", "v1.24": "v1.24.1", "v1.26": "v1.28.0"}
+LINES = {"v1.22": "v1.23.0", "v1.24": "v1.24.1", "v1.26": "v1.28.0", "v1.29": "v1.29.0"}
 BOARD = "ports/esp32/boards/ESP32_GENERIC_S3"
 
 
@@ -51,7 +51,7 @@ def test_apply_again_then_revert(tmp_path, line, version, capsys):
     text = snippet.read_text()
     assert "CONFIG_ESPTOOLPY_FLASHSIZE_16MB=y" in text and "CONFIG_SPIRAM_MODE_OCT=y" in text
     assert "CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ=240" in text
-    expected_csv = "partitions-4MiBplus.csv" if line == "v1.26" else "partitions-16MiB.csv"
+    expected_csv = "partitions-4MiBplus.csv" if line in ("v1.26", "v1.29") else "partitions-16MiB.csv"
     assert f'CONFIG_PARTITION_TABLE_CUSTOM_FILENAME="{expected_csv}"' in text
     assert (repo / "ports/esp32" / expected_csv).exists()
     modified = git(repo, "status", "--porcelain", "--untracked-files=no")

@@ -2,6 +2,9 @@
 
     MPFORGE_UPSTREAM_MICROPYTHON=/path/to/micropython  (a clone or bare mirror with the release tags)
     MPFORGE_UPSTREAM_IDF=/path/to/esp-idf              (a clone or bare mirror with the IDF tags)
+    MPFORGE_UPSTREAM_PREVIEW=1c3c201149                (optional: the commit a release mpforge does not
+                                                        pin is checked on when its tag is not in the clone,
+                                                        e.g. the v1.29.0 preview; else that release skips)
     MPFORGE_UPSTREAM_PYTHON50=/path/to/python          (optional: a Python with kconfiglib and future,
                                                         for IDF v5.0's own confgen.py; default: this one)
 
@@ -39,6 +42,7 @@ from mpforge.errors import UserError
 
 MP_REPO = os.environ.get("MPFORGE_UPSTREAM_MICROPYTHON")
 IDF_REPO = os.environ.get("MPFORGE_UPSTREAM_IDF")
+PREVIEW = os.environ.get("MPFORGE_UPSTREAM_PREVIEW")
 pytestmark = pytest.mark.skipif(not MP_REPO, reason="upstream tier: set MPFORGE_UPSTREAM_MICROPYTHON to a MicroPython "
                                                     "clone (and MPFORGE_UPSTREAM_IDF to an ESP-IDF clone)")
 RELEASES = list(releases.RELEASES)
@@ -56,14 +60,25 @@ def trees(tmp_path_factory):
     root = tmp_path_factory.mktemp("upstream")
     made = {}
     try:
+        pins = []
         for version in RELEASES:
             dest = root / f"micropython-{version}"
-            result = git(MP_REPO, "worktree", "add", "--detach", str(dest), version)
+            ref, release = version, releases.RELEASES[version]
+            if not release.commit and git(MP_REPO, "rev-parse", "-q", "--verify", f"{version}^{{commit}}").returncode:
+                if not PREVIEW:
+                    continue  # an unpinned release whose tag this clone lacks: its tests skip
+                ref = PREVIEW
+            result = git(MP_REPO, "worktree", "add", "--detach", str(dest), ref)
             if result.returncode != 0:
-                pytest.fail(f"cannot check out {version} from {MP_REPO}: {result.stderr.strip()}")
+                pytest.fail(f"cannot check out {ref} from {MP_REPO}: {result.stderr.strip()}")
             head = git(dest, "rev-parse", "HEAD").stdout.strip()
-            assert head == releases.RELEASES[version].commit, f"{version} in {MP_REPO} is {head}, mpforge pins another"
+            if release.commit:
+                assert head == release.commit, f"{version} in {MP_REPO} is {head}, mpforge pins another"
+            else:  # checked on the preview: pinned to it for this run only, in a file of the test's own
+                pins.append(f'[[release]]\nversion = "{version}"\ncommit = "{head}"\nidf = "{release.idf}"\n'
+                            f'idf_min = "{release.idf_min}"\nline = "{release.line}"\n')
             made[version] = dest
+        (root / "releases.toml").write_text("\n".join(pins))
         yield root, made
     finally:
         for dest in made.values():
@@ -113,6 +128,8 @@ def job_for(root: Path, tree: Path, profile: str, version: str):
 def test_board_cmake_on_real_trees(trees, version):
     """MicroPython half (no IDF): every profile overlaid; the real board files, run by cmake, end with the variant's."""
     root, made = trees
+    if version not in made:
+        pytest.skip(f"{version} is not pinned and not in {MP_REPO}: set MPFORGE_UPSTREAM_PREVIEW to a commit")
     tree = made[version]
     line = releases.RELEASES[version].line
     stock = job_for(root, tree, PROFILES[0], version)
@@ -160,6 +177,8 @@ def _python_for(idf_tag: str) -> str:
 def test_invoke_config_on_real_trees(trees, version, invoke_run):
     """`invoke config --json` for every profile: real board files, real IDF Kconfig, every setting matches."""
     root, made = trees
+    if version not in made:
+        pytest.skip(f"{version} is not pinned and not in {MP_REPO}: set MPFORGE_UPSTREAM_PREVIEW to a commit")
     release = releases.RELEASES[version]
     idf_dir = idf_tree(root, release.idf)
     python = _python_for(release.idf)
@@ -169,6 +188,7 @@ def test_invoke_config_on_real_trees(trees, version, invoke_run):
             "INVOKE_MPFORGE_MICROPYTHON_DIR": str(made[version]),
             "INVOKE_MPFORGE_IDF_DIR": str(idf_dir),
             "INVOKE_MPFORGE_IDF_PYTHON": python,
+            "INVOKE_MPFORGE_RELEASES_FILE": str(root / "releases.toml"),  # the preview's pin, if any
             "INVOKE_MPFORGE_WORKDIR": str(root / "work"),  # the overlay state of test_board_cmake_on_real_trees
         })
         try:

@@ -53,8 +53,9 @@ class Check:
 
 
 
-def expected_machine(profile: Profile) -> str:
-    return f"{profile.board_name} with {chips.get(profile.chip).mcu_name}"
+def expected_machine(profile: Profile, mcu_name: str = "") -> str:
+    """The banner's "<board> with <mcu>"; mcu_name: the release line's (v1.29 on), else the chip's."""
+    return f"{profile.board_name} with {mcu_name or chips.get(profile.chip).mcu_name}"
 
 
 def expected_build(profile: Profile) -> str:
@@ -66,8 +67,8 @@ def _missing(probe: dict, key: str) -> str:
     return f"unavailable ({reason})" if reason else "unavailable"
 
 
-def check_board_name(probe: dict, profile: Profile) -> Check:
-    want = expected_machine(profile)
+def check_board_name(probe: dict, profile: Profile, mcu_name: str = "") -> Check:
+    want = expected_machine(profile, mcu_name)
     return _probe_check(probe, "machine", "board name", want, "no board name (os.uname)", lambda got: (
         got == want, got, f"board name is '{got}', not '{want}'"), number=False)
 
@@ -243,11 +244,11 @@ def check_partitions(probe: dict, profile: Profile, release: str) -> list[Check]
 
 
 def run_checks(probe: dict, profile: Profile, release: str, frozen_modules=(),
-               build_id_since: str | None = None, c_modules=()) -> list[Check]:
+               build_id_since: str | None = None, c_modules=(), mcu_name: str = "") -> list[Check]:
     """Every check, in report order (the partition rows when the probe reported them;
     build_id_since: from the release's line, else looked up)."""
     return [
-        check_board_name(probe, profile),
+        check_board_name(probe, profile, mcu_name),
         check_release(probe, release),
         check_build(probe, profile, release, build_id_since),
         check_flash(probe, profile),

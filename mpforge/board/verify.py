@@ -118,7 +118,7 @@ def _verify_one(port: str, reporter, job, timeout: float, frozen_modules, c_modu
     probe = probe_board(port, timeout=timeout, imports=[*frozen_modules, *c_modules], reporter=reporter)
     since = job.release.facts.build_id_since if job.release.line else None  # a dist's unknown release: look it up
     board = Board(port, run_checks(probe, job.profile, job.release.version, frozen_modules, since,
-                                   c_modules=c_modules), probe)
+                                   c_modules=c_modules, mcu_name=job.release.mcu_name), probe)
     bad, total = board.failures, len(board.counted)
     if bad:
         reporter.status(f"FAILED: {len(bad)} of {total} checks ({', '.join(c.name for c in bad)})", style="red")

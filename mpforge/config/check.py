@@ -31,6 +31,7 @@ from mpforge.source import toolchain
 from mpforge.build import cmodules, overlay
 from mpforge.image import layout, partitions
 from mpforge.config import sdkconfig
+from mpforge.config import upstream
 from mpforge import state
 from mpforge.results import StepResult
 from mpforge.errors import UserError
@@ -105,6 +106,7 @@ def idf_version(job: Job) -> str:
 
 def board_defaults(job: Job, idf_ver: str, env: dict | None = None) -> boardcmake.BoardDefaults:
     """The port's defaults list for this job (where the line's port checks the variant, so does this)."""
+    upstream.require(job.release.facts, job.port_dir, job.profile.board)  # the line's facts hold on this tree
     cmake = boardcmake.cmake_program(env.get("PATH") if env else None)
     return boardcmake.evaluate(job.port_dir, job.profile.board, job.profile.variant,
                                check_variant=job.release.facts.port_checks_variant, idf_version=idf_ver, cmake=cmake)
@@ -144,7 +146,8 @@ def check(job: Job, board: _Board | None = None) -> Report:
     resolved = sdkconfig.resolve(job.idf_dir, board.version, board.defaults.files, board.kconfig.python,
                                  board.kconfig.env, wrap=board.kconfig.wrap, scratch=job.settings.workdir / "tmp",
                                  target=job.chip.idf_target)
-    return compare(job, board.version, board.defaults, resolved.values, variant_entries, list(resolved.warnings))
+    return compare(job, board.version, board.defaults, resolved.values, variant_entries,
+                   upstream.explain(resolved.warnings, job.release.facts, board.version))
 
 
 def compare(job: Job, version: str, defaults: boardcmake.BoardDefaults, values: dict,

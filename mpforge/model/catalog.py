@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from mpforge import state
 from mpforge.errors import UserError
+from mpforge.model import taglock
 from mpforge.model import profiles, releases
 from mpforge.text import size_text
 
@@ -49,9 +50,11 @@ def _order(version: str):
 def releases_rows(settings) -> list[dict]:
     """Every release mpforge can build (the built-in table and the releases_file)."""
     table = releases.table(settings.releases_file)
+    locked = taglock.locks(settings.workdir)
     return [{
         "micropython": r.version,
-        "commit": r.commit,
+        "commit": r.commit or locked.get(r.version, ""),
+        "commit_source": "pinned" if r.commit else ("recorded on first fetch" if r.version in locked else "unpinned"),
         "idf": r.idf,
         "idf_min": r.idf_min,
         "overlay": f"overlays/{r.line}",

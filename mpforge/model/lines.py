@@ -28,6 +28,10 @@ class Line:
     build_id_since: str  # the release that added sys.implementation._build
     vfs_at_boot: bool  # the firmware creates the vfs partition to the end of flash at boot
     spec: dict  # overlay.toml as read: [files], [edit], ...
+    mcu_name: str = ""  # MICROPY_HW_MCU_NAME of the line's firmware ("" = the chip's, chips.toml)
+    present: tuple[str, ...] = ()  # upstream files (under ports/esp32) the line relies on
+    absent: tuple[str, ...] = ()  # upstream files whose return means the tree is not of this line
+    kconfig_since: dict = None  # Kconfig symbol -> {"idf": first IDF with it, "why": ...}
 
     @property
     def port_checks_variant(self) -> bool:
@@ -60,7 +64,14 @@ def load(name: str) -> Line:
     vfs_at_boot = (spec.get("layout") or {}).get("fs_made_at_boot")
     if not isinstance(spec.get("build_id_since"), str) or not isinstance(vfs_at_boot, bool):
         raise UserError(f"{path}: needs 'build_id_since' (a release) and [layout] 'fs_made_at_boot' (true or false)")
+    upstream, since = spec.get("upstream") or {}, spec.get("kconfig_since") or {}
+    lists = [upstream.get(k, []) for k in ("present", "absent")]
+    if not all(isinstance(v, list) and all(isinstance(f, str) for f in v) for v in lists) or \
+            not all(isinstance(v, dict) and isinstance(v.get("idf"), str) for v in since.values()):
+        raise UserError(f"{path}: [upstream] present/absent must be lists of paths and each "
+                        "[kconfig_since.<SYMBOL>] needs 'idf'")
     line = Line(name, path.parent, spec.get("note", ""), mechanism, dict(spec.get("partitions", {})),
-                spec["build_id_since"], vfs_at_boot, spec)
+                spec["build_id_since"], vfs_at_boot, spec, str(spec.get("mcu_name", "")),
+                tuple(lists[0]), tuple(lists[1]), dict(since))
     _cache[key] = line
     return line

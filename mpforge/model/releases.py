@@ -35,7 +35,7 @@ _HASH = re.compile(r"[0-9a-f]{40}")
 @dataclass(frozen=True)
 class Release:
     version: str  # the git tag, e.g. "v1.28.0"
-    commit: str  # the commit the tag must point at
+    commit: str  # the commit the tag must point at ("" = unpinned: locked on first fetch, model/taglock.py)
     idf: str  # the ESP-IDF tag it builds with, e.g. "v5.5.1"
     idf_min: str  # the oldest IDF the release accepts
     line: str  # overlay folder in overlays/
@@ -44,7 +44,7 @@ class Release:
 
     @property
     def short(self) -> str:
-        return self.commit[:7]
+        return self.commit[:7] or "unpinned"
 
     @property
     def facts(self) -> lines.Line:
@@ -59,6 +59,16 @@ class Release:
             return self.facts.vfs_at_boot
         starts = [version_tuple(r.version) for r in RELEASES.values() if r.facts.vfs_at_boot]
         return bool(starts) and version_tuple(self.version) >= min(starts)
+
+
+    @property
+    def mcu_name(self) -> str:
+        """MICROPY_HW_MCU_NAME as the line's firmware reports it ("" = the chip's, chips.toml); for a
+        release of no known line (a dist's), that of the newest known release at or before it."""
+        if self.line:
+            return self.facts.mcu_name
+        older = [r for r in RELEASES.values() if version_tuple(r.version) <= version_tuple(self.version)]
+        return max(older, key=lambda r: version_tuple(r.version)).facts.mcu_name if older else ""
 
 
 _VERSION = re.compile(r"^v?(\d+)\.(\d+)(?:\.(\d+))?$")
@@ -112,11 +122,11 @@ def _releases(path: Path, data: dict) -> dict[str, Release]:
                 raise UserError(f"{where}: '{key}' is '{entry[key]}', not a version like v1.29.0")
         try:
             version = normalise(entry["version"])
-            commit, idf, line = entry["commit"], normalise(entry["idf"]), entry["line"]
+            commit, idf, line = entry.get("commit", ""), normalise(entry["idf"]), entry["line"]
         except KeyError as exc:
             raise UserError(f"{where}: missing key '{exc.args[0]}'") from None
         idf_commit = entry.get("idf_commit", "")
-        for key, value in (("commit", commit), ("idf_commit", idf_commit or "0" * 40)):
+        for key, value in (("commit", commit or "0" * 40), ("idf_commit", idf_commit or "0" * 40)):
             if not _HASH.fullmatch(value):
                 raise UserError(f"{where}: '{key}' is '{value}'; it must be the full 40-digit hash "
                                 "(lower-case hex)")

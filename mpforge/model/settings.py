@@ -16,6 +16,7 @@ from pathlib import Path
 from mpforge import PROJECT_ROOT
 from mpforge.model import chips, profiles
 from mpforge.model import releases
+from mpforge.model import taglock
 from mpforge.errors import UserError
 from mpforge.model.profiles import Profile
 from mpforge.model.releases import Release
@@ -345,7 +346,8 @@ def job(settings: Settings, profile: str | None = None, micropython: str | None 
     return Job(
         settings=settings,
         profile=profiles.load(profile or settings.profile),
-        release=releases.get(micropython or settings.micropython_version, settings.releases_file),
+        release=taglock.pinned(releases.get(micropython or settings.micropython_version, settings.releases_file),
+                               settings.workdir),
     )
 
 
@@ -354,5 +356,6 @@ def jobs(settings: Settings, profile_names, versions) -> list[Job]:
     names = list(profile_names or []) or [settings.profile]
     wanted = list(versions or []) or [settings.micropython_version]
     loaded = {p: profiles.load(p) for p in dict.fromkeys(names)}  # each file read once, not once a pair
-    found = {v: releases.get(v, settings.releases_file) for v in dict.fromkeys(wanted)}
+    found = {v: taglock.pinned(releases.get(v, settings.releases_file), settings.workdir)
+             for v in dict.fromkeys(wanted)}
     return [Job(settings, loaded[p], found[v]) for v in wanted for p in names]

@@ -13,6 +13,7 @@ from mpforge import events
 from mpforge.results import StepResult
 from mpforge.errors import UserError
 from mpforge.model.settings import Job
+from mpforge.model import taglock
 
 STEP = "fetch"
 
@@ -22,6 +23,8 @@ def status(job: Job) -> tuple[bool, str]:
     if not gitsrc.is_checkout(mp_dir):
         return False, f"micropython {release.version} not cloned at {mp_dir}"
     commit = gitsrc.head(mp_dir)
+    if not release.commit:
+        return False, f"micropython {release.version}: the tag's commit is not recorded yet"
     if commit != release.commit:
         return False, f"{mp_dir} is at {gitsrc.describe(mp_dir)} ({commit[:7]}), not {release.version} ({release.short})"
     missing = gitsrc.missing_submodules(mp_dir, release.submodules)
@@ -50,16 +53,28 @@ def ensure(job: Job) -> StepResult | None:
     elif mp_dir.exists():
         if not gitsrc.is_checkout(mp_dir):
             raise UserError(STEP, f"{mp_dir} exists but is not a git checkout; remove it and run again")
-        if gitsrc.head(mp_dir) != release.commit:
+        if not release.commit:
+            check_checkout(job)  # unpinned: the clone must be at the tag, then it is recorded
+        elif gitsrc.head(mp_dir) != release.commit:
             raise UserError(STEP, status(job)[1], hint=f"remove {mp_dir} and run again")
     else:
         if not dry:  # a dry run's `would run: git clone ...` says it
             events.note(STEP, f"cloning micropython {release.version} into {mp_dir}")
         gitsrc.clone(STEP, job.settings.micropython_url, mp_dir, release.version, release.commit, dry=dry)
+    if not release.commit and not dry:
+        _lock(job)
     if not dry:
         events.note(STEP, f"checking out submodules: {', '.join(release.submodules)}")
     gitsrc.update_submodules(STEP, mp_dir, release.submodules, dry=dry)
-    return None if dry else StepResult(STEP, f"micropython {release.version} at {release.short}, ready")
+    return None if dry else StepResult(STEP, f"micropython {release.version} at {gitsrc.head(mp_dir)[:7]}, ready")
+
+
+def _lock(job: Job) -> None:
+    """Trust on first use: record the commit the unpinned tag points at (model/taglock.py)."""
+    commit = gitsrc.head(job.mp_dir)
+    taglock.record(job.settings.workdir, job.release.version, commit)
+    events.note(STEP, f"recorded micropython {job.release.version} at {commit[:7]} (first fetch); "
+                "a tag that later points elsewhere is refused")
 
 
 def check_checkout(job: Job) -> None:
@@ -69,6 +84,11 @@ def check_checkout(job: Job) -> None:
     gitsrc.require_checkout(mp_dir, what, missing="run `invoke fetch`",
                             not_git="the build needs git; clone MicroPython with git")
     commit = gitsrc.head(mp_dir)
+    if not release.commit:
+        if gitsrc.describe(mp_dir) != release.version:
+            raise UserError(f"{what} {mp_dir} is at {gitsrc.describe(mp_dir)} ({commit[:7]}), not at tag "
+                            f"{release.version}; run `git -C {mp_dir} checkout {release.version}`")
+        return
     if commit != release.commit and gitsrc.describe(mp_dir) == release.version:
         raise UserError(
             f"{what} {mp_dir} is at tag {release.version}, but there the tag points at {commit[:7]}, not at "

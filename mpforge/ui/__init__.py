@@ -191,7 +191,8 @@ def releases_table(rows: list[dict]) -> str:
     """`invoke releases` (mpforge.model.catalog.releases_rows) as a table."""
     lines = [("MICROPYTHON", "COMMIT", "ESP-IDF", "OVERLAY", "DEFAULT")]
     for r in rows:
-        lines.append((r["micropython"], r["commit"][:12], f"{r['idf']} (>= {r['idf_min']})", r["overlay"],
+        commit = r["commit"][:12] + (" (first fetch)" if r.get("commit_source") == "recorded on first fetch" else "")
+        lines.append((r["micropython"], commit or "unpinned", f"{r['idf']} (>= {r['idf_min']})", r["overlay"],
                       "yes" if r["default"] else ""))
     return columns(lines)
 
