@@ -84,7 +84,8 @@ def test_flash_layout_has_one_box_per_partition_to_scale(tmp_path):
     assert [r.get("data-name") for r in zoom] == ["bootloader", "table", "nvs", "phy_init"]
     assert float(zoom[2].get("width")) == pytest.approx(0x6000 * 960 / 0x10000, abs=0.01)
     labels = "".join(t.text or "" for t in svg.iter(f"{SVG}text"))
-    assert "ota_1 0x310000 3 MB (app ota_1)" in labels
+    assert "ota_1 0x310000 3 MB (app/ota_1)" in labels
+    assert "vfs 0x610000 9.9 MB (LittleFS, data/fat)" in labels
 
 
 def test_every_value_on_the_page_is_escaped():
@@ -97,7 +98,10 @@ def test_every_value_on_the_page_is_escaped():
     html = page.render(info, table, [page.Sum(hostile, 0, 1, hostile)], title=hostile, psram=hostile,
                        manifest=hostile, script_src=hostile)
     assert "<script>" not in html and "<x " not in html
-    assert html.count("<script") == 1  # the install button's own tag
+    assert html.count("<script") == 2  # the install button's own tag, and the page's fixed check
+    check = re.search(r'<script id="installer-check">(.*?)</script>', html, re.S).group(1)
+    assert check == re.search(r'<script id="installer-check">(.*?)</script>', page.render(
+        {}, table, [], title="t", psram="none", manifest="m.json", script_src="s.js"), re.S).group(1)
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     svg_of(html)  # still well-formed XML
 

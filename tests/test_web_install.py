@@ -20,7 +20,7 @@ import pytest
 from conftest import ROOT, one_line_error
 from harness.esp_mock import MockBoard
 from harness.images import write_fake_build
-from mpforge.dist import collect, load
+from mpforge.dist import collect, load, page
 from mpforge.model import settings as settings_mod
 
 HARNESS = ROOT / "tests" / "harness"
@@ -43,15 +43,33 @@ def needs_node(package: str):
         missing(f"node or {package} missing (npm ci --prefix tests/harness)")
 
 
-@pytest.fixture
-def dist_folder(tmp_path):
-    """A dist whose page loads ESP Web Tools from a local copy (no network in tests)."""
+def make_dist(tmp_path, local_copy: bool) -> Path:
     cfg = {"workdir": str(tmp_path / "work"), "micropython": {"dir": str(tmp_path / "mp")}}
-    if (WEB_TOOLS / "install-button.js").is_file():
+    if local_copy and (WEB_TOOLS / "install-button.js").is_file():
         cfg["dist"] = {"web_tools": str(WEB_TOOLS)}
     job = settings_mod.job(settings_mod.from_config({"mpforge": cfg}), "esp32s3-n16r8", "v1.28.0")
     write_fake_build(job.build_dir, app_size=96 * 1024)
     return collect.collect(job, tmp_path / "dist")
+
+
+@pytest.fixture
+def dist_folder(tmp_path):
+    """A dist whose page loads ESP Web Tools from a local copy (no network in tests)."""
+    return make_dist(tmp_path, local_copy=True)
+
+
+def page_check(url: str, tmp_path: Path, *flags: str) -> dict:
+    """What headless Chromium saw on the page (tests/harness/page_check.mjs)."""
+    if not CHROMIUM:
+        missing("Chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    needs_node("playwright-core")
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    shot = SCREENSHOT.with_name("install-page-offline.png") if "--offline" in flags else SCREENSHOT
+    check = subprocess.run(["node", str(HARNESS / "page_check.mjs"), url, str(shot),
+                            str(tmp_path / "chromium-profile"), CHROMIUM, *flags],
+                           cwd=HARNESS, capture_output=True, text=True, timeout=120)
+    assert check.returncode == 0, check.stdout + check.stderr
+    return json.loads(check.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture
@@ -122,20 +140,13 @@ def test_browser_install_keeps_nvs_and_flash_then_writes_nothing(serve, dist_fol
 
 
 def test_the_page_in_headless_chromium(serve, dist_folder, tmp_path):
-    if not CHROMIUM:
-        missing("Chromium is not installed (apt-get install chromium; .ci/run installs it)")
-    needs_node("playwright-core")
     if not (WEB_TOOLS / "install-button.js").is_file():
         missing("esp-web-tools is not installed in tests/harness (npm ci --prefix tests/harness)")
     url = serve(dist_folder)
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    check = subprocess.run(["node", str(HARNESS / "page_check.mjs"), url, str(SCREENSHOT),
-                            str(tmp_path / "chromium-profile"), CHROMIUM],
-                           cwd=HARNESS, capture_output=True, text=True, timeout=120)
-    assert check.returncode == 0, check.stdout + check.stderr
-    seen = json.loads(check.stdout.strip().splitlines()[-1])
+    seen = page_check(url, tmp_path)
     assert seen["errors"] == [] and seen["failed"] == []
     assert seen["defined"] and seen["rendered"] > 0  # the install button is a live custom element
+    assert not seen["missing"]["visible"]  # ESP Web Tools loaded: no "could not be loaded" message
     assert seen["manifestUrl"] == f"{url}manifest.json"
     assert seen["manifest"] == json.loads((dist_folder / "manifest.json").read_text())
     assert any(r["url"] == f"{url}install-button.js" and r["status"] == 200 for r in seen["responses"])
@@ -145,6 +156,47 @@ def test_the_page_in_headless_chromium(serve, dist_folder, tmp_path):
     assert vfs["width"] == pytest.approx(vfs["size"] * 960 / (16 << 20), abs=0.01)
     assert seen["title"] == "MicroPython v1.28.0 for ESP32-S3-DevKitC-1-N16R8"
     assert SCREENSHOT.stat().st_size > 10_000
+
+    # The vfs partition by what it holds: LittleFS, with the table's data/fat beside it.
+    rows = {row[0]: row for row in seen["layoutRows"]}
+    assert rows["vfs"][1] == "data/fat" and rows["vfs"][4].startswith("LittleFS filesystem")
+    assert rows["nvs"][4].startswith("NVS: settings saved with esp32.NVS")
+    assert "vfs 0x200000 14 MB (LittleFS, data/fat)" in seen["svgLabels"]
+    assert "data fat" not in seen["bodyText"] and "data fat" not in " ".join(seen["svgLabels"])
+
+    # What each install keeps or erases, shown before the button: seen without a click.
+    warning = seen["warning"]
+    assert warning["visible"] and warning["beforeButton"] and warning["top"] < seen["buttonTop"]
+    button, merged, terminal = [line for line in warning["text"].split("\n") if line.strip()][1:4]
+    assert button.startswith("The Install button") and "nvs at 0x9000" in button
+    assert "vfs at 0x200000) are kept" in button and "erases the whole flash first" in button
+    assert merged.startswith("firmware.bin") and "write-flash 0x0 firmware.bin" in merged
+    assert "It writes 0xFF over nvs, phy_init: settings saved with esp32.NVS" in merged
+    assert "WiFi credentials" in merged and "are lost" in merged
+    assert "(vfs at 0x200000) lie beyond it and are kept" in merged
+    assert "invoke flash --port PORT --firmware dist/esp32s3-n16r8-v1.28.0" in terminal
+    assert "NVS and the files are kept" in terminal
+
+
+def test_the_page_offline_says_why_there_is_no_button(serve, tmp_path):
+    """A dist with the default setting loads ESP Web Tools from the CDN; with no
+    network (every request off the page's origin aborted) the page says why
+    there is no button and how to flash instead."""
+    folder = make_dist(tmp_path, local_copy=False)
+    url = serve(folder)
+    seen = page_check(url, tmp_path, "--offline")
+    assert seen["blocked"] == [page.CDN_SCRIPT]  # the installer was the one request off this machine
+    assert page.CDN_SCRIPT in seen["failed"]
+    assert not seen["defined"] and seen["rendered"] == 0
+    message = seen["missing"]
+    assert message["visible"], seen["bodyText"]
+    text = " ".join(message["text"].split())
+    assert text.startswith("The installer could not be loaded.")
+    assert "from unpkg.com" in text and "no network connection, or a blocker" in text
+    assert "connect to the network and allow unpkg.com in any blocker, then reload this page" in text
+    assert f"invoke flash --port PORT --firmware dist/{folder.name}" in text
+    assert "esptool --chip esp32s3 --port PORT write-flash @flash_args" in text
+    assert seen["warning"]["visible"]  # the warning stands offline too
 
 
 # ---- bad inputs ------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from esptool.targets import CHIP_DEFS
 from mpforge import PROJECT_ROOT
 from mpforge.dist import MERGED, Sum, page
 from mpforge.errors import UserError
-from mpforge.image import firmware, partitions
+from mpforge.image import firmware, layout, partitions
 from mpforge.model.settings import Job
 from mpforge.text import size_text
 
@@ -90,5 +90,6 @@ def files(job: Job, fw: firmware.Firmware, names: dict[int, str], files_so_far: 
     p = job.profile
     psram = f"{size_text(p.psram_size)} {p.psram_mode}" if p.psram_size else "none"
     html = page.render(info, table, sums, title=p.title, psram=psram, manifest=MANIFEST, script_src=src,
-                       table_offset=table_image.offset, bootloader_offset=job.chip.bootloader_offset)
+                       table_offset=table_image.offset, bootloader_offset=job.chip.bootloader_offset,
+                       fs_made_at_boot=bool(layout.line_facts(job.release.version).get("fs_made_at_boot")))
     return {INDEX: html.encode(), **extra}

@@ -1,17 +1,25 @@
 // A dist's index.html in real headless Chromium (the OS package, driven by
 // playwright-core over the DevTools protocol): load the page, wait for ESP Web
 // Tools' <esp-web-install-button> to be defined, fetch the manifest it points at
-// from inside the page, read the flash-layout SVG, save a screenshot.
+// from inside the page, read the flash-layout SVG, the partition table, the
+// install warning and the "installer missing" message, save a screenshot.
 //
-//   node page_check.mjs PAGE_URL SCREENSHOT.png USER_DATA_DIR [CHROMIUM]
+//   node page_check.mjs PAGE_URL SCREENSHOT.png USER_DATA_DIR [CHROMIUM] [--offline]
+//
+// --offline: a machine with no network. Every request that does not go to the
+// page's own origin is aborted (request interception, net::ERR_INTERNET_DISCONNECTED),
+// so a page that loads ESP Web Tools from a CDN gets no install button; the check
+// says so instead (the check waits for the button or that message).
 //
 // Prints one JSON line with what it saw; exits non-zero when the page does not load.
 
 import { chromium } from "playwright-core";
 
-const [pageUrl, screenshot, userDataDir, executablePath = "/usr/bin/chromium"] = process.argv.slice(2);
+const offline = process.argv.includes("--offline");
+const positional = process.argv.slice(2).filter((arg) => arg !== "--offline");
+const [pageUrl, screenshot, userDataDir, executablePath = "/usr/bin/chromium"] = positional;
 if (!pageUrl || !screenshot || !userDataDir) {
-  console.error("usage: node page_check.mjs PAGE_URL SCREENSHOT.png USER_DATA_DIR [CHROMIUM]");
+  console.error("usage: node page_check.mjs PAGE_URL SCREENSHOT.png USER_DATA_DIR [CHROMIUM] [--offline]");
   process.exit(2);
 }
 
@@ -25,26 +33,53 @@ const context = await chromium.launchPersistentContext(userDataDir, {
 const errors = [];
 const responses = [];
 const failed = [];
+const blocked = [];
 try {
+  if (offline) {
+    const origin = new URL(pageUrl).origin;
+    await context.route("**/*", (route) => {
+      const url = route.request().url();
+      if (new URL(url).origin === origin) return route.continue();
+      blocked.push(url);
+      return route.abort("internetdisconnected");
+    });
+  }
   const page = context.pages()[0] ?? await context.newPage();
   page.on("console", (msg) => { if (msg.type() === "error") errors.push(msg.text()); });
   page.on("pageerror", (err) => errors.push(String(err)));
   page.on("response", (resp) => responses.push({ url: resp.url(), status: resp.status() }));
   page.on("requestfailed", (req) => failed.push(req.url()));
   await page.goto(pageUrl, { waitUntil: "load", timeout: 20000 });
-  await page.waitForFunction(() => customElements.get("esp-web-install-button") !== undefined,
-    null, { timeout: 20000 });
+  // The button, or the page's message saying why there is none.
+  await page.waitForFunction(() => customElements.get("esp-web-install-button") !== undefined
+    || document.getElementById("installer-missing")?.hidden === false, null, { timeout: 20000 });
   const seen = await page.evaluate(async () => {
     const button = document.querySelector("esp-web-install-button");
-    await customElements.whenDefined("esp-web-install-button");
     const manifestUrl = new URL(button.getAttribute("manifest"), document.baseURI).toString();
     const manifest = await (await fetch(manifestUrl)).json();
+    const shown = (el) => el !== null && el.checkVisibility() && el.getClientRects().length > 0;
+    const block = (id) => {
+      const el = document.getElementById(id);
+      return el === null ? null : {
+        visible: shown(el), text: el.innerText,
+        beforeButton: Boolean(el.compareDocumentPosition(button) & Node.DOCUMENT_POSITION_FOLLOWING),
+        top: el.getBoundingClientRect().top,
+      };
+    };
+    const layoutTable = [...document.querySelectorAll("table")].find((t) => t.innerText.startsWith("Partition"));
     const boxes = [...document.querySelectorAll("#flash-layout rect.partition")].map((r) => ({
       name: r.dataset.name, offset: r.dataset.offset, size: Number(r.dataset.size),
       x: r.x.baseVal.value, width: r.width.baseVal.value,
     }));
+    const element = customElements.get("esp-web-install-button");
     return {
-      defined: button instanceof customElements.get("esp-web-install-button"),
+      defined: element !== undefined && button instanceof element,
+      buttonTop: button.getBoundingClientRect().top,
+      warning: block("install-warning"),
+      missing: block("installer-missing"),
+      layoutRows: layoutTable ? [...layoutTable.rows].map((r) => [...r.cells].map((c) => c.innerText)) : [],
+      svgLabels: [...document.querySelectorAll("#flash-layout text")].map((t) => t.textContent),
+      bodyText: document.body.innerText,
       rendered: button.shadowRoot ? button.shadowRoot.innerHTML.length : 0,
       webSerial: "serial" in navigator,
       secure: window.isSecureContext,
@@ -55,7 +90,7 @@ try {
   });
   await page.waitForTimeout(300); // late module errors, if any
   await page.screenshot({ path: screenshot, fullPage: true });
-  console.log(JSON.stringify({ ...seen, errors, failed, responses }));
+  console.log(JSON.stringify({ ...seen, errors, failed, blocked, responses }));
 } finally {
   await context.close();
 }
