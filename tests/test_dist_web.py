@@ -23,16 +23,16 @@ PROFILE = "esp32s3-n16r8"
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def make_job(tmp_path, **dist_settings):
+def make_job(tmp_path, release="v1.28.0", **dist_settings):
     # no IDF checkout: the real config resolver falls back to the build's own record
     cfg = {"workdir": str(tmp_path / "work"), "micropython": {"dir": str(tmp_path / "mp")}}
     if dist_settings:
         cfg["dist"] = dist_settings
-    return settings_mod.job(settings_mod.from_config({"mpforge": cfg}), PROFILE, "v1.28.0")
+    return settings_mod.job(settings_mod.from_config({"mpforge": cfg}), PROFILE, release)
 
 
-def collect(tmp_path, table=None, **dist_settings) -> Path:
-    job = make_job(tmp_path, **dist_settings)
+def collect(tmp_path, table=None, release="v1.28.0", **dist_settings) -> Path:
+    job = make_job(tmp_path, release, **dist_settings)
     write_fake_build(job.build_dir, app_size=64 * 1024)
     if table is not None:
         (job.build_dir / "partition_table" / "partition-table.bin").write_bytes(make_partition_table(table))
@@ -86,6 +86,75 @@ def test_flash_layout_has_one_box_per_partition_to_scale(tmp_path):
     labels = "".join(t.text or "" for t in svg.iter(f"{SVG}text"))
     assert "ota_1 0x310000 3 MB (app/ota_1)" in labels
     assert "vfs 0x610000 9.9 MB (LittleFS, data/fat)" in labels
+
+
+HEAD = [PartitionEntry("nvs", "data", "nvs", 0x9000, 0x6000),
+        PartitionEntry("phy_init", "data", "phy", 0xF000, 0x1000),
+        PartitionEntry("factory", "app", "factory", 0x10000, 0x1F0000)]
+
+
+def layout_rows(html: str) -> dict[str, list[str]]:
+    table = html[html.index("<th>Partition</th>"):]
+    table = table[:table.index("</table>")]
+    rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table)]
+    return {row[0]: row for row in rows if row}
+
+
+def test_a_vfs_the_firmware_makes_at_boot_is_shown_as_littlefs(tmp_path):
+    """v1.26 on, a table without vfs (the port's own, mpforge's fs = "rest"): the
+    firmware makes a LittleFS vfs from the table's end to the end of the flash."""
+    html = (collect(tmp_path, HEAD) / "index.html").read_text()
+    row = layout_rows(html)["vfs"]
+    assert row[1:4] == ["not in the table", "<code>0x200000</code>", "14 MB"]
+    assert row[4].startswith("LittleFS filesystem, made by the firmware at boot")
+    svg = svg_of(html)
+    made = [r for r in svg.iter(f"{SVG}rect") if r.get("class") == "made-at-boot"]
+    assert [(r.get("data-offset"), int(r.get("data-size"))) for r in made] == [("0x200000", 14 << 20)]
+    assert "vfs 0x200000 14 MB (LittleFS, made at boot)" in [t.text for t in svg.iter(f"{SVG}text")]
+    assert "the files in the LittleFS filesystem (vfs at <code>0x200000</code>) are kept" in html
+
+
+def test_a_table_without_vfs_on_a_line_that_makes_none_shows_no_filesystem(tmp_path):
+    html = (collect(tmp_path, HEAD, release="v1.25.0") / "index.html").read_text()
+    assert "vfs" not in layout_rows(html) and "made-at-boot" not in html
+    assert "LittleFS" not in html and "no filesystem in this table" in html
+
+
+def test_an_ffat_partition_is_fat(tmp_path):
+    html = (collect(tmp_path, [*HEAD, PartitionEntry("ffat", "data", "fat", 0x200000, 0xE00000)])
+            / "index.html").read_text()
+    assert layout_rows(html)["ffat"][4] == "FAT filesystem: the files on the board"
+    assert "LittleFS" not in html and "the files in the FAT filesystem (ffat at" in html
+
+
+def test_the_warning_says_when_firmware_bin_covers_the_filesystem():
+    """No build of mpforge's puts data under the app, but the page says what firmware.bin
+    covers from the table, whatever it is."""
+    table = [partitions.Partition("nvs", partitions.DATA, 2, 0x9000, 0x6000),
+             partitions.Partition("factory", partitions.APP, 0, 0x10000, 0x10000),
+             partitions.Partition("vfs", partitions.DATA, 0x81, 0x20000, 0x10000)]
+    info = {"chip": "esp32s3", "flash": {"size": "4MB"}}
+    html = page.render(info, table, [page.Sum("firmware.bin", 0, 0x28000, "0" * 64)], title="t", psram="none",
+                       manifest="manifest.json", script_src="install-button.js")
+    assert "covers <code>0x0</code> to <code>0x28000</code>. It writes 0xFF over nvs: settings" in html
+    assert "It also covers the LittleFS filesystem (vfs at <code>0x20000</code>): the files on the board are " \
+        "lost." in html
+    html = page.render(info, table, [page.Sum("firmware.bin", 0, 0x1F000, "0" * 64)], title="t", psram="none",
+                       manifest="manifest.json", script_src="install-button.js")
+    assert "(vfs at <code>0x20000</code>) lie beyond it and are kept." in html
+
+
+def test_the_offline_message_names_a_local_copy_and_the_check():
+    info = {"profile": "p", "micropython": {"version": "v1.28.0"}, "chip": "esp32s3"}
+    table = [partitions.Partition("factory", partitions.APP, 0, 0x10000, 0x1F0000)]
+    html = page.render(info, table, [], title="t", psram="none", manifest="manifest.json",
+                       script_src="install-button.js")
+    message = html[html.index('<div id="installer-missing"'):]
+    message = message[:message.index("</div>")]
+    assert "hidden>" in message.splitlines()[0]  # shown only by the page's check, when the button is missing
+    assert "from install-button.js, a file in this folder" in message
+    assert "sha256sum -c SHA256SUMS" in message
+    assert "<code>invoke flash --port PORT --firmware dist/p-v1.28.0</code>" in message
 
 
 def test_every_value_on_the_page_is_escaped():

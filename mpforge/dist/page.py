@@ -198,7 +198,7 @@ def _holds(p: partitions.Partition, fs: partitions.Partition | None) -> str:
     if p.type == partitions.APP:
         return "app slot: MicroPython"
     return {partitions.SUBTYPES[partitions.DATA]["nvs"]: f"NVS: {_NVS_TEXT}",
-            partitions.SUBTYPES[partitions.DATA]["phy"]: "radio (PHY) calibration data",
+            partitions.SUBTYPES[partitions.DATA]["phy"]: "radio (PHY) init data",
             partitions.SUBTYPES[partitions.DATA]["ota"]: "which app slot boots"}.get(p.subtype, "") \
         if p.type == partitions.DATA else ""
 
