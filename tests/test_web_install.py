@@ -64,7 +64,7 @@ def page_check(url: str, tmp_path: Path, *flags: str) -> dict:
         missing("Chromium is not installed (apt-get install chromium; .ci/run installs it)")
     needs_node("playwright-core")
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    shot = SCREENSHOT.with_name("install-page-offline.png") if "--offline" in flags else SCREENSHOT
+    shot = SCREENSHOT.with_name(f"install-page{flags[0].replace('--', '-')}.png") if flags else SCREENSHOT
     check = subprocess.run(["node", str(HARNESS / "page_check.mjs"), url, str(shot),
                             str(tmp_path / "chromium-profile"), CHROMIUM, *flags],
                            cwd=HARNESS, capture_output=True, text=True, timeout=120)
@@ -139,6 +139,31 @@ def test_browser_install_keeps_nvs_and_flash_then_writes_nothing(serve, dist_fol
         assert board.flash.data[NVS] == nvs
 
 
+def test_the_pages_terminal_commands_do_what_its_warning_says(dist_folder):
+    """The page's esptool commands, as written on it, with the real esptool against the
+    ROM peer: firmware.bin blanks NVS and keeps the files; @flash_args keeps both."""
+    import html as html_mod
+    import re
+
+    text = html_mod.unescape((dist_folder / "index.html").read_text())
+    commands = dict.fromkeys(re.findall(r"<code>(esptool [^<]*)</code>", text))
+    merged = next(c for c in commands if c.endswith(" firmware.bin"))
+    by_args = next(c for c in commands if c.endswith(" @flash_args"))
+    nvs = bytes((i * 7 + 3) & 0xFF for i in range(NVS.stop - NVS.start))
+    files = slice(0x200000, 0x210000)  # the start of the vfs partition
+    littlefs = bytes((i * 13 + 1) & 0xFF for i in range(files.stop - files.start))
+    for command, nvs_after in ((by_args, nvs), (merged, b"\xff" * len(nvs))):
+        with MockBoard() as board:
+            board.flash.data[NVS] = nvs
+            board.flash.data[files] = littlefs
+            argv = command.replace("PORT", board.url).split()[1:]
+            run = subprocess.run([sys.executable, "-m", "esptool", "--before", "no-reset", "--after", "no-reset",
+                                  *argv], cwd=dist_folder, capture_output=True, text=True, timeout=120)
+            assert run.returncode == 0, run.stdout + run.stderr
+            assert board.flash.data[NVS] == nvs_after, command
+            assert board.flash.data[files] == littlefs, command
+
+
 def test_the_page_in_headless_chromium(serve, dist_folder, tmp_path):
     if not (WEB_TOOLS / "install-button.js").is_file():
         missing("esp-web-tools is not installed in tests/harness (npm ci --prefix tests/harness)")
@@ -186,7 +211,7 @@ def test_the_page_offline_says_why_there_is_no_button(serve, tmp_path):
     url = serve(folder)
     seen = page_check(url, tmp_path, "--offline")
     assert seen["blocked"] == [page.CDN_SCRIPT]  # the installer was the one request off this machine
-    assert page.CDN_SCRIPT in seen["failed"]
+    assert seen["failed"] == [{"url": page.CDN_SCRIPT, "error": "net::ERR_INTERNET_DISCONNECTED"}]
     assert not seen["defined"] and seen["rendered"] == 0
     message = seen["missing"]
     assert message["visible"], seen["bodyText"]
@@ -197,6 +222,16 @@ def test_the_page_offline_says_why_there_is_no_button(serve, tmp_path):
     assert f"invoke flash --port PORT --firmware dist/{folder.name}" in text
     assert "esptool --chip esp32s3 --port PORT write-flash @flash_args" in text
     assert seen["warning"]["visible"]  # the warning stands offline too
+
+
+def test_the_page_says_why_when_a_blocker_holds_the_request(serve, tmp_path):
+    """A request that is never answered keeps the page's load event from firing: the
+    message comes after 10 s all the same."""
+    folder = make_dist(tmp_path, local_copy=False)
+    seen = page_check(serve(folder), tmp_path, "--stall")
+    assert seen["blocked"] == [page.CDN_SCRIPT] and seen["failed"] == []  # held open, not failed
+    assert not seen["defined"] and seen["missing"]["visible"]
+    assert "The installer could not be loaded." in seen["missing"]["text"]
 
 
 # ---- bad inputs ------------------------------------------------------------------------

@@ -4,22 +4,25 @@
 // from inside the page, read the flash-layout SVG, the partition table, the
 // install warning and the "installer missing" message, save a screenshot.
 //
-//   node page_check.mjs PAGE_URL SCREENSHOT.png USER_DATA_DIR [CHROMIUM] [--offline]
+//   node page_check.mjs PAGE_URL SCREENSHOT.png USER_DATA_DIR [CHROMIUM] [--offline | --stall]
 //
 // --offline: a machine with no network. Every request that does not go to the
 // page's own origin is aborted (request interception, net::ERR_INTERNET_DISCONNECTED),
-// so a page that loads ESP Web Tools from a CDN gets no install button; the check
+// so a page that loads ESP Web Tools from a CDN gets no install button; the page
 // says so instead (the check waits for the button or that message).
+// --stall: such requests are held open and never answered, as a blocker or a dead
+// proxy may do; the page's "load" event then never fires.
 //
 // Prints one JSON line with what it saw; exits non-zero when the page does not load.
 
 import { chromium } from "playwright-core";
 
 const offline = process.argv.includes("--offline");
-const positional = process.argv.slice(2).filter((arg) => arg !== "--offline");
+const stall = process.argv.includes("--stall");
+const positional = process.argv.slice(2).filter((arg) => arg !== "--offline" && arg !== "--stall");
 const [pageUrl, screenshot, userDataDir, executablePath = "/usr/bin/chromium"] = positional;
 if (!pageUrl || !screenshot || !userDataDir) {
-  console.error("usage: node page_check.mjs PAGE_URL SCREENSHOT.png USER_DATA_DIR [CHROMIUM] [--offline]");
+  console.error("usage: node page_check.mjs PAGE_URL SCREENSHOT.png USER_DATA_DIR [CHROMIUM] [--offline | --stall]");
   process.exit(2);
 }
 
@@ -35,21 +38,21 @@ const responses = [];
 const failed = [];
 const blocked = [];
 try {
-  if (offline) {
+  if (offline || stall) {
     const origin = new URL(pageUrl).origin;
     await context.route("**/*", (route) => {
       const url = route.request().url();
       if (new URL(url).origin === origin) return route.continue();
       blocked.push(url);
-      return route.abort("internetdisconnected");
+      return stall ? new Promise(() => {}) : route.abort("internetdisconnected");
     });
   }
   const page = context.pages()[0] ?? await context.newPage();
   page.on("console", (msg) => { if (msg.type() === "error") errors.push(msg.text()); });
   page.on("pageerror", (err) => errors.push(String(err)));
   page.on("response", (resp) => responses.push({ url: resp.url(), status: resp.status() }));
-  page.on("requestfailed", (req) => failed.push(req.url()));
-  await page.goto(pageUrl, { waitUntil: "load", timeout: 20000 });
+  page.on("requestfailed", (req) => failed.push({ url: req.url(), error: req.failure()?.errorText }));
+  await page.goto(pageUrl, { waitUntil: stall ? "commit" : "load", timeout: 20000 });
   // The button, or the page's message saying why there is none.
   await page.waitForFunction(() => customElements.get("esp-web-install-button") !== undefined
     || document.getElementById("installer-missing")?.hidden === false, null, { timeout: 20000 });
