@@ -4,8 +4,10 @@ could not be read says so in place of a value (docs/detect.md). Returns text; ui
 
 from __future__ import annotations
 
+from rich.text import Text
+
 from mpforge.text import size_text
-from mpforge.ui import tables
+from mpforge.ui.tables import render, table
 
 SEPARATE_PSRAM = "a separate PSRAM chip does not show in the eFuses (`invoke verify` finds it)"
 
@@ -72,7 +74,8 @@ def facts(board) -> list[tuple[str, str]]:
 
 def board_text(board, columns: int | None = None) -> str:
     """One board: its port, then its facts, indented."""
-    return f"detect: {board.port}\n" + tables.table((), facts(board), keep=(0,), indent=2, columns=columns)
+    head = render(Text(f"detect: {board.port}", overflow="fold"), columns)  # a long port folds, whole
+    return head + "\n" + table((), facts(board), keep=(0,), indent=2, columns=columns)
 
 
 def next_step(board) -> str:
