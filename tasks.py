@@ -264,9 +264,11 @@ def restore(c, port=None, backup=None, discard_files=False, baud=None, verbose=F
     "json": "print the report as JSON on stdout instead of tables (one document for all boards)",
     "new_profile": "write a profile from the board: NAME (boards/NAME.toml) or a path ending .toml; "
                    "one --port; never overwrites a file",
+    "repl": "first ask the MicroPython running on the board (over its REPL, before the reset) "
+            "what it is and how much of the board it uses",
     "verbose": VERBOSE,
 })
-def detect(c, port=None, baud=None, json=False, new_profile=None, verbose=False):
+def detect(c, port=None, baud=None, json=False, new_profile=None, repl=False, verbose=False):
     """Read a board's chip, flash, PSRAM and USB path; name the profiles that fit it.
 
     Through the ROM bootloader, so any firmware (or none) may be on the board.
@@ -274,7 +276,7 @@ def detect(c, port=None, baud=None, json=False, new_profile=None, verbose=False)
     """
     from mpforge.board import fleet, newprofile
     target = newprofile.target(new_profile, port) if new_profile is not None else None
-    boards = fleet.detect_boards(settings(c), port, baud=baud, verbose=verbose, live_to_stderr=json)
+    boards = fleet.detect_boards(settings(c), port, baud=baud, verbose=verbose, live_to_stderr=json, repl=repl)
     ui.detect_report(boards, as_json=json)
     if target is not None and boards:
         ui.profile_written(newprofile.write(boards[0], target), boards[0], as_json=json)

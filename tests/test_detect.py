@@ -346,5 +346,68 @@ def test_new_profile_through_the_task_loads_configs_and_builds(mp, cfg, tmp_path
     assert (tmp_path / "builds.log").read_text().count("\n") == 1
 
 
+# ---- --repl: the running firmware, asked before the reset ----------------------------------------
+
+V1_24_GENERIC = {  # stock v1.24.1 ESP32_GENERIC_S3 (8 MB table, no PSRAM) on a 16 MB board with 8 MB PSRAM
+    "SIM_VERSION": "1.24.1", "SIM_BUILD": "", "SIM_PSRAM_SIZE": "0", "SIM_FLASH_SIZE": str(8 * MB),
+    "SIM_MACHINE": "Generic ESP32S3 module with ESP32S3", "SIM_FS_SIZE": str(6 * MB),
+    "SIM_PARTITIONS": "nvs:1:2:0x9000:0x6000,phy_init:1:1:0xf000:0x1000,factory:0:0:0x10000:0x1f0000,"
+                      f"vfs:1:0x81:0x200000:{6 * MB}"}
+
+
+def _n16r8(port: str, running) -> detect.Board:
+    return detect.Board(port, ok=True, chip="ESP32-S3", chip_key="esp32s3", flash_size=16 * MB, flash_type="quad",
+                        psram_efuse=1, psram_size=8 * MB, psram_mode="octal", running=running)
+
+
+def test_the_running_firmware_and_how_much_of_the_board_it_uses():
+    from harness.repl_peer import ReplPeer
+
+    old = ReplPeer("reference", "pty", **V1_24_GENERIC)
+    try:
+        running, note = detect.running_firmware(old.port, 5)
+    finally:
+        old.close()
+    assert note == "" and (running.release, running.build, running.flash_end, running.psram_heap) == (
+        "v1.24.1", None, 8 * MB, 0)
+    assert ui_detect.firmware_text(_n16r8(old.port, running)) == (
+        "v1.24.1 Generic ESP32S3 module: 8 MB flash of 16 MB used, PSRAM not used; "
+        "does not use the whole board")
+    ours = ReplPeer("reference", "pty")  # mpforge's esp32s3-n16r8 build of v1.28.0
+    try:
+        running, _ = detect.running_firmware(ours.port, 5)
+    finally:
+        ours.close()
+    board = _n16r8(ours.port, running)
+    text = ui_detect.firmware_text(board)
+    assert text.startswith("v1.28.0 ESP32_GENERIC_S3-FLASH_16M_SPIRAM_OCT: 16 MB flash of 16 MB used, PSRAM used (")
+    assert text.endswith("; uses the whole board") and board.as_dict()["firmware"]["uses_the_board_fully"] is True
+
+
+def test_repl_through_the_task(invoke_run, tmp_path):
+    """--repl on a board in the ROM bootloader: no REPL answers, said in a row, the ROM facts follow.
+    On a REPL with no ROM peer behind it (the peers are apart): what the firmware said, then the
+    one line of why the bootloader was not reached."""
+    from harness.repl_peer import ReplPeer
+
+    cfg = tmp_path / "ci.yaml"
+    cfg.write_text("mpforge:\n  before: no-reset\n  after: no-reset\n  connect_attempts: 1\n"
+                   "  verify:\n    timeout: 1\n")
+    with MockBoard() as m:
+        result = invoke_run("-f", str(cfg), "detect", "--repl", "--port", m.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"firmware not read: no answer from {m.url} within 1 s: no MicroPython REPL there" in \
+        " ".join(result.stdout.split()), result.stdout
+    assert "fits      esp32s3-n16r8: " in result.stdout
+    peer = ReplPeer("reference", "tcp", **V1_24_GENERIC)
+    try:
+        failed = invoke_run("-f", str(cfg), "detect", "--repl", "--port", peer.port)
+    finally:
+        peer.close()
+    line = one_line_error(failed)
+    assert "no ESP32 bootloader answered on" in line, failed.stderr
+    assert f"  {peer.port}: firmware: v1.24.1 Generic ESP32S3 module: 8 MB flash used" in failed.stdout
+
+
 def test_zz_the_project_tree_is_unchanged():
     assert _boards_tree() == BOARDS_BEFORE

@@ -26,6 +26,33 @@ from mpforge.text import size_text
 MB = 1024 * 1024
 
 
+@dataclass(frozen=True)
+class Running:
+    """What a running MicroPython said about itself over its REPL, before the reset into the
+    bootloader (scripts/board_probe.py's report; docs/detect.md, "The running firmware")."""
+
+    release: str  # e.g. "v1.24.1", from os.uname().version
+    machine: str  # os.uname().machine: "<MICROPY_HW_BOARD_NAME> with <MCU>"
+    build: str | None  # sys.implementation._build, "BOARD-VARIANT" (v1.25 on; None before)
+    flash_size: int | None  # esp.flash_size(): the image's size up to v1.25, the chip's from v1.26
+    flash_end: int | None  # where the furthest partition ends: the flash the image uses
+    psram_heap: int | None  # bytes of PSRAM in the heap (0: the image does not use PSRAM)
+
+    @classmethod
+    def from_probe(cls, probe: dict) -> "Running":
+        words = str(probe.get("uname_version") or "").split()
+        release = words[0] if words and words[0].startswith("v") else f"v{probe.get('version')}"
+        parts = probe.get("partitions") or {}
+        spans = [p for p in [parts.get("running"), *(parts.get("apps") or []), parts.get("fs")] if p]
+        end = max((int(p[2]) + int(p[3]) for p in spans), default=None)
+        return cls(release, str(probe.get("machine") or ""), probe.get("build"), probe.get("flash_size"),
+                   end, probe.get("psram_heap"))
+
+    def name(self) -> str:
+        """The image, as it names itself: BOARD-VARIANT, else the board name."""
+        return self.build or self.machine.rsplit(" with ", 1)[0] or "unknown image"  # "<board> with <MCU>"
+
+
 @dataclass
 class Board:
     """What one board said about itself (a failed port: ok False and the error)."""
@@ -48,6 +75,8 @@ class Board:
     psram_vendor: str = ""  # esptool's get_psram_vendor() where the chip has one, e.g. "AP_1v8"
     fits: list[fit.Fit] = field(default_factory=list)  # every profile, the fits first
     broken_profiles: list[str] = field(default_factory=list)  # profiles in boards/ that did not load
+    running: Running | None = None  # with --repl: what the firmware said before the reset
+    running_note: str = ""  # with --repl and no answer: why not
     # what transport.session records, and the port's log
     baud: int = 0
     reset: str = ""
@@ -85,7 +114,8 @@ class Board:
 
     def as_dict(self) -> dict:
         if not self.ok:
-            return {"ok": False, "port": self.port, "error": self.error, "log": str(self.log)}
+            return {"ok": False, "port": self.port, "error": self.error, "firmware": self.firmware_dict(),
+                    "log": str(self.log)}
         usb = self.usb or ports.usb_path(None, None)
         return {
             "ok": True, "port": self.port,
@@ -105,8 +135,37 @@ class Board:
                           "reasons": list(f.reasons), "differences": list(f.differences)} for f in self.fits],
             "fitting": [f.profile.name for f in self.fitting],
             "broken_profiles": self.broken_profiles,
+            "firmware": self.firmware_dict(),
             "reset": self.reset, "log": str(self.log),
         }
+
+    def usage(self) -> tuple[str, bool] | None:
+        """How much of the board the running image uses, and whether that is all of it
+        (e.g. "v1.24.1 ESP32_GENERIC_S3: 8 MB flash of 16 MB used, PSRAM not used")."""
+        r = self.running
+        if r is None:
+            return None
+        used = r.flash_end or r.flash_size
+        parts, full = [], True
+        if used and self.flash_size:
+            parts.append(f"{size_text(used)} flash of {size_text(self.flash_size)} used")
+            full = used >= self.flash_size
+        elif used:
+            parts.append(f"{size_text(used)} flash used (the board's size is not known)")
+        if r.psram_heap is None:
+            parts.append("PSRAM use not read")
+        elif r.psram_heap:
+            parts.append(f"PSRAM used ({size_text(r.psram_heap)} heap)")
+        elif self.psram_size or not self.psram_known:
+            parts.append("PSRAM not used")
+            full = full and not self.psram_size
+        return f"{r.release} {r.name()}: {', '.join(parts)}", full
+
+    def firmware_dict(self) -> dict | None:
+        if self.running is None:
+            return {"read": False, "why": self.running_note} if self.running_note else None
+        text, full = self.usage()
+        return {"read": True, **dataclasses.asdict(self.running), "uses_the_board_fully": full, "summary": text}
 
 
 def shipped_profiles() -> tuple[list[profiles.Profile], list[str]]:
@@ -167,13 +226,33 @@ def hold(board: Board, candidates: list[profiles.Profile]) -> list[fit.Fit]:
     return sorted(held, key=lambda f: (len(f.differences), f.chosen_layout, f.profile.name))
 
 
-def detect(port: str, link: transport.Link, reporter, candidates: list[profiles.Profile],
-           broken: list[str] = ()) -> Board:
-    """One board: connect through the ROM bootloader, read it, reset it (link.after)."""
-    board = Board(port, usb=ports.port_usb_path(port), broken_profiles=list(broken))
+def running_firmware(port: str, timeout: float, reporter=None) -> tuple[Running | None, str]:
+    """Ask a running MicroPython on the port what it is (the verify probe, in the raw REPL, no
+    soft reset); (None, why) when no REPL answers."""
+    from mpforge.board import repl
 
-    with transport.reporting_to(reporter):
-        transport.session(port, link, reporter, board, lambda esp, done: read(esp, board))
+    try:
+        return Running.from_probe(repl.probe_board(port, timeout=timeout, reporter=reporter)), ""
+    except UserError as exc:
+        return None, exc.message
+
+
+def detect(port: str, link: transport.Link, reporter, candidates: list[profiles.Profile],
+           broken: list[str] = (), repl_timeout: float | None = None) -> Board:
+    """One board: with repl_timeout, first what its running MicroPython says (before any
+    reset); then connect through the ROM bootloader, read it, reset it (link.after)."""
+    board = Board(port, usb=ports.port_usb_path(port), broken_profiles=list(broken))
+    if repl_timeout is not None:
+        reporter.step("asking the running firmware over the REPL")
+        board.running, board.running_note = running_firmware(port, repl_timeout, reporter)
+    try:
+        with transport.reporting_to(reporter):
+            transport.session(port, link, reporter, board, lambda esp, done: read(esp, board))
+    except UserError as exc:
+        if board.running is None:
+            raise
+        board.error = str(exc)  # what the firmware said is still worth showing
+        return board
     board.ok = True
     board.fits = hold(board, candidates)
     reporter.found(board.fingerprint())

@@ -113,7 +113,7 @@ def _on_boards(step: str, s: settings_mod.Settings, port_args, baud, what: str, 
 
 
 def detect_boards(s: settings_mod.Settings, port_args, *, baud: int | None = None, verbose: bool = False,
-                  live_to_stderr: bool = False) -> list:
+                  live_to_stderr: bool = False, repl: bool = False) -> list:
     """`invoke detect`: what every port's board is and which profiles fit it (board/detect.py),
     the boards in parallel."""
     from mpforge.board import detect
@@ -125,7 +125,8 @@ def detect_boards(s: settings_mod.Settings, port_args, *, baud: int | None = Non
         return []
     candidates, broken = detect.shipped_profiles()
     results = parallel.run("detect", port_list,
-                           lambda port, reporter: detect.detect(port, link, reporter, candidates, broken),
+                           lambda port, reporter: detect.detect(port, link, reporter, candidates, broken,
+                                                                s.verify_timeout if repl else None),
                            workdir=s.workdir, verbose=verbose, failed=detect.failed, to_stderr=live_to_stderr)
     for result in results:
         result.log = portlog.path(s.workdir, "detect", result.port)

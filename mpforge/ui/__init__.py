@@ -319,11 +319,14 @@ def detect_report(boards, *, as_json: bool) -> None:
         for broken in boards[0].broken_profiles:  # the same list for every board
             warn("detect", f"not held against the board(s), it does not load: {broken}")
     failed = [b for b in boards if not b.ok]
-    if len(boards) == 1 and failed:
-        raise UserError(f"{failed[0].error} (log: {failed[0].log})")
     for board in failed:
-        port_note(board.port, f"{board.error} (log: {board.log})", problem=True)
+        if board.running is not None and not as_json:  # what the firmware said before the reset
+            port_note(board.port, f"firmware: {detect.firmware_text(board)}")
+        if len(boards) > 1:
+            port_note(board.port, f"{board.error} (log: {board.log})", problem=True)
     if failed:
+        if len(boards) == 1:
+            raise UserError(f"{failed[0].error} (log: {failed[0].log})")
         raise UserError("detect", f"{len(failed)} of {len(boards)} boards failed (see above)")
 
 

@@ -59,6 +59,9 @@ def facts(board) -> list[tuple[str, str]]:
     rows = [("chip", chip + ("" if board.chip_key else "; not a chip mpforge builds for")),
             ("MAC", board.mac), ("flash", _flash(board)),
             ("PSRAM", _psram(board)), ("USB path", _usb(board))]
+    firmware = firmware_text(board)
+    if firmware:
+        rows.append(("firmware", firmware))
     fitting = board.fitting
     if fitting:
         rows += [("fits" if i == 0 else "", _fit_line(f)) for i, f in enumerate(fitting)]
@@ -70,6 +73,15 @@ def facts(board) -> list[tuple[str, str]]:
         rows.append(("fits", "no profile: mpforge's profiles are for other chips"))
     rows.append(("next", next_step(board)))
     return rows
+
+
+def firmware_text(board) -> str:
+    """With --repl: the running image and how much of the board it uses, or why not read."""
+    usage = board.usage()
+    if usage is None:
+        return f"not read: {board.running_note}" if board.running_note else ""
+    text, full = usage
+    return text + ("; uses the whole board" if full else "; does not use the whole board")
 
 
 def board_text(board, columns: int | None = None) -> str:
