@@ -384,6 +384,17 @@ def test_the_running_firmware_and_how_much_of_the_board_it_uses():
     assert text.endswith("; uses the whole board") and board.as_dict()["firmware"]["uses_the_board_fully"] is True
 
 
+@pytest.mark.parametrize("flash_end,heap,text", [
+    (8 * MB, 7 * MB, "8 MB flash of 16 MB used, PSRAM used (7 MB heap); does not use the whole board"),
+    (16 * MB, 0, "16 MB flash of 16 MB used, PSRAM not used; does not use the whole board"),
+    (16 * MB, 7 * MB, "16 MB flash of 16 MB used, PSRAM used (7 MB heap); uses the whole board"),
+])
+def test_using_the_whole_board_takes_both_flash_and_psram(flash_end, heap, text):
+    running = detect.Running("v1.24.1", "Generic ESP32S3 module with Octal-SPIRAM with ESP32S3",
+                             "ESP32_GENERIC_S3-SPIRAM_OCT", 8 * MB, flash_end, heap)
+    assert ui_detect.firmware_text(_n16r8("/dev/ttyACM0", running)) == f"v1.24.1 ESP32_GENERIC_S3-SPIRAM_OCT: {text}"
+
+
 def test_repl_through_the_task(invoke_run, tmp_path):
     """--repl on a board in the ROM bootloader: no REPL answers, said in a row, the ROM facts follow.
     On a REPL with no ROM peer behind it (the peers are apart): what the firmware said, then the
