@@ -318,6 +318,25 @@ def test_the_writer_never_overwrites(s, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".mine")] == []  # no temporary left
 
 
+def test_the_writer_on_a_filesystem_without_hard_links(s, tmp_path, monkeypatch):
+    """os.link refused (as on FAT or some network filesystems; simulated): the name is claimed
+    with O_EXCL, then the content is swapped in; still never over an existing file."""
+    import errno
+    import os
+
+    def no_links(src, dst):
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    with MockBoard() as m:
+        board, = detect_all(s, m)
+    path = newprofile.write(board, newprofile.target(str(tmp_path / "fat.toml"), [m.url]))
+    assert profiles.load(str(path)).flash_size == 16 * MB
+    with pytest.raises(UserError, match="exists; --new-profile never overwrites"):
+        newprofile.write(board, path)
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name != "work") == ["fat.toml"]
+
+
 def test_new_profile_through_the_task_loads_configs_and_builds(mp, cfg, tmp_path):
     made = {}
     with MockBoard(flash_size=4 * MB, psram=8 * MB) as a, MockBoard(flash_size=32 * MB, psram=0) as b:

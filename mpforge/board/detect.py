@@ -252,6 +252,7 @@ def detect(port: str, link: transport.Link, reporter, candidates: list[profiles.
         if board.running is None:
             raise
         board.error = str(exc)  # what the firmware said is still worth showing
+        reporter.status(f"FAILED: {exc}", style="red")
         return board
     board.ok = True
     board.fits = hold(board, candidates)

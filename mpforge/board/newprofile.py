@@ -184,18 +184,29 @@ def write(board: Board, path: Path) -> Path:
     then written atomically (a temporary file linked into place), never over a file."""
     content = text(board, path.stem)
     profiles.from_text(content, path.stem, path)  # the file loads, or nothing is written
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    exists = UserError(f"{path} exists; --new-profile never overwrites a file: give another NAME, "
+                       "or move that file away")
     try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:
-            os.link(tmp, path)  # fails if the file exists: a profile made meanwhile is kept
-        except FileExistsError:
-            raise UserError(f"{path} exists; --new-profile never overwrites a file: give another NAME, "
-                            "or move that file away") from None
-    finally:
-        os.unlink(tmp)
+            with os.fdopen(fd, "w") as handle:
+                handle.write(content)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+            try:
+                os.link(tmp, path)  # fails if the file exists: a profile made meanwhile is kept
+            except FileExistsError:
+                raise exists from None
+            except OSError:  # no hard links here: claim the name, then swap the content in
+                os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~umask))
+                os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+    except FileExistsError:
+        raise exists from None
+    except OSError as exc:
+        raise UserError(f"could not write {path}: {exc.strerror or exc}; give a path in a folder you "
+                        "can write to") from None
     return path
