@@ -28,7 +28,15 @@ def _boards_tree() -> dict[str, str]:
     return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted((ROOT / "boards").iterdir())}
 
 
+def _git_status() -> str:
+    import subprocess
+
+    return subprocess.run(["git", "status", "--porcelain", "--untracked-files=all"], cwd=ROOT,
+                          capture_output=True, text=True, check=True).stdout
+
+
 BOARDS_BEFORE = _boards_tree()
+STATUS_BEFORE = _git_status()
 S3 = chips.get("esp32s3")
 
 
@@ -441,3 +449,4 @@ def test_repl_through_the_task(invoke_run, tmp_path):
 
 def test_zz_the_project_tree_is_unchanged():
     assert _boards_tree() == BOARDS_BEFORE
+    assert _git_status() == STATUS_BEFORE

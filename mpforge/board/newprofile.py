@@ -133,7 +133,7 @@ def text(board: Board, name: str) -> str:
         ]
     else:
         psram_rows = [
-            f'size = "0"         # read: PSRAM eFuse 0, none in the package. A separate PSRAM chip does',
+            'size = "0"         # read: PSRAM eFuse 0, none in the package. A separate PSRAM chip does',
             "                    # not show in the eFuses: if the board has one, set size and mode,",
             "                    # add external = true, and `invoke verify` proves it",
             'mode = "none"       # read: PSRAM eFuse 0',
