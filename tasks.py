@@ -258,6 +258,30 @@ def restore(c, port=None, backup=None, discard_files=False, baud=None, verbose=F
                                                      discard_files=discard_files, baud=baud, verbose=verbose))
 
 
+@task(locks=("port",), iterable=["port"], help={
+    "port": _PORT_HELP + "; the boards are read in parallel",
+    "baud": "transfer baud rate (default: setting `baud`)",
+    "json": "print the report as JSON on stdout instead of tables (one document for all boards)",
+    "new_profile": "write a profile from the board: NAME (boards/NAME.toml) or a path ending .toml; "
+                   "one --port; never overwrites a file",
+    "repl": "first ask the MicroPython running on the board (over its REPL, before the reset) "
+            "what it is and how much of the board it uses",
+    "verbose": VERBOSE,
+})
+def detect(c, port=None, baud=None, json=False, new_profile=None, repl=False, verbose=False):
+    """Read a board's chip, flash, PSRAM and USB path; name the profiles that fit it.
+
+    Through the ROM bootloader, so any firmware (or none) may be on the board.
+    Says so where a fact cannot be read. docs/detect.md says where each comes from.
+    """
+    from mpforge.board import fleet, newprofile
+    target = newprofile.target(new_profile, port) if new_profile is not None else None
+    boards = fleet.detect_boards(settings(c), port, baud=baud, verbose=verbose, live_to_stderr=json, repl=repl)
+    ui.detect_report(boards, as_json=json)
+    if target is not None and boards:
+        ui.profile_written(newprofile.write(boards[0], target), boards[0], as_json=json)
+
+
 @task(locks=())
 def ports(c):
     """List the serial ports that look like ESP32-S3 boards."""

@@ -14,7 +14,7 @@ from mpforge.build import pipeline
 from mpforge.model import settings
 
 PACKAGE = ROOT / "mpforge"
-MAY_IMPORT_UI = {"mpforge/ui/__init__.py", "mpforge/ui/live.py", "mpforge/cli.py"}
+MAY_IMPORT_UI = {"mpforge/ui/__init__.py", "mpforge/ui/live.py", "mpforge/ui/detect.py", "mpforge/cli.py"}
 MAY_WRITE = {"mpforge/ui/__init__.py", "mpforge/ui/live.py"}
 _STREAMS = {"stdout", "stderr", "__stdout__", "__stderr__"}
 

@@ -173,6 +173,16 @@ PROFILES = [
          env={"INVOKE_MPFORGE_CONTAINER_IMAGE": "Not An Image"}),
     Case("ci-unknown-profile", ["ci", "-B", "nosuch", "--dest", "{case}/wf.yml"], "unknown profile 'nosuch'"),
     Case("serve-not-a-dist", ["serve", "--dir", "{case}"], "is not a dist folder and holds none"),
+    Case("detect-new-profile-two-ports", ["detect", "-P", "socket://127.0.0.1:9", "-P", "socket://127.0.0.1:10",
+                                          "--new-profile", "{case}/mine.toml"], "give one --port, not 2"),
+    Case("detect-new-profile-exists", ["detect", "-P", "socket://127.0.0.1:9", "--new-profile", "{case}/mine.toml"],
+         "mine.toml exists; --new-profile never overwrites a file", files={"mine.toml": GOOD_PROFILE}),
+    Case("detect-new-profile-not-plain", ["detect", "-P", "socket://127.0.0.1:9", "--new-profile", "../../evil"],
+         "is not a plain profile name"),
+    Case("detect-new-profile-stem-not-plain", ["detect", "-P", "socket://127.0.0.1:9",
+                                               "--new-profile", "{case}/my board.toml"], "the file name before .toml"),
+    Case("detect-new-profile-no-folder", ["detect", "-P", "socket://127.0.0.1:9",
+                                          "--new-profile", "{case}/nowhere/mine.toml"], "does not exist; make it first"),
 ]
 
 BUILDS = [

@@ -47,3 +47,41 @@ def test_boards_fits_and_lists_every_profile(width):
     for r in rows:
         assert r["profile"] in text and r["variant"] in text  # never wrapped
     assert "v1.25.0" in text and "CHECKED" in text
+
+
+def _detected(**facts):
+    """A detect result as board/detect.py makes it, held against the shipped profiles."""
+    from mpforge.board import detect, ports
+
+    board = detect.Board(facts.pop("port", "/dev/serial/by-id/usb-Espressif_USB_JTAG_serial_debug_unit_24:0A:C4:12:34:56-if00"),
+                         ok=True, usb=ports.usb_path(0x303A, 0x1001), chip="ESP32-S3", chip_key="esp32s3",
+                         description="ESP32-S3 (QFN56) (revision v0.2)", revision="v0.2", mac="24:0a:c4:12:34:56",
+                         flash_id=0x184020, flash_size=16 * 1024 * 1024, flash_type="quad", psram_efuse=1,
+                         psram_size=8 * 1024 * 1024, psram_mode="octal", psram_vendor="AP_3v3")
+    for key, value in facts.items():
+        setattr(board, key, value)
+    board.fits = detect.hold(board, detect.shipped_profiles()[0])
+    return board
+
+
+@pytest.mark.parametrize("case", ["fits", "unknown-flash", "no-match"])
+def test_detect_fits_and_keeps_every_fact(width, case):
+    from mpforge.ui import detect as ui_detect
+
+    board = {"fits": lambda: _detected(),
+             "unknown-flash": lambda: _detected(flash_id=0x454020, flash_size=0),
+             "no-match": lambda: _detected(flash_size=4 * 1024 * 1024, flash_id=0x164020)}[case]()
+    text = ui_detect.board_text(board)
+    fits(text, width)
+    assert "".join(board.port.split()) in "".join(text.split())  # a long port folds, whole
+    assert "usb-serial-jtag: ESP32-S3 USB-Serial/JTAG (303A:1001)" in flat(text)
+    assert "8 MB octal in the package (PSRAM eFuse 1, vendor AP_3v3)" in flat(text)
+    if case == "fits":
+        assert "esp32s3-n16r8: ESP32-S3, 16MB quad flash, 8MB octal PSRAM" in flat(text)
+        assert "esp32s3-n16r8-ota (its own partition layout: only with --profile)" in flat(text)
+    elif case == "unknown-flash":
+        assert "size not known: esptool does not know capacity byte 45 (JEDEC id 454020)" in flat(text)
+        assert "nearest esp32s3-n16r8: the board's flash size could not be read" in flat(text)
+    else:
+        assert "nearest esp32s3-n16r8: 16MB flash, the board has 4MB" in flat(text)
+        assert "--new-profile NAME`" in flat(text)

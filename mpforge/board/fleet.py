@@ -110,3 +110,24 @@ def _on_boards(step: str, s: settings_mod.Settings, port_args, baud, what: str, 
         return []
     return run(step, port_list, lambda port, reporter: action(port, link, reporter),
                workdir=s.workdir, verbose=verbose)
+
+
+def detect_boards(s: settings_mod.Settings, port_args, *, baud: int | None = None, verbose: bool = False,
+                  live_to_stderr: bool = False, repl: bool = False) -> list:
+    """`invoke detect`: what every port's board is and which profiles fit it (board/detect.py),
+    the boards in parallel."""
+    from mpforge.board import detect
+
+    link = transport.Link.from_settings(s, baud)
+    port_list = ports.choose(port_args, s.port)
+    if s.dry:
+        events.would("detect", f"read the chip, flash and PSRAM of {', '.join(port_list)}")
+        return []
+    candidates, broken = detect.shipped_profiles()
+    results = parallel.run("detect", port_list,
+                           lambda port, reporter: detect.detect(port, link, reporter, candidates, broken,
+                                                                s.verify_timeout if repl else None),
+                           workdir=s.workdir, verbose=verbose, failed=detect.failed, to_stderr=live_to_stderr)
+    for result in results:
+        result.log = portlog.path(s.workdir, "detect", result.port)
+    return results

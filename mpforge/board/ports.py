@@ -32,6 +32,48 @@ KNOWN_USB = {
        for ids, name in zip(_BRIDGES.split()[::2], _BRIDGES.split()[1::2])},
 }
 
+# The USB path a port reaches the chip by (docs/detect.md): the chip's own
+# USB-Serial/JTAG or USB-OTG CDC (from the chip registry), a USB-UART bridge on the
+# board, or unknown (a URL, or ids nobody listed).
+USB_PATHS = ("usb-serial-jtag", "usb-otg-cdc", "usb-uart-bridge", "unknown")
+
+
+@dataclass(frozen=True)
+class UsbPath:
+    """How a serial port reaches the chip, read from its USB VID:PID."""
+
+    path: str  # one of USB_PATHS
+    name: str  # what to call it, e.g. "CP210x USB-UART bridge"
+    vid: int | None = None
+    pid: int | None = None
+
+    def text(self) -> str:
+        ids = f" ({self.vid:04X}:{self.pid:04X})" if self.vid is not None and self.pid is not None else ""
+        return f"{self.name}{ids}"
+
+
+def usb_path(vid: int | None, pid: int | None) -> UsbPath:
+    """The USB path for a VID:PID (None, None: not a USB port)."""
+    if vid is None or pid is None:
+        return UsbPath("unknown", "not a USB port, or its USB id is not known")
+    own = chips.usb_paths().get((vid, pid))
+    if own:
+        return UsbPath(own, KNOWN_USB[(vid, pid)], vid, pid)
+    if (vid, pid) in KNOWN_USB:
+        return UsbPath("usb-uart-bridge", KNOWN_USB[(vid, pid)], vid, pid)
+    return UsbPath("unknown", "a USB device mpforge does not know", vid, pid)
+
+
+def port_usb_path(port: str, comports=None) -> UsbPath:
+    """The USB path of a port, from pyserial's port records; unknown for a URL."""
+    if not _is_url(port):
+        real = os.path.realpath(port)
+        for info in list_ports.comports() if comports is None else comports:
+            if info.device in (port, real):
+                return usb_path(info.vid, info.pid)
+    return usb_path(None, None)
+
+
 PERMISSION_HINT = ("add your user to the dialout group (`sudo usermod -aG dialout $USER`, "
                    "then log out and in) or use a udev rule")
 

@@ -29,6 +29,7 @@ class Chip:
     kconfig_cpu_mhz: str  # the Kconfig int option (and choice prefix) for the CPU clock
     after_modes: tuple[str, ...]  # esptool's resets after a flash that the chip allows
     usb: dict[tuple[int, int], str]  # (vid, pid) -> what the port is
+    usb_paths: dict[tuple[int, int], str]  # (vid, pid) -> usb-serial-jtag | usb-otg-cdc
     psram_efuse: dict[int, tuple[int, str]]  # eFuse PSRAM capability -> (bytes, mode)
 
     def psram(self, efuse_value: int) -> tuple[int, str]:
@@ -51,6 +52,7 @@ def _registry() -> tuple[dict[str, Chip], str]:
             bootloader_offset=entry["bootloader_offset"], cpu_mhz=tuple(entry["cpu_mhz"]),
             kconfig_cpu_mhz=entry["kconfig_cpu_mhz"], after_modes=tuple(entry.get("after_modes", ())),
             usb={(u["vid"], u["pid"]): u["kind"] for u in entry.get("usb", [])},
+            usb_paths={(u["vid"], u["pid"]): u["path"] for u in entry.get("usb", [])},
             psram_efuse={int(k): (_size(v["size"]), v["mode"]) for k, v in entry.get("psram_efuse", {}).items()},
         )
     return chips, data["default"]
@@ -80,3 +82,8 @@ def by_name(esptool_name: str) -> Chip | None:
 def usb_ids() -> dict[tuple[int, int], str]:
     """Every chip's own USB ids -> what the port is."""
     return {ids: kind for chip in _registry()[0].values() for ids, kind in chip.usb.items()}
+
+
+def usb_paths() -> dict[tuple[int, int], str]:
+    """Every chip's own USB ids -> its USB path (usb-serial-jtag or usb-otg-cdc)."""
+    return {ids: path for chip in _registry()[0].values() for ids, path in chip.usb_paths.items()}

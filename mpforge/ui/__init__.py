@@ -300,3 +300,42 @@ def verify_report(report, *, as_json: bool) -> None:
         say("verify", f"all {len(boards)} boards run the firmware built for {job.profile.name}")
 
 
+
+
+def detect_report(boards, *, as_json: bool) -> None:
+    """`invoke detect` (board/detect.py Boards): each board's facts and fits and the next step,
+    or one JSON document for all boards; then a failed board ends the task in one line."""
+    from mpforge.errors import UserError
+    from mpforge.ui import detect
+
+    if not boards:  # a dry run
+        return
+    if as_json:
+        document({"ok": all(b.ok for b in boards), "boards": [b.as_dict() for b in boards]})
+    else:
+        for board in boards:
+            if board.ok:
+                block(detect.board_text(board))
+        for broken in boards[0].broken_profiles:  # the same list for every board
+            warn("detect", f"not held against the board(s), it does not load: {broken}")
+    failed = [b for b in boards if not b.ok]
+    for board in failed:
+        if board.running is not None and not as_json:  # what the firmware said before the reset
+            port_note(board.port, f"firmware: {detect.firmware_text(board)}")
+        if len(boards) > 1:
+            port_note(board.port, f"{board.error} (log: {board.log})", problem=True)
+    if failed:
+        if len(boards) == 1:
+            raise UserError(f"{failed[0].error} (log: {failed[0].log})")
+        raise UserError("detect", f"{len(failed)} of {len(boards)} boards failed (see above)")
+
+
+def profile_written(path, board, *, as_json: bool) -> None:
+    """`invoke detect --new-profile`: where the profile went and what to check in it."""
+    from mpforge.model import profiles
+
+    name = path.stem if path.parent == profiles.BOARDS_DIR else str(path)
+    out = sys.stderr if as_json else sys.stdout
+    print(f"detect: wrote {path} from the board on {board.port}", file=out, flush=True)
+    print(f"detect: check the values marked 'inferred' in it, then `invoke config --profile {name}`",
+          file=out, flush=True)

@@ -36,6 +36,11 @@ embedded flash or PSRAM and a MAC shared by every mock):
 - a slow flasher stub: ``stub_delay`` seconds pass between the ack of the
   stub upload and the stub's greeting ("OHAI"), as on a slow chip or link.
 - erases: ``flash.erases`` counts whole-chip erases.
+- raw eFuse and flash-id values (``invoke detect``'s tests): ``psram_efuse`` sets
+  the PSRAM capability field to any value 0..7 (5..7 name no size), over what
+  ``psram`` would set; ``flash_id`` sets the whole JEDEC id the SPI flash answers
+  (manufacturer, type, capacity byte), e.g. one whose capacity byte esptool
+  does not know.
 - UART timing: with ``wire=True`` receiving takes as long as the bytes would
   at the current baud rate (the benchmark uses it; tests run unthrottled).
 
@@ -237,18 +242,22 @@ class MockBoard:
     wire: take as long as a UART would at the current baud rate (benchmarks).
     on_write: called with the total bytes written after each block.
     stub_delay: seconds the flasher stub takes to greet after its upload.
+    psram_efuse: the raw PSRAM capability eFuse value (0..7), instead of psram's.
+    flash_id: the raw JEDEC id (24 bits) instead of the one flash_size makes.
     lossy_above: long transfers above this baud rate lose the link (socket:// only).
     """
 
     def __init__(self, chip: str = "esp32s3", *, flash_size: int = 16 * MB,
                  flash_type: str = "quad", psram: int = 8 * MB, mac=None, pty: bool = False,
                  max_baud: int = 0, wire: bool = False, on_write=None, stub_delay: float = 0.0,
-                 lossy_above: int = 0):
+                 lossy_above: int = 0, psram_efuse: int | None = None, flash_id: int | None = None):
         _install_patches()
         if flash_size not in _JEDEC_CAPACITY:
             raise ValueError(f"flash_size must be one of {sorted(_JEDEC_CAPACITY)}")
         if psram not in _PSRAM_CAP:
             raise ValueError(f"psram must be one of {sorted(_PSRAM_CAP)}")
+        if psram_efuse is not None and not 0 <= psram_efuse <= 7:
+            raise ValueError("psram_efuse is a 3-bit field: 0..7")
         self.chip = chip
         self.flash = Flash(flash_size, on_write)
         self.flash_type = flash_type
@@ -257,7 +266,9 @@ class MockBoard:
         self.wire = wire
         self.stub_delay = stub_delay
         self.lossy_above = lossy_above
-        self.jedec_id = (_JEDEC_CAPACITY[flash_size] << 16) | (protocol.MOCK_FLASH_ID & 0xFFFF)
+        self.psram_efuse = _PSRAM_CAP[psram] if psram_efuse is None else psram_efuse
+        self.jedec_id = ((_JEDEC_CAPACITY[flash_size] << 16) | (protocol.MOCK_FLASH_ID & 0xFFFF)
+                         if flash_id is None else flash_id)
         self.sessions = 0
         self.received = 0  # bytes the host sent over the link (what crossed the wire to the board)
         self.stop = threading.Event()
@@ -293,11 +304,11 @@ class MockBoard:
         if self.chip == "esp32s3":
             if self.flash_type == "octal":
                 words[rom.EFUSE_RD_REPEAT_DATA3_REG] = rom.EFUSE_RD_REPEAT_DATA3_REG_FLASH_TYPE_MASK
-            cap = _PSRAM_CAP[self.psram]
+            cap = self.psram_efuse
             block1_word4 = rom.EFUSE_BLOCK1_ADDR + 16
             block1_word5 = rom.EFUSE_BLOCK1_ADDR + 20
             # low two bits in word 4 (bits 3-4), high bit in word 5 (bit 19); vendor AP_1v8/AP_3v3
-            vendor = (2 if self.psram >= 8 * MB else 1) if cap else 0
+            vendor = (2 if cap in (1, 3) else 1) if cap else 0
             words[block1_word4] = ((cap & 3) << 3) | (vendor << 7)
             words[block1_word5] = (cap >> 2) << 19
         return words
