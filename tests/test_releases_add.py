@@ -226,3 +226,14 @@ def test_the_facts_of_each_real_release_are_mpforges_table(version):
     assert (line.name, facts.idf, facts.idf_min or facts.idf, facts.submodules) == \
         (r.line, r.idf, r.idf_min, tuple(sorted(r.submodules)))
     assert facts.variants == {b: line.variant_mechanism for b in boards}
+
+
+@pytest.mark.parametrize("line", ["v1.22", "v1.24", "v1.26", "v1.29"])
+def test_each_lines_made_tree_picks_its_line(tmp_path, line):
+    """The facts of every line tell the lines' trees apart (the variant mechanism among them)."""
+    repo, _ = upstream_repo(tmp_path, line)
+    tree = releaseadd.TagTree(repo, TAG)
+    picked, _closest, found = releaseadd.pick_line(tree, ["ESP32_GENERIC_S3"])
+    assert picked is not None and picked.name == line, found
+    facts = releaseadd.port_facts(tree, ["ESP32_GENERIC_S3"])
+    assert facts.variants["ESP32_GENERIC_S3"] == lines.load(line).variant_mechanism

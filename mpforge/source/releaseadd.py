@@ -395,6 +395,8 @@ def add(settings: Settings, tag: str, tree: str | Path | None = None, url: str |
                              "to a TOML file of yours, and run again")
     if path.exists() and not path.is_file():
         raise UserError(STEP, f"releases_file {path} is not a file")
+    if path.is_file():
+        releases.table(path)  # the file as it is must be valid before anything is asked of git
     if tree is not None:
         source = str(Path(tree).expanduser().resolve())
         commit = tree_commit(Path(source), tag)
