@@ -152,6 +152,11 @@ def test_a_moved_tag_is_refused(tmp_path, invoke_run, env):
     line = one_line_error(invoke_run("releases-add", TAG, env=env))
     assert f"now points at {moved[:12]}, but releases_file pins it to {first[:12]}: the tag moved" in line
     assert mine.read_text() == before
+    # a release mpforge itself pins, whose tag here is another commit
+    git(repo, "tag", "-a", "v1.28.0", "-m", "v1.28.0")
+    line = one_line_error(invoke_run("releases-add", "v1.28.0", env=env))
+    assert f"now points at {moved[:12]}, but mpforge's table pins it to e0e9fbb17ed6: the tag moved" in line
+    assert mine.read_text() == before
 
 
 def test_a_tag_recorded_by_the_first_fetch_that_moved_is_refused(tmp_path, invoke_run, env):

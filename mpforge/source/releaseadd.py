@@ -292,14 +292,10 @@ def _existing(path: Path, tag: str) -> tuple[str, list[str], int | None]:
 
 
 def _moved(settings: Settings, tag: str, commit: str, path: Path) -> None:
-    """A pin of this tag elsewhere (the releases_file, the built-in table, a first fetch) must agree."""
-    pins = []
-    try:
-        pins.append(("releases_file", releases.table(path).get(tag) if path.is_file() else None))
-    except UserError:
-        raise
-    built_in = releases.RELEASES.get(tag)
-    pins.append(("mpforge's table", built_in))
+    """A pin of this tag elsewhere must agree: the releases_file's (it overrides mpforge's own table),
+    else the built-in table's, and the commit a first fetch recorded."""
+    mine = releases._releases(path, releases._read(path)) if path.is_file() else {}
+    pins = [("releases_file", mine[tag])] if tag in mine else [("mpforge's table", releases.RELEASES.get(tag))]
     recorded = taglock.locks(settings.workdir).get(tag)
     for where, release in pins:
         if release is not None and release.commit and release.commit != commit:
