@@ -242,3 +242,18 @@ def test_each_lines_made_tree_picks_its_line(tmp_path, line):
     assert picked is not None and picked.name == line, found
     facts = releaseadd.port_facts(tree, ["ESP32_GENERIC_S3"])
     assert facts.variants["ESP32_GENERIC_S3"] == lines.load(line).variant_mechanism
+
+
+def test_an_if_block_line_needs_the_if_blocks(tmp_path):
+    """The v1.22 line's variant mechanism is a fact of its data ([upstream.contains]): a tree whose
+    board cmake no longer switches on MICROPY_BOARD_VARIANT does not fit it."""
+    from mpforge.config import upstream
+
+    def drop_if_blocks(r):
+        cmake = r / "ports/esp32/boards/ESP32_GENERIC_S3/mpconfigboard.cmake"
+        cmake.write_text("\n".join(l for l in cmake.read_text().splitlines() if "MICROPY_BOARD_VARIANT" not in l))
+    repo, _ = upstream_repo(tmp_path, "v1.22", change=drop_if_blocks)
+    found = upstream.problems(lines.load("v1.22"), releaseadd.TagTree(repo, TAG), "ESP32_GENERIC_S3")
+    assert found == ["ports/esp32/boards/ESP32_GENERIC_S3/mpconfigboard.cmake does not mention "
+                     "MICROPY_BOARD_VARIANT: line v1.22 declares variants there"]
+    assert upstream.problems(lines.load("v1.22"), repo / "ports/esp32", "ESP32_GENERIC_S3") == found  # on disk too
