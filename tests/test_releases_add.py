@@ -80,6 +80,9 @@ def test_a_release_that_fits_a_line_is_pinned(tmp_path, invoke_run, env):
     mine = Path(env["INVOKE_MPFORGE_RELEASES_FILE"])
     mine.write_text(USER_FILE)
     env = {**env, "INVOKE_MPFORGE_MICROPYTHON_URL": repo.as_uri()}
+    dry = invoke_run("--dry", "releases-add", TAG, env=env)
+    assert dry.returncode == 0 and f"would pin it in {mine}" in dry.stdout, dry.stderr
+    assert mine.read_text() == USER_FILE  # a dry run checks everything and writes nothing
     result = invoke_run("releases-add", TAG, env=env)
     assert result.returncode == 0, result.stderr
     out = result.stdout

@@ -246,14 +246,15 @@ class Added:
     facts: PortFacts
     releases_file: Path
     source: str  # the URL or the checkout the commit was read from
-    written: bool  # False: the file already held this very entry
+    written: bool  # False: the file already held this very entry (or a dry run)
+    dry: bool = False  # `invoke --dry`: every check ran, nothing was written
     reports: list = field(default_factory=list)  # config's Report per profile
 
     def as_dict(self) -> dict:
         return {"micropython": self.release.version, "commit": self.release.commit, "idf": self.release.idf,
                 "idf_min": self.release.idf_min, "line": self.release.line,
                 "submodules": list(self.release.submodules), "releases_file": str(self.releases_file),
-                "source": self.source, "written": self.written,
+                "source": self.source, "written": self.written, "dry": self.dry,
                 "facts": {**dataclasses.asdict(self.facts), "idf": self.facts.idf},
                 "profiles": [{"profile": r.profile, "ok": r.ok, **{row.setting: row.got for row in r.rows}}
                              for r in self.reports]}
@@ -422,5 +423,7 @@ def add(settings: Settings, tag: str, tree: str | Path | None = None, url: str |
         reports = _config_all(settings, release, repo, scratch)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+    if settings.dry:  # every check ran on a scratch copy; the user's file is left as it is
+        return Added(release, facts, path, source, False, dry=True, reports=reports)
     written = write_entry(path, release)
-    return Added(release, facts, path, source, written, reports)
+    return Added(release, facts, path, source, written, reports=reports)

@@ -214,7 +214,7 @@ def release_added(added, *, as_json: bool) -> None:
         rows.append((rep.profile, f"{got.get('flash size', '?')} {got.get('flash mode', '')}", psram,
                      "the profile's own" if table.startswith("partitions-mpforge_") else table))
     block(columns(rows))
-    done = "pinned in" if added.written else "already pinned, unchanged, in"
+    done = "would pin it in" if added.dry else "pinned in" if added.written else "already pinned, unchanged, in"
     say("releases-add", f"config ok for {len(added.reports)} profiles; {done} {added.releases_file}")
     say("releases-add", f"next: invoke build-all -m {r.version}")
 
