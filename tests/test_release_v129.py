@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import one_line_error
 from harness.fake_repos import _commit_all, _init, git, lay_port_tree, make_plain_repo, SUBMODULES
-from harness.repl_peer import repl_peers  # noqa: F401 -- the fixture
+from harness.repl_peer import repl_peers  # noqa: F401 -- the fixture (pytest finds it by name)
 from test_config import config_job
 from test_overlay import make_tree
 

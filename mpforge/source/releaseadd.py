@@ -36,7 +36,7 @@ from mpforge.model.settings import Job, Settings
 from mpforge.source import gitsrc
 
 STEP = "releases-add"
-ISSUES = "mpforge (an issue)"
+REPORT = "report it as an issue at mpforge with this line"
 _TAG = re.compile(r"^v\d{1,4}\.\d{1,4}\.\d{1,4}$")
 _HASH = re.compile(r"^[0-9a-f]{40}$")
 PORT = "ports/esp32"
@@ -376,8 +376,8 @@ def _config_all(settings: Settings, release: Release, repo: Path, scratch: Path)
             bad = report.mismatches[0]
             raise UserError(STEP, f"{release.version} on line {release.line}: profile {name} resolves {bad.setting} "
                             f"to {bad.got}, not {bad.want} ({len(report.mismatches)} mismatch(es))",
-                            hint=f"nothing was written; report it as an issue at mpforge with this line: the line's "
-                                 f"overlay no longer gives that board what it needs")
+                            hint=f"nothing was written; {REPORT}: the line's "
+                                 "overlay no longer gives that board what it needs")
         reports.append(report)
     return reports
 
@@ -410,15 +410,15 @@ def add(settings: Settings, tag: str, tree: str | Path | None = None, url: str |
         line, closest, found = pick_line(files, boards)
         if line is None:
             raise UserError(STEP, f"{tag}: {_gone(found[0])}", hint=(
-                f"no overlay line knows this layout; report it as an issue at mpforge with this line; a new line needs "
+                f"no overlay line knows this layout; {REPORT}; a new line needs "
                 f"overlays/<line>/ with variant files that fit {tag} and [upstream] facts that hold on it "
                 "(docs/micropython-esp32.md §9)"))
         if not facts.idf:
             raise UserError(STEP, f"{tag}: {PORT}/README.md and the CI name no ESP-IDF version that mpforge "
-                            "can read", hint=f"report it as an issue at mpforge with this line")
+                            "can read", hint=REPORT)
         if not facts.submodules:
             raise UserError(STEP, f"{tag}: no GIT_SUBMODULES in the esp32 port's cmake files",
-                            hint=f"report it as an issue at mpforge with this line")
+                            hint=REPORT)
         release = Release(tag, commit, facts.idf, facts.idf_min or facts.idf, line.name, facts.submodules)
         reports = _config_all(settings, release, repo, scratch)
     finally:
