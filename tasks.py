@@ -307,6 +307,22 @@ def releases(c, json=False):
     ui.listing(catalog.releases_rows(settings(c)), ui.releases_table, as_json=json)
 
 
+@task(help={"tag": "the release tag to pin, e.g. v1.29.0",
+            "tree": "read the tag from this MicroPython checkout instead of the network",
+            "url": "the MicroPython repository to ask (default: setting mpforge.micropython.url)",
+            "json": "print the pinned entry and the facts read as JSON on stdout"})
+def releases_add(c, tag, tree=None, url=None, json=False):
+    """Pin a new MicroPython release in your releases_file, once every check passed.
+
+    Finds the tag's commit (git ls-remote, or --tree), reads the port's facts at
+    the tag (IDF versions, board files, variant mechanism, submodules), picks
+    the overlay line they match and checks every profile's config on it; else
+    refuses, naming what upstream changed. Setting mpforge.releases_file says where.
+    """
+    from mpforge.source import releaseadd
+    ui.release_added(releaseadd.add(settings(c), tag, tree=tree, url=url), as_json=json)
+
+
 # ---- board side: verify -------------------------------------------------------------
 
 

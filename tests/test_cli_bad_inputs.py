@@ -194,7 +194,29 @@ BUILDS = [
          "not a flasher_args.json"),
 ]
 
-CASES = SETTINGS + DISTS + PROFILES + BUILDS
+# releases-add: the tag is data (it reaches git and a path), and so are --tree, --url and the file.
+MINE = {"INVOKE_MPFORGE_RELEASES_FILE": "{case}/mine.toml"}
+RELEASES_ADD = [
+    Case("releases-add-tag-shell", ["releases-add", "v1.29.0;touch x"], "'v1.29.0;touch x' is not a release tag",
+         env=MINE),
+    Case("releases-add-tag-path", ["releases-add", "../../v1.29.0"], "'../../v1.29.0' is not a release tag", env=MINE),
+    Case("releases-add-tag-option", ["releases-add", "--tag=--upload-pack=touch"], "is not a release tag", env=MINE),
+    Case("releases-add-no-file", ["releases-add", "v1.29.0"], "no releases_file is set",
+         env={"INVOKE_MPFORGE_RELEASES_FILE": ""}),
+    Case("releases-add-file-a-folder", ["releases-add", "v1.29.0"], "is not a file",
+         env={"INVOKE_MPFORGE_RELEASES_FILE": "{case}/folder"}, files={"folder/x": "x"}),
+    Case("releases-add-file-broken", ["releases-add", "v1.29.0", "--tree", "{case}/plain"], "'line' must be one of",
+         env=MINE, files={"mine.toml": '[[release]]\nversion = "v1.29.0"\nidf = "v5.5.2"\nline = "v9"\n',
+                          "plain/x": "x"}),
+    Case("releases-add-tree-not-git", ["releases-add", "v1.29.0", "--tree", "{case}/plain"], "is not a git checkout",
+         env=MINE, files={"plain/x": "x"}),
+    Case("releases-add-tree-missing", ["releases-add", "v1.29.0", "--tree", "{case}/nowhere"], "does not exist",
+         env=MINE),
+    Case("releases-add-url-option", ["releases-add", "v1.29.0", "--url=--upload-pack=touch"], "is not a git URL",
+         env=MINE),
+]
+
+CASES = SETTINGS + DISTS + PROFILES + BUILDS + RELEASES_ADD
 DIST_CASES = {c.id for c in DISTS}
 BUILD_CASES = {c.id for c in BUILDS}
 

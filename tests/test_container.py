@@ -96,7 +96,8 @@ def test_container_build_mounts_user_image_and_second_run_skips(mp, engine, tmp_
     assert len((tmp_path / "builds.log").read_text().splitlines()) == 1
 
 
-@pytest.mark.parametrize("release, tag", [("v1.23.0", "v5.0.4"), ("v1.24.1", "v5.2.2"), ("v1.28.0", "v5.5.1")])
+@pytest.mark.parametrize("release, tag", [("v1.23.0", "v5.0.4"), ("v1.24.1", "v5.2.2"), ("v1.28.0", "v5.5.1"),
+                                          ("v1.29.0", "v5.5.2")])
 def test_dry_run_prints_the_full_container_command_with_the_release_image(mp, engine, release, tag):
     env, calls = engine
     result = mp("--dry", "build", "--backend", "container", "--micropython", release, env=env)

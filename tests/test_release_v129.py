@@ -10,6 +10,7 @@ import sys
 import pytest
 from conftest import one_line_error
 from harness.fake_repos import _commit_all, _init, git, lay_port_tree, make_plain_repo, SUBMODULES
+from harness.repl_peer import repl_peers  # noqa: F401 -- the fixture (pytest finds it by name)
 from test_config import config_job
 from test_overlay import make_tree
 
@@ -135,3 +136,49 @@ def test_first_fetch_locks_the_tag_and_a_moved_tag_is_refused(tmp_path, invoke_r
     line = one_line_error(result)
     assert result.returncode != 0 and moved[:7] in line and first[:7] in line, result.stderr
     assert taglock.locks(work) == {"v1.29.0": first}  # the lock is not overwritten by a refused fetch
+
+
+# ---- verify, container, ci, dist on v1.29 (issue 21, item 4) ---------------------------------
+
+def test_verify_takes_the_board_string_from_the_release_line(invoke_run, repl_peers):
+    """A real verify against a REPL peer reporting a v1.29 build: it passes as v1.29.0 (the line's
+    "ESP32-S3"); the older peer, whose string ends in the chip's "ESP32S3", fails it on the name."""
+    new = repl_peers("v1.29.0")
+    result = invoke_run("verify", "--port", new.port, "--micropython", "v1.29.0", timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    old = repl_peers("reference")
+    line = one_line_error(invoke_run("verify", "--port", old.port, "--micropython", "v1.29.0", timeout=60))
+    assert "board name is 'ESP32S3 microcontroller with 16MB of Flash & Octal-SPIRAM with ESP32S3'" in line
+
+
+def test_ci_with_v129_builds_it(invoke_run, tmp_path):
+    import yaml
+
+    out = tmp_path / "wf.yml"
+    result = invoke_run("ci", "-m", "v1.29.0", "--dest", str(out))
+    assert result.returncode == 0, result.stderr
+    doc = yaml.safe_load(out.read_text())
+    assert doc["jobs"]["firmware"]["strategy"]["matrix"]["include"] == [{"profile": "esp32s3-n16r8",
+                                                                         "release": "v1.29.0"}]
+    assert "${{ matrix.release }}" in out.read_text()
+
+
+def test_a_v129_dist_carries_the_release(tmp_path):
+    """The simulated build of test_dist, on v1.29.0 whose tag the first fetch locked."""
+    from harness.images import write_fake_build
+    from mpforge.dist import collect, load
+    from mpforge.model import settings
+
+    s = settings.from_config({"mpforge": {"workdir": str(tmp_path / "work"),
+                                          "micropython": {"dir": str(tmp_path / "mp")}}})
+    taglock.record(s.workdir, "v1.29.0", "2" * 40)
+    job = settings.job(s, "esp32s3-n16r8", "v1.29.0")
+    write_fake_build(job.build_dir, app_size=64 * 1024)
+    folder = collect.collect(job, tmp_path / "dist")
+    assert folder.name == "esp32s3-n16r8-v1.29.0"
+    info = json.loads((folder / "build-info.json").read_text())
+    assert info["micropython"] == {"version": "v1.29.0", "commit": "2" * 40} and info["idf_version"] == "v5.5.2"
+    html = (folder / "index.html").read_text()
+    assert "v1.29.0" in html and "2" * 40 in html
+    release = load.job_for(load.load(folder), s).release  # what flash --firmware and verify --firmware check
+    assert release.version == "v1.29.0" and release.commit == "2" * 40 and release.mcu_name == "ESP32-S3"

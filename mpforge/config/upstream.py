@@ -13,32 +13,68 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Protocol
 
 from mpforge.errors import UserError
 from mpforge.model import lines, releases
 
 STEP = "config"
-_SAFE = re.compile(r"^[A-Za-z0-9_.@/-]+$")
+_SAFE = re.compile(r"^[A-Za-z0-9_.@/*-]+$")
 
 
 def _path(entry: str, board: str) -> str:
     rel = entry.replace("@BOARD@", board)
-    if not _SAFE.match(rel) or ".." in rel.split("/") or rel.startswith("/"):
-        raise UserError(STEP, f"overlay [upstream] entry '{entry}' is not a relative path under ports/esp32")
+    if not _SAFE.match(rel) or ".." in rel.split("/") or rel.startswith("/") or "*" in rel.rpartition("/")[0]:
+        raise UserError(STEP, f"overlay [upstream] entry '{entry}' is not a relative path under ports/esp32 "
+                        "(a '*' only in its last part)")
     return rel
 
 
-def problems(line: lines.Line, port_dir: Path, board: str) -> list[str]:
-    """What on this tree contradicts the line's upstream facts, one sentence each ([] = it fits)."""
+class Tree(Protocol):
+    """The files of ports/esp32 a check reads: a folder on disk, or a git tag (source/releaseadd.py)."""
+
+    def matches(self, rel: str) -> list[str]: ...  # the files named by rel ('*' in its last part)
+
+    def read(self, rel: str) -> str: ...  # a file's text ("" when it is not there)
+
+
+class Folder:
+    """ports/esp32 as it is on disk."""
+
+    def __init__(self, port_dir: Path):
+        self.port_dir = Path(port_dir)
+
+    def matches(self, rel: str) -> list[str]:
+        if "*" in rel:
+            return sorted(str(p.relative_to(self.port_dir)) for p in self.port_dir.glob(rel) if p.is_file())
+        return [rel] if (self.port_dir / rel).is_file() else []
+
+    def read(self, rel: str) -> str:
+        try:
+            return (self.port_dir / rel).read_text(errors="replace")
+        except OSError:
+            return ""
+
+
+def problems(line: lines.Line, port_dir: Path | Tree, board: str) -> list[str]:
+    """What on this tree contradicts the line's upstream facts, one sentence each ([] = it fits).
+    The variant mechanism is among them: a line names the files that declare variants
+    (boards/@BOARD@/mpconfigvariant_*.cmake in [upstream] present) or the text in the board
+    cmake that does ([upstream.contains]); docs/micropython-esp32.md §9."""
+    tree = Folder(port_dir) if isinstance(port_dir, Path) else port_dir
     found = []
     for entry in line.present:
         rel = _path(entry, board)
-        if not (port_dir / rel).is_file():
+        if not tree.matches(rel):
             found.append(f"ports/esp32/{rel} is missing: line {line.name} relies on it")
     for entry in line.absent:
         rel = _path(entry, board)
-        if (port_dir / rel).exists():
+        if tree.matches(rel):
             found.append(f"ports/esp32/{rel} exists: line {line.name} expects it gone")
+    for entry, text in (line.contains or {}).items():
+        rel = _path(entry, board)
+        if text not in tree.read(rel):
+            found.append(f"ports/esp32/{rel} does not mention {text}: line {line.name} declares variants there")
     return found
 
 

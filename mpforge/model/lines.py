@@ -32,6 +32,7 @@ class Line:
     present: tuple[str, ...] = ()  # upstream files (under ports/esp32) the line relies on
     absent: tuple[str, ...] = ()  # upstream files whose return means the tree is not of this line
     kconfig_since: dict = None  # Kconfig symbol -> {"idf": first IDF with it, "why": ...}
+    contains: dict = None  # upstream file -> text it must hold (how an if-block line declares variants)
 
     @property
     def port_checks_variant(self) -> bool:
@@ -66,12 +67,14 @@ def load(name: str) -> Line:
         raise UserError(f"{path}: needs 'build_id_since' (a release) and [layout] 'fs_made_at_boot' (true or false)")
     upstream, since = spec.get("upstream") or {}, spec.get("kconfig_since") or {}
     lists = [upstream.get(k, []) for k in ("present", "absent")]
+    contains = upstream.get("contains", {})
     if not all(isinstance(v, list) and all(isinstance(f, str) for f in v) for v in lists) or \
-            not all(isinstance(v, dict) and isinstance(v.get("idf"), str) for v in since.values()):
-        raise UserError(f"{path}: [upstream] present/absent must be lists of paths and each "
-                        "[kconfig_since.<SYMBOL>] needs 'idf'")
+            not all(isinstance(v, dict) and isinstance(v.get("idf"), str) for v in since.values()) or \
+            not isinstance(contains, dict) or not all(isinstance(v, str) and v for v in contains.values()):
+        raise UserError(f"{path}: [upstream] present/absent must be lists of paths, [upstream.contains] "
+                        "paths to a text, and each [kconfig_since.<SYMBOL>] needs 'idf'")
     line = Line(name, path.parent, spec.get("note", ""), mechanism, dict(spec.get("partitions", {})),
                 spec["build_id_since"], vfs_at_boot, spec, str(spec.get("mcu_name", "")),
-                tuple(lists[0]), tuple(lists[1]), dict(since))
+                tuple(lists[0]), tuple(lists[1]), dict(since), dict(contains))
     _cache[key] = line
     return line

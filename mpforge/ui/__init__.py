@@ -197,6 +197,28 @@ def releases_table(rows: list[dict]) -> str:
     return columns(lines)
 
 
+def release_added(added, *, as_json: bool) -> None:
+    """`invoke releases-add` (mpforge.source.releaseadd.Added): the entry, what each profile resolved to."""
+    if as_json:
+        document(added.as_dict())
+        return
+    r = added.release
+    say("releases-add", f"{r.version} is {r.commit[:12]} (from {added.source})")
+    say("releases-add", f"line {r.line}, ESP-IDF {r.idf} (>= {r.idf_min})")
+    say("releases-add", f"submodules: {', '.join(r.submodules)}")
+    rows = [("PROFILE", "FLASH", "PSRAM", "PARTITION TABLE")]
+    for rep in added.reports:
+        got = {row.setting: row.got for row in rep.rows}
+        psram = got.get("PSRAM mode", "") if got.get("PSRAM") == "on" else "off"
+        table = got.get("partition table", "?").rsplit("/", 1)[-1]
+        rows.append((rep.profile, f"{got.get('flash size', '?')} {got.get('flash mode', '')}", psram,
+                     "the profile's own" if table.startswith("partitions-mpforge_") else table))
+    block(columns(rows))
+    done = "would pin it in" if added.dry else "pinned in" if added.written else "already pinned, unchanged, in"
+    say("releases-add", f"config ok for {len(added.reports)} profiles; {done} {added.releases_file}")
+    say("releases-add", f"next: invoke build-all -m {r.version}")
+
+
 # ---- board tasks: their results ----------------------------------------------------
 
 def board_results(step: str, results) -> None:

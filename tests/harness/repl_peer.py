@@ -65,6 +65,9 @@ BOARDS: dict[str, dict[str, str]] = {
     "noraw": {"SIM_RAW_PASTE": "0"},
     # A v1.24.1 build: no sys.implementation._build yet.
     "v1.24.1": {"SIM_VERSION": "1.24.1", "SIM_BUILD": ""},
+    # mpforge's esp32s3-n16r8 build of v1.29.0: the MCU name has a hyphen from v1.29 (3d78efa8c2).
+    "v1.29.0": {"SIM_VERSION": "1.29.0",
+                "SIM_MACHINE": "ESP32S3 microcontroller with 16MB of Flash & Octal-SPIRAM with ESP32-S3"},
 }
 
 
