@@ -214,9 +214,10 @@ def erase(c, port=None, baud=None, verbose=False):
     "discard_files": "when the filesystem moves and the board's cannot be copied, flash anyway "
                      "and start with an empty one",
     "verbose": VERBOSE,
+    "json": "print each board's result (bytes written, the reset used and why) as JSON on stdout",
 })
 def flash(c, port=None, profile=None, micropython=None, force=False, erase=False, baud=None,
-          firmware=None, discard_files=False, verbose=False):
+          firmware=None, discard_files=False, verbose=False, json=False):
     """Write the built firmware to boards, then reset them.
 
     Only the regions that changed are written.
@@ -225,9 +226,11 @@ def flash(c, port=None, profile=None, micropython=None, force=False, erase=False
     backed up into the workdir first and written back into the new filesystem.
     """
     from mpforge.board import fleet
-    ui.board_results("flash", fleet.flash_boards(settings(c), port, profile=profile, micropython=micropython,
-                                                 force=force, erase=erase, baud=baud, firmware_dir=firmware,
-                                                 discard_files=discard_files, verbose=verbose))
+    with ui.json_only(json):
+        results = fleet.flash_boards(settings(c), port, profile=profile, micropython=micropython, force=force,
+                                     erase=erase, baud=baud, firmware_dir=firmware,
+                                     discard_files=discard_files, verbose=verbose)
+    ui.board_results("flash", results, as_json=json)
 
 
 @task(iterable=["port"], help={"port": _PORT_HELP, "baud": "transfer baud rate (default: setting `baud`)",

@@ -36,9 +36,29 @@ class Result:
     warnings: list[str] = field(default_factory=list)  # esptool's
     reset: str = ""  # what became of the board after the job, and what to do
     was_reset: bool = False
+    reset_mode: str = ""  # esptool's `after` mode used, e.g. watchdog-reset
+    reset_why: str = ""  # why that one: the setting, or the port's USB path
+    reset_auto: bool = False  # chosen from the port's USB path (the `after` setting is auto)
     files: str = ""  # what became of the files on the board ("" when not looked at)
     backup: Path | None = None  # where they were saved, when they were
     log: Path | None = None  # the port's log (board/portlog.py)
+
+
+    def document(self) -> dict:
+        """The --json record of this board's job."""
+        board = self.board
+        return {
+            "port": self.port, "ok": self.ok, "error": self.error or None,
+            "board": None if board is None else {
+                "chip": board.chip, "mac": board.mac, "flash_size": board.flash_size,
+                "flash_type": board.flash_type, "psram_size": board.psram_size, "psram_mode": board.psram_mode},
+            "bytes_written": self.bytes_written, "total_bytes": self.total_bytes, "regions": self.regions,
+            "baud": self.baud, "seconds": round(self.seconds, 2), "files": self.files or None,
+            "backup": str(self.backup) if self.backup else None,
+            "reset": {"mode": self.reset_mode or None, "why": self.reset_why or None, "auto": self.reset_auto,
+                      "done": self.was_reset, "text": self.reset or None},
+            "warnings": list(self.warnings), "log": str(self.log) if self.log else None,
+        }
 
 
 @dataclass

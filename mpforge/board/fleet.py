@@ -8,6 +8,7 @@ for one board, a table for several) and ends the task if any failed.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from mpforge.build import make
@@ -16,7 +17,7 @@ from mpforge.dist import load
 from mpforge.image import firmware
 from mpforge.board import parallel, portlog
 from mpforge.board import ports
-from mpforge.model import profiles
+from mpforge.model import chips, profiles
 from mpforge.model import settings as settings_mod
 from mpforge import events
 from mpforge.errors import UserError
@@ -40,9 +41,9 @@ def run(step: str, port_list: list[str], work, *, workdir: Path, verbose: bool =
 def flash_boards(s: settings_mod.Settings, port_args, *, profile: str | None = None,
                  micropython: str | None = None, firmware_dir: str | None = None,
                  force: bool = False, erase: bool = False, baud: int | None = None,
-                 discard_files: bool = False, verbose: bool = False) -> list[device.Result]:
+                 discard_files: bool = False, verbose: bool = False, comports=None) -> list[device.Result]:
     """`invoke flash`: the job's build (or --firmware: a dist folder or zip, or a build folder)
-    to every port."""
+    to every port (comports: pyserial's port records, None: this machine's)."""
     built = None  # a loaded dist; kept alive while flashing (a zip unpacks to a temp folder)
     if firmware_dir and load.is_dist(firmware_dir):
         built = load.load(firmware_dir)
@@ -66,7 +67,7 @@ def flash_boards(s: settings_mod.Settings, port_args, *, profile: str | None = N
                           port, fw, job.profile, link, s.state_dir, reporter, force=force,
                           erase_first=erase, discard_files=discard_files, auto_vfs=auto_vfs,
                           workdir=s.workdir),
-                      chip=job.profile.chip, verbose=verbose)
+                      chip=job.profile.chip, verbose=verbose, comports=comports)
 
 
 def erase_boards(s: settings_mod.Settings, port_args, baud: int | None = None,
@@ -99,14 +100,24 @@ def restore_boards(s: settings_mod.Settings, port_args, *, backup: str | None = 
                       verbose=verbose)
 
 
+def link_for(link: transport.Link, port: str, chip: str | None = None, comports=None) -> transport.Link:
+    """The link for one port: the reset after the job chosen from the port's USB path when the
+    `after` setting is auto (policy.reset_after); comports: pyserial's port records (None:
+    this machine's)."""
+    after_modes = (chips.get(chip) if chip else chips.default()).after_modes
+    mode, why = policy.reset_after(link.after, ports.port_usb_path(port, comports), after_modes)
+    return dataclasses.replace(link, after=mode, after_why=why, after_auto=link.after == "auto")
+
+
 def _on_boards(step: str, s: settings_mod.Settings, port_args, baud, what: str, action,
-               chip: str | None = None, verbose: bool = False) -> list[device.Result]:
+               chip: str | None = None, verbose: bool = False, comports=None) -> list[device.Result]:
     """The chosen ports, each board in parallel through action(port, link, reporter) (chip: the
-    profile's, else the registry's default)."""
+    profile's, else the registry's default; comports: pyserial's port records, None: this
+    machine's)."""
     link = transport.Link.from_settings(s, baud, chip)
-    port_list = ports.choose(port_args, s.port)
+    port_list = ports.choose(port_args, s.port, comports)
     if s.dry:
         events.would(step, f"{what} {', '.join(port_list)}")
         return []
-    return run(step, port_list, lambda port, reporter: action(port, link, reporter),
+    return run(step, port_list, lambda port, reporter: action(port, link_for(link, port, chip, comports), reporter),
                workdir=s.workdir, verbose=verbose)

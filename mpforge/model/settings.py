@@ -52,7 +52,7 @@ class Settings:
     ci_pages: bool = False  # publish the dists and their install pages to GitHub Pages
     idf_python: str | None = None  # idf.python: a Python with kconfgen, instead of the IDF's environment
     before: str = "default-reset"  # esptool's reset into the bootloader
-    after: str = "hard-reset"  # esptool's reset after the work
+    after: str = "auto"  # esptool's reset after the work; auto: from the port's USB path
     connect_attempts: int = 7
     verify_timeout: float = 5.0  # verify.timeout: seconds to wait for the raw REPL
     read_timeout: float = 3.0  # seconds a port read waits while flashing (DEFAULT_READ_TIMEOUT or more)
@@ -172,6 +172,9 @@ def _names(cfg, dotted: str) -> tuple[str, ...]:
 # esptool's reset modes (its v5 spelling; "_" is accepted for "-").
 BEFORE_MODES = ("default-reset", "usb-reset", "no-reset", "no-reset-no-sync")
 AFTER_MODES = ("hard-reset", "soft-reset", "no-reset", "no-reset-stub", "watchdog-reset")
+#: The `after` setting's default: mpforge chooses the reset from the port's USB path
+#: (board/fleet.py reset_for; docs/flashing.md, "The reset after a flash").
+AUTO = "auto"
 #: The ROM bootloader's own rate: nothing slower reaches a board.
 ROM_BAUD = 115200
 #: Seconds a port read waits: esptool's own default (DEFAULT_TIMEOUT), which also bounds
@@ -262,7 +265,7 @@ def from_config(config, *, profile: str | None = None, micropython: str | None =
         ci_pages=bool(_get(cfg, "ci.pages", False)),
         idf_python=str(idf_python) if idf_python else None,
         before=_mode(cfg, "before", "default-reset", BEFORE_MODES),
-        after=_mode(cfg, "after", "hard-reset", AFTER_MODES),
+        after=_mode(cfg, "after", AUTO, (AUTO, *AFTER_MODES)),
         connect_attempts=max(1, attempts),
         verify_timeout=_seconds(cfg, "verify.timeout", 5.0),
         read_timeout=_read_timeout(cfg),

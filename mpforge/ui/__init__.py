@@ -199,11 +199,27 @@ def releases_table(rows: list[dict]) -> str:
 
 # ---- board tasks: their results ----------------------------------------------------
 
-def board_results(step: str, results) -> None:
-    """erase / flash / backup / restore: a line for one board, a table for several; then a
-    failure ends the task in one line naming the port's log."""
+@contextlib.contextmanager
+def json_only(as_json: bool):
+    """With --json, what a task says while it works goes to stderr: the document is stdout's."""
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        yield
+
+
+def board_results(step: str, results, *, as_json: bool = False) -> None:
+    """erase / flash / backup / restore: a line for one board, a table for several (as_json:
+    one document, {"boards": [...]}); then a failure ends the task in one line naming the
+    port's log."""
     from mpforge.errors import UserError
 
+    if as_json:
+        document({"ok": all(r.ok for r in results), "boards": [r.document() for r in results]})
+        failed = [r for r in results if not r.ok]
+        if len(failed) == 1 and len(results) == 1:
+            raise UserError(f"{failed[0].error} (log: {failed[0].log})")
+        if failed:
+            raise UserError(step, f"{len(failed)} of {len(results)} boards failed")
+        return
     for result in results:
         for text in dict.fromkeys(result.warnings):  # esptool's, once each
             warn(step, f"{result.port}: {text}")
