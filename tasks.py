@@ -94,14 +94,21 @@ def build(c, profile=None, micropython=None, yes=False, frozen=None, backend=Non
     ui.step_results(pipeline.run_through(job, "build"))
 
 
-@task(iterable=["profile", "micropython", "c_module"],
+@task(iterable=["profile", "micropython", "c_module", "port"],
       help={"profile": PROFILE + "; repeat for several", "micropython": RELEASE + "; repeat for several",
             "yes": "install missing OS packages without asking", "frozen": FROZEN, "backend": BACKEND,
-            "c_module": C_MODULE})
-def build_all(c, profile=None, micropython=None, yes=False, frozen=None, backend=None, c_module=None):
+            "c_module": C_MODULE,
+            "port": "build the profile that fits the board on this port, read through its ROM bootloader "
+                    "(repeat for several boards; an explicit --profile wins)"})
+def build_all(c, profile=None, micropython=None, yes=False, frozen=None, backend=None, c_module=None, port=None):
     """The whole chain, for the default profile and release or for each one given."""
-    for job in jobs_for(settings(c, yes=yes, frozen=frozen, backend=backend, c_modules=c_module),
-                        profile, micropython):
+    s = settings(c, yes=yes, frozen=frozen, backend=backend, c_modules=c_module)
+    if port and s.auto_profile(profile):  # the profile of each board (docs/auto-profile.md)
+        from mpforge.board import fleet
+        profile = ui.chosen_profiles("build-all", fleet.board_profiles(s, port, step="build-all"))
+        if not profile:  # a dry run reads no board
+            return
+    for job in jobs_for(s, profile, micropython):
         ui.block(f"== {job.label}")
         ui.step_results(pipeline.run_through(job, "build"))
 

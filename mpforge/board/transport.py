@@ -222,6 +222,22 @@ def connect(port: str, link: Link):
     return esp
 
 
+def look(port: str, link: Link, read):
+    """A quick look at a board through its ROM bootloader: connect, attach the flash, return
+    read(esp), close. No stub and no reset: the board waits in download mode for the next
+    session (flash's own, after its profile is chosen from what this read)."""
+    esp = connect(port, link)
+    try:
+        attach_flash(esp)
+        return read(esp)
+    except ESPTOOL_ERRORS as exc:
+        raise UserError(f"{port}: could not read the board through its ROM bootloader "
+                        f"({first_line(exc)}); check the cable and run again") from None
+    finally:
+        with contextlib.suppress(Exception):
+            esp._port.close()
+
+
 def session(port: str, link: Link, reporter: Reporter, result, work):
     """Connect, start the stub, switch baud, attach flash, run `work(esp, done)`, reset.
 
