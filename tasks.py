@@ -105,7 +105,8 @@ def build_all(c, profile=None, micropython=None, yes=False, frozen=None, backend
     s = settings(c, yes=yes, frozen=frozen, backend=backend, c_modules=c_module)
     if port and s.auto_profile(profile):  # the profile of each board (docs/auto-profile.md)
         from mpforge.board import fleet
-        profile = ui.chosen_profiles("build-all", fleet.board_profiles(s, port, step="build-all"))
+        profile = ui.chosen_profiles("build-all", fleet.board_profiles(s, port, step="build-all",
+                                                                micropython=micropython))
         if not profile:  # a dry run reads no board
             return
     for job in jobs_for(s, profile, micropython):

@@ -185,3 +185,45 @@ def test_verify_with_an_explicit_profile_checks_that_one(invoke_run, repl_peers)
     peer = repl_peers("reference")
     line = one_line_error(invoke_run("verify", "--port", peer.port, "--profile", "esp32s3-n8r8", timeout=60))
     assert "not the firmware built for esp32s3-n8r8" in line
+
+
+# ---- build-all --port ----------------------------------------------------------------
+
+def test_build_all_for_the_board_on_a_port_then_flash_it(mp, cfg):
+    """The whole chain against the session's git repositories and the simulated ESP-IDF
+    (test_pipeline.py), for the profile the ROM peer's board fits."""
+    with MockBoard(flash_size=8 * MB, psram=2 * MB) as board:
+        built = mp("-f", cfg, "build-all", "--port", board.url, timeout=300)
+        assert built.returncode == 0, built.stdout + built.stderr
+        assert f"build-all: {board.url}: profile esp32s3-n8r2: ESP32-S3, 8MB quad flash, 2MB quad PSRAM" \
+            in built.stdout
+        assert f"== esp32s3-n8r2 @ micropython {RELEASE}" in built.stdout
+        assert "== esp32s3-n16r8 @" not in built.stdout
+        assert board.flash.bytes_written == 0  # read, not written
+        flashed = mp("-f", cfg, "flash", "--port", board.url, timeout=120)
+        assert flashed.returncode == 0, flashed.stdout + flashed.stderr
+        assert board.flash.bytes_written > 0 and "profile esp32s3-n8r2:" in flashed.stdout
+
+
+def test_build_all_for_a_board_no_profile_fits_builds_nothing(mp, cfg, tmp_path):
+    with MockBoard(flash_size=4 * MB, psram=8 * MB) as board:
+        line = one_line_error(mp("-f", cfg, "build-all", "--port", board.url, timeout=120))
+    assert f"no profile fits the board on {board.url}" in line
+    assert not (tmp_path / "work" / "micropython").exists()  # not even fetched
+
+
+def test_build_all_with_a_port_and_a_profile_builds_that_profile(mp, cfg):
+    with MockBoard(flash_size=8 * MB, psram=2 * MB) as board:
+        result = mp("-f", cfg, "--dry", "build-all", "--port", board.url, "--profile", N16R8, timeout=120)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert board.sessions == 0 and "esp32s3-n16r8" in result.stdout
+        dry = mp("-f", cfg, "--dry", "build-all", "--port", board.url, timeout=120)
+        assert dry.returncode == 0 and board.sessions == 0
+        assert "would run: read each board on" in dry.stdout
+
+
+@pytest.mark.parametrize("port, words", [("/dev/ttyMPFORGE-nothing", "/dev/ttyMPFORGE-nothing not found"),
+                                         ("socket://127.0.0.1:9", "nothing is listening there")])
+def test_build_all_on_a_port_with_no_board_is_one_line(invoke_run, cfg, port, words):
+    line = one_line_error(invoke_run("-f", cfg, "build-all", "--port", port, timeout=60))
+    assert words in line

@@ -124,10 +124,13 @@ def fingerprints(s: settings_mod.Settings, port_args, *, step: str = "detect", b
     return run(step, port_list, one, workdir=s.workdir, verbose=verbose)
 
 
-def board_profiles(s: settings_mod.Settings, port_args, *, step: str, verbose: bool = False,
+def board_profiles(s: settings_mod.Settings, port_args, *, step: str, micropython=None, verbose: bool = False,
                    comports=None) -> list[device.Result]:
     """Each port's board and the profile chosen for it (build-all --port): a Result per port
-    with .profile and .profile_why, or .error (the one-line refusal of fit.choose)."""
+    with .profile and .profile_why, or .error (the one-line refusal of fit.choose). The
+    releases asked for (micropython) are checked first, before any board is read."""
+    for version in micropython or [None]:
+        settings_mod.job(s, None, version)
     if s.dry:
         events.would(step, f"read each board on {', '.join(ports.choose(port_args, s.port, comports))} "
                            "and build the profile that fits it")
