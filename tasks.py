@@ -22,7 +22,10 @@ pipeline = lazy("mpforge.build.pipeline")
 verify_mod = lazy("mpforge.board.verify")
 from mpforge.model.settings import job as job_for, jobs as jobs_for
 
-PROFILE = "board profile: a name from boards/ or a .toml path (default: setting mpforge.profile)"
+PROFILE = ("board profile: a name from boards/ or a .toml path (default: setting mpforge.profile; "
+           "auto: setting profile_without_board)")
+BOARD_PROFILE = ("board profile: a name from boards/ or a .toml path; default or auto: the one that fits "
+                 "each board (setting mpforge.profile)")
 RELEASE = "MicroPython release, e.g. v1.28.0 (default: setting mpforge.micropython.version)"
 BACKEND = ("where ESP-IDF runs: native (installed here by install-prereqs) or container (Espressif's "
            "espressif/idf:<tag> image, with docker or podman) (default: setting mpforge.build.backend)")
@@ -212,7 +215,7 @@ def erase(c, port=None, baud=None, verbose=False):
 
 @task(locks=("workdir", "port"), iterable=["port"], help={
     "port": _PORT_HELP,
-    "profile": PROFILE,
+    "profile": BOARD_PROFILE,
     "micropython": "the release whose build to flash: " + RELEASE,
     "force": "flash even if the board's flash or PSRAM does not match the profile",
     "erase": "erase the whole flash first (the board's files are copied into <workdir>/backups first)",
@@ -303,7 +306,7 @@ def releases(c, json=False):
                      "name its sources do not show (repeatable)",
     "firmware": "a dist folder or zip (from `invoke dist`): check the board against its build-info.json",
     "port": _PORT_HELP + "; the boards are verified in parallel",
-    "profile": PROFILE,
+    "profile": BOARD_PROFILE.replace("fits each board", "each board's firmware was built for"),
     "micropython": "the release the board should run: " + RELEASE,
     "json": "print the report as JSON on stdout instead of a table (one document for all boards)",
     "verbose": VERBOSE,
