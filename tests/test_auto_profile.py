@@ -227,3 +227,23 @@ def test_build_all_with_a_port_and_a_profile_builds_that_profile(mp, cfg):
 def test_build_all_on_a_port_with_no_board_is_one_line(invoke_run, cfg, port, words):
     line = one_line_error(invoke_run("-f", cfg, "build-all", "--port", port, timeout=60))
     assert words in line
+
+
+def test_two_plain_profiles_fitting_one_board_is_refused_listing_both(tmp_path):
+    """A user's copy of the reference profile beside it: the board fits both, so neither is
+    chosen (boards/ is the project's; the second profile is a file the test makes)."""
+    from mpforge.board import fleet
+    from mpforge.model import profiles
+    from mpforge.model.fingerprint import Fingerprint
+
+    copy = tmp_path / "my-n16r8.toml"
+    copy.write_text((profiles.BOARDS_DIR / f"{N16R8}.toml").read_text())
+    board = Fingerprint("ESP32-S3", 16 * MB, "quad", 8 * MB, "octal", "24:0a:c4:00:00:01")
+    candidates = [profiles.load(N16R8), profiles.load(str(copy)), profiles.load("esp32s3-n16r8-ota")]
+    with pytest.raises(UserError) as refused:
+        fleet.choose_profile(board, "/dev/ttyACM0", candidates)
+    assert str(refused.value) == ("2 profiles fit the board on /dev/ttyACM0 (16MB quad flash, 8MB octal PSRAM): "
+                                  "esp32s3-n16r8, my-n16r8; pick one with --profile")
+    chosen = fleet.choose_profile(board, "/dev/ttyACM0", candidates[:1] + candidates[2:])
+    assert fleet.choice_text(chosen) == ("esp32s3-n16r8: ESP32-S3, 16MB quad flash, 8MB octal PSRAM; "
+                                         "also fits: esp32s3-n16r8-ota")

@@ -121,6 +121,8 @@ SETTINGS = [
          files={"my.yaml": "mpforge:\n  after: sometimes\n"}),
     Case("build-all-port-unknown-release", ["build-all", "--port", "socket://127.0.0.1:9", "-m", "v9.9.9"],
          "unknown MicroPython release 'v9.9.9'"),
+    Case("verify-auto-unknown-release", ["verify", "--port", "socket://127.0.0.1:9", "-m", "v9.9.9"],
+         "unknown MicroPython release 'v9.9.9'"),
     Case("flash-auto-unknown-release", ["flash", "--port", "socket://127.0.0.1:9", "-m", "v9.9.9"],
          "unknown MicroPython release 'v9.9.9'"),
 ]

@@ -130,7 +130,7 @@ def board_profiles(s: settings_mod.Settings, port_args, *, step: str, micropytho
     with .profile and .profile_why, or .error (the one-line refusal of fit.choose). The
     releases asked for (micropython) are checked first, before any board is read."""
     for version in micropython or [None]:
-        settings_mod.job(s, None, version)
+        settings_mod.release(s, version)
     if s.dry:
         events.would(step, f"read each board on {', '.join(ports.choose(port_args, s.port, comports))} "
                            "and build the profile that fits it")
@@ -157,7 +157,7 @@ def flash_chosen(s: settings_mod.Settings, port_args, *, micropython: str | None
     board no profile fits, or one fits but is not built, fails alone; nothing is written to it."""
     link = transport.Link.from_settings(s, baud)
     port_list = ports.choose(port_args, s.port, comports)
-    release = settings_mod.job(s, None, micropython).release
+    release = settings_mod.release(s, micropython)
     if s.dry:
         events.would("flash", f"read each board on {', '.join(port_list)}, then write the build of the "
                               f"profile that fits it (micropython {release.version})")

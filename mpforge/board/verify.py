@@ -34,6 +34,7 @@ def target(settings, firmware=None, profile: str | None = None, micropython: str
         return (load.job_for(built, settings), list(built.info.get("frozen_modules") or []),
                 cmodules.names_in_info(built.info))
     if settings.auto_profile(profile):  # each board's own, chosen once its firmware answers
+        settings_mod.release(settings, micropython)  # an unknown release: refused before any port opens
         return FromBoard(settings, micropython), [], []
     job = settings_mod.job(settings, profile, micropython)
     built = make.built_c_modules(job)

@@ -381,14 +381,16 @@ class Job:
         return f"{self.profile.name} @ micropython {self.release.version}"
 
 
+def release(settings: Settings, micropython: str | None = None) -> Release:
+    """The release asked for (--micropython, else the setting), pinned (a one-line error if unknown)."""
+    return taglock.pinned(releases.get(micropython or settings.micropython_version, settings.releases_file),
+                          settings.workdir)
+
+
 def job(settings: Settings, profile: str | None = None, micropython: str | None = None) -> Job:
     """Resolve one profile and release into a Job (one-line errors for unknown names)."""
-    return Job(
-        settings=settings,
-        profile=profiles.load(profile_name(settings, profile)),
-        release=taglock.pinned(releases.get(micropython or settings.micropython_version, settings.releases_file),
-                               settings.workdir),
-    )
+    return Job(settings=settings, profile=profiles.load(profile_name(settings, profile)),
+               release=release(settings, micropython))
 
 
 def jobs(settings: Settings, profile_names, versions) -> list[Job]:
