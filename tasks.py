@@ -22,7 +22,10 @@ pipeline = lazy("mpforge.build.pipeline")
 verify_mod = lazy("mpforge.board.verify")
 from mpforge.model.settings import job as job_for, jobs as jobs_for
 
-PROFILE = "board profile: a name from boards/ or a .toml path (default: setting mpforge.profile)"
+PROFILE = ("board profile: a name from boards/ or a .toml path (default: setting mpforge.profile; "
+           "auto: setting profile_without_board)")
+BOARD_PROFILE = ("board profile: a name from boards/ or a .toml path; default or auto: the one that fits "
+                 "each board (setting mpforge.profile)")
 RELEASE = "MicroPython release, e.g. v1.28.0 (default: setting mpforge.micropython.version)"
 BACKEND = ("where ESP-IDF runs: native (installed here by install-prereqs) or container (Espressif's "
            "espressif/idf:<tag> image, with docker or podman) (default: setting mpforge.build.backend)")
@@ -94,14 +97,22 @@ def build(c, profile=None, micropython=None, yes=False, frozen=None, backend=Non
     ui.step_results(pipeline.run_through(job, "build"))
 
 
-@task(iterable=["profile", "micropython", "c_module"],
+@task(iterable=["profile", "micropython", "c_module", "port"],
       help={"profile": PROFILE + "; repeat for several", "micropython": RELEASE + "; repeat for several",
             "yes": "install missing OS packages without asking", "frozen": FROZEN, "backend": BACKEND,
-            "c_module": C_MODULE})
-def build_all(c, profile=None, micropython=None, yes=False, frozen=None, backend=None, c_module=None):
+            "c_module": C_MODULE,
+            "port": "build the profile that fits the board on this port, read through its ROM bootloader "
+                    "(repeat for several boards; an explicit --profile wins)"})
+def build_all(c, profile=None, micropython=None, yes=False, frozen=None, backend=None, c_module=None, port=None):
     """The whole chain, for the default profile and release or for each one given."""
-    for job in jobs_for(settings(c, yes=yes, frozen=frozen, backend=backend, c_modules=c_module),
-                        profile, micropython):
+    s = settings(c, yes=yes, frozen=frozen, backend=backend, c_modules=c_module)
+    if port and s.auto_profile(profile):  # the profile of each board (docs/auto-profile.md)
+        from mpforge.board import fleet
+        profile = ui.chosen_profiles("build-all", fleet.board_profiles(s, port, step="build-all",
+                                                                micropython=micropython))
+        if not profile:  # a dry run reads no board
+            return
+    for job in jobs_for(s, profile, micropython):
         ui.block(f"== {job.label}")
         ui.step_results(pipeline.run_through(job, "build"))
 
@@ -204,7 +215,7 @@ def erase(c, port=None, baud=None, verbose=False):
 
 @task(locks=("workdir", "port"), iterable=["port"], help={
     "port": _PORT_HELP,
-    "profile": PROFILE,
+    "profile": BOARD_PROFILE,
     "micropython": "the release whose build to flash: " + RELEASE,
     "force": "flash even if the board's flash or PSRAM does not match the profile",
     "erase": "erase the whole flash first (the board's files are copied into <workdir>/backups first)",
@@ -214,9 +225,10 @@ def erase(c, port=None, baud=None, verbose=False):
     "discard_files": "when the filesystem moves and the board's cannot be copied, flash anyway "
                      "and start with an empty one",
     "verbose": VERBOSE,
+    "json": "print each board's result (bytes written, the reset used and why) as JSON on stdout",
 })
 def flash(c, port=None, profile=None, micropython=None, force=False, erase=False, baud=None,
-          firmware=None, discard_files=False, verbose=False):
+          firmware=None, discard_files=False, verbose=False, json=False):
     """Write the built firmware to boards, then reset them.
 
     Only the regions that changed are written.
@@ -225,9 +237,11 @@ def flash(c, port=None, profile=None, micropython=None, force=False, erase=False
     backed up into the workdir first and written back into the new filesystem.
     """
     from mpforge.board import fleet
-    ui.board_results("flash", fleet.flash_boards(settings(c), port, profile=profile, micropython=micropython,
-                                                 force=force, erase=erase, baud=baud, firmware_dir=firmware,
-                                                 discard_files=discard_files, verbose=verbose))
+    with ui.json_only(json):
+        results = fleet.flash_boards(settings(c), port, profile=profile, micropython=micropython, force=force,
+                                     erase=erase, baud=baud, firmware_dir=firmware,
+                                     discard_files=discard_files, verbose=verbose)
+    ui.board_results("flash", results, as_json=json)
 
 
 @task(iterable=["port"], help={"port": _PORT_HELP, "baud": "transfer baud rate (default: setting `baud`)",
@@ -332,7 +346,7 @@ def releases_add(c, tag, tree=None, url=None, json=False):
                      "name its sources do not show (repeatable)",
     "firmware": "a dist folder or zip (from `invoke dist`): check the board against its build-info.json",
     "port": _PORT_HELP + "; the boards are verified in parallel",
-    "profile": PROFILE,
+    "profile": BOARD_PROFILE.replace("fits each board", "each board's firmware was built for"),
     "micropython": "the release the board should run: " + RELEASE,
     "json": "print the report as JSON on stdout instead of a table (one document for all boards)",
     "verbose": VERBOSE,

@@ -112,6 +112,19 @@ SETTINGS = [
                 "rel.toml": '[[release]]\nversion = "v1.29.0"\ncommit = 1234\nidf = "v5.5.1"\nline = "v1.26"\n'}),
     Case("file-typo-boards", ["-f", "{case}/my.yaml", "boards"], "did you mean mpforge.profile?",
          files={"my.yaml": "mpforge:\n  profil: esp32s3-n8r8\n"}),
+    Case("env-profile-without-board-auto", ["status"], "profile_without_board is 'auto'; name a profile",
+         env={"INVOKE_MPFORGE_PROFILE_WITHOUT_BOARD": "auto"}),
+    Case("env-profile-without-board-unknown", ["build-all"], "unknown profile 'esp32s3-n99r9'",
+         env={"INVOKE_MPFORGE_PROFILE_WITHOUT_BOARD": "esp32s3-n99r9"}),
+    Case("file-after-unknown", ["-f", "{case}/my.yaml", "flash", "--port", "socket://127.0.0.1:9"],
+         "'after' is 'sometimes'; expected one of auto, hard-reset",
+         files={"my.yaml": "mpforge:\n  after: sometimes\n"}),
+    Case("build-all-port-unknown-release", ["build-all", "--port", "socket://127.0.0.1:9", "-m", "v9.9.9"],
+         "unknown MicroPython release 'v9.9.9'"),
+    Case("verify-auto-unknown-release", ["verify", "--port", "socket://127.0.0.1:9", "-m", "v9.9.9"],
+         "unknown MicroPython release 'v9.9.9'"),
+    Case("flash-auto-unknown-release", ["flash", "--port", "socket://127.0.0.1:9", "-m", "v9.9.9"],
+         "unknown MicroPython release 'v9.9.9'"),
 ]
 
 DISTS = [

@@ -233,8 +233,8 @@ def test_one_board_failing_does_not_stop_the_other(flash, built):
     (dict(flash_type="octal"), ["flash type", "16MB octal flash"]),
 ], ids=["wrong-chip", "small-flash", "no-psram", "octal-flash"])
 def test_board_not_matching_the_profile_is_refused(flash, built, kind, words):
-    with MockBoard(**kind) as b:
-        result = flash(b.url)
+    with MockBoard(**kind) as b:  # the profile named: with none, the board's own is chosen
+        result = flash(b.url, args=["--profile", PROFILE])
         line = one_line_error(result)
         for word in words:
             assert word in line
@@ -244,7 +244,7 @@ def test_board_not_matching_the_profile_is_refused(flash, built, kind, words):
 @pytest.mark.parametrize("kind", [dict(psram=0), dict(flash_size=4 * MB)], ids=["no-psram", "4MB"])
 def test_force_flashes_a_board_that_does_not_match(flash, built, kind):
     with MockBoard(**kind) as b:
-        result = flash(b.url, args=["--force"])
+        result = flash(b.url, args=["--profile", PROFILE, "--force"])
         assert result.returncode == 0, result.stderr
         assert flash_holds(b, built)
 

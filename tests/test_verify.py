@@ -221,8 +221,8 @@ def test_json_on_failure_still_prints_report(invoke_run, repl_peers):
 
 
 def test_stock_firmware_fails(invoke_run, repl_peers):
-    peer = repl_peers("stock")
-    result = invoke_run("verify", "--port", peer.port, timeout=60)
+    peer = repl_peers("stock")  # the profile named: with none, a stock image has none to check against
+    result = invoke_run("verify", "--port", peer.port, "--profile", "esp32s3-n16r8", timeout=60)
     line = one_line_error(result)
     assert "2 of 10 checks failed" in line
     assert "board name is 'Generic ESP32S3 module with Octal-SPIRAM with ESP32S3'" in line
@@ -421,7 +421,8 @@ def test_two_boards_in_parallel_one_failing(invoke_run, repl_peers, tmp_path):
 
 def test_two_boards_json_is_one_document(invoke_run, repl_peers):
     good, bad = repl_peers("reference"), repl_peers("stock")
-    result = invoke_run("verify", "--port", good.port, "--port", bad.port, "--json", timeout=90)
+    result = invoke_run("verify", "--port", good.port, "--port", bad.port, "--json", "-B", "esp32s3-n16r8",
+                        timeout=90)
     assert result.returncode != 0
     doc = json.loads(result.stdout)  # stdout holds the document and nothing else
     assert doc["ok"] is False and doc["profile"] == "esp32s3-n16r8"

@@ -36,9 +36,33 @@ class Result:
     warnings: list[str] = field(default_factory=list)  # esptool's
     reset: str = ""  # what became of the board after the job, and what to do
     was_reset: bool = False
+    reset_mode: str = ""  # esptool's `after` mode used, e.g. watchdog-reset
+    reset_why: str = ""  # why that one: the setting, or the port's USB path
+    reset_auto: bool = False  # chosen from the port's USB path (the `after` setting is auto)
+    profile: str = ""  # the profile whose firmware went onto the board
+    profile_why: str = ""  # chosen from the board (profile auto): why it fits, and what else does
     files: str = ""  # what became of the files on the board ("" when not looked at)
     backup: Path | None = None  # where they were saved, when they were
     log: Path | None = None  # the port's log (board/portlog.py)
+
+
+    def document(self) -> dict:
+        """The --json record of this board's job."""
+        board = self.board
+        return {
+            "port": self.port, "ok": self.ok, "error": self.error or None,
+            "board": None if board is None else {
+                "chip": board.chip, "mac": board.mac, "flash_size": board.flash_size,
+                "flash_type": board.flash_type, "psram_size": board.psram_size, "psram_mode": board.psram_mode},
+            "bytes_written": self.bytes_written, "total_bytes": self.total_bytes, "regions": self.regions,
+            "baud": self.baud, "seconds": round(self.seconds, 2), "files": self.files or None,
+            "backup": str(self.backup) if self.backup else None,
+            "profile": {"name": self.profile or None, "chosen": bool(self.profile_why),
+                        "why": self.profile_why or None},
+            "reset": {"mode": self.reset_mode or None, "why": self.reset_why or None, "auto": self.reset_auto,
+                      "done": self.was_reset, "text": self.reset or None},
+            "warnings": list(self.warnings), "log": str(self.log) if self.log else None,
+        }
 
 
 @dataclass
@@ -164,6 +188,16 @@ def _save_before_erase(esp, fp: policy.Fingerprint, port: str, flash_size: int |
                       f"`invoke restore --port {port}` writes them back", backup=backup)
 
 
+def identify(port: str, link: transport.Link, reporter: transport.Reporter) -> policy.Fingerprint:
+    """What the board is (its fingerprint), read through the ROM bootloader and reported;
+    nothing is written and the board is not reset (transport.look)."""
+    with transport.reporting_to(reporter):
+        reporter.step("connecting")
+        fp = transport.look(port, link, policy.fingerprint)
+    reporter.found(fp)
+    return fp
+
+
 def erase(port: str, link: transport.Link, state_dir: Path, reporter: transport.Reporter,
           workdir: Path | None = None) -> Result:
     """Erase a board's whole flash and forget what was on it (its files are copied first)."""
@@ -192,7 +226,7 @@ def flash(port: str, fw: Firmware, profile: Profile, link: transport.Link, state
           discard_files: bool = False, auto_vfs: bool = True, workdir: Path | None = None) -> Result:
     """Write a firmware's images to a board, skipping what is already there, keeping the
     board's files (auto_vfs: the firmware creates its vfs at boot when its table has none)."""
-    result = Result(port)
+    result = Result(port, profile=profile.name)
     images = [(image, image.path.read_bytes()) for image in fw.images]
     result.total_bytes = sum(len(data) for _, data in images)
     table = next((data for image, data in images if image.role == "partition-table"), b"")

@@ -33,6 +33,27 @@ def fingerprint(esp) -> Fingerprint:
     return Fingerprint(esp.CHIP_NAME, size, "octal" if octal else "quad", psram_size, psram_mode, mac)
 
 
+# The reset after a flash, by the port's USB path (docs/flashing.md, "The reset after a
+# flash"): over the chip's own USB the ROM does not always start the app after an RTS
+# reset (esptool issue #970), the watchdog always does; a USB-UART bridge's DTR/RTS
+# circuit (and a port whose path is unknown) resets as esptool does by default.
+_OWN_USB = ("usb-serial-jtag", "usb-otg-cdc")
+
+
+def reset_after(after: str, path, after_modes: tuple[str, ...] = ()) -> tuple[str, str]:
+    """(esptool's `after` mode, why) for a port whose USB path is `path` (ports.UsbPath):
+    the setting when it names a mode (it always wins), else the one that fits the path
+    (and that the chip can do)."""
+    if after != "auto":
+        return after, "set by the `after` setting"
+    if path.path in _OWN_USB and (not after_modes or "watchdog-reset" in after_modes):
+        own = "USB-Serial/JTAG" if path.path == "usb-serial-jtag" else "USB (MicroPython's USB CDC)"
+        return "watchdog-reset", f"the port is the chip's {own}; set `after` to choose"
+    if path.path == "usb-uart-bridge":
+        return "hard-reset", f"the port is a {path.name}; set `after` to choose"
+    return "hard-reset", "the port's USB path is unknown; set `after` to choose"
+
+
 def check_board(fp: Fingerprint, profile: Profile, port: str, force: bool,
                 reporter: "Reporter | None" = None) -> None:
     """Refuse a board that does not match the profile (the judge's rules; a wrong chip even

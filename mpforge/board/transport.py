@@ -36,17 +36,19 @@ class Link:
     """How to reach boards: reset modes (CI peers have no reset lines: no-reset), baud."""
 
     before: str = "default-reset"
-    after: str = "hard-reset"
+    after: str = "hard-reset"  # "auto" from the settings until fleet chooses it per port
     baud: int = 921600
     connect_attempts: int = 7
     read_timeout: float = DEFAULT_READ_TIMEOUT
+    after_why: str = ""  # why this reset: the setting, or the port's USB path (policy.reset_after)
+    after_auto: bool = False  # chosen by mpforge from the port, not set by the user
 
     @classmethod
     def from_settings(cls, settings, baud: int | None = None, chip: str | None = None) -> "Link":
         """The settings' link (parsed and checked in model/settings); `baud` (the --baud flag)
         over the setting; the reset after, checked against what esptool can do with `chip`."""
         target = chips.get(chip) if chip else chips.default()
-        if target.after_modes and settings.after not in target.after_modes:
+        if settings.after != "auto" and target.after_modes and settings.after not in target.after_modes:
             raise UserError(f"settings: 'after' is '{settings.after}', which esptool cannot do on an "
                             f"{target.name}; use one of {', '.join(target.after_modes)}")
         return cls(settings.before, settings.after, check_baud(baud or settings.baud), settings.connect_attempts,
@@ -220,6 +222,22 @@ def connect(port: str, link: Link):
     return esp
 
 
+def look(port: str, link: Link, read):
+    """A quick look at a board through its ROM bootloader: connect, attach the flash, return
+    read(esp), close. No stub and no reset: the board waits in download mode for the next
+    session (flash's own, after its profile is chosen from what this read)."""
+    esp = connect(port, link)
+    try:
+        attach_flash(esp)
+        return read(esp)
+    except ESPTOOL_ERRORS as exc:
+        raise UserError(f"{port}: could not read the board through its ROM bootloader "
+                        f"({first_line(exc)}); check the cable and run again") from None
+    finally:
+        with contextlib.suppress(Exception):
+            esp._port.close()
+
+
 def session(port: str, link: Link, reporter: Reporter, result, work):
     """Connect, start the stub, switch baud, attach flash, run `work(esp, done)`, reset.
 
@@ -269,7 +287,11 @@ PRESS_RESET = "press the board's RESET button (before `invoke verify`)"
 
 
 def reset(esp, port: str, link: Link, reporter: Reporter, result) -> None:
-    """Reset the board as `after` says, and record whether that really happened."""
+    """Reset the board as `after` says, and record whether that really happened (and
+    which reset, and why: result.reset_mode, result.reset_why)."""
+    if link.after == "auto":
+        raise AssertionError("the reset is chosen per port before the session (fleet)")
+    result.reset_mode, result.reset_why, result.reset_auto = link.after, link.after_why, link.after_auto
     reporter.step(f"resetting ({link.after})")
     try:
         reset_chip(esp, link.after)
@@ -285,4 +307,7 @@ def reset(esp, port: str, link: Link, reporter: Reporter, result) -> None:
     else:
         result.was_reset = True
         result.reset = "reset by the watchdog" if link.after == "watchdog-reset" else "reset (RTS)"
+        if link.after_auto:  # chosen, not set: say which and why, in one short line
+            how = "watchdog" if link.after == "watchdog-reset" else "hard (RTS)"
+            result.reset = f"reset: {how} ({link.after_why})"
     reporter.step(result.reset, keep=not result.was_reset)

@@ -33,6 +33,9 @@ def target(settings, firmware=None, profile: str | None = None, micropython: str
         built = load.load(firmware)
         return (load.job_for(built, settings), list(built.info.get("frozen_modules") or []),
                 cmodules.names_in_info(built.info))
+    if settings.auto_profile(profile):  # each board's own, chosen once its firmware answers
+        settings_mod.release(settings, micropython)  # an unknown release: refused before any port opens
+        return FromBoard(settings, micropython), [], []
     job = settings_mod.job(settings, profile, micropython)
     built = make.built_c_modules(job)
     if built is not None:
@@ -46,6 +49,43 @@ def target(settings, firmware=None, profile: str | None = None, micropython: str
     return job, frozen.module_names(job), c_names
 
 
+@dataclass(frozen=True)
+class FromBoard:
+    """verify with the profile auto (docs/auto-profile.md): each board is checked against the
+    profile whose firmware it runs, named by the board name that firmware reports
+    (MICROPY_HW_BOARD_NAME, which each profile sets to its own). The ROM bootloader is not
+    asked: that would stop the firmware verify has to talk to."""
+
+    settings: object
+    micropython: str | None = None
+    label: str = "the profile of each board's firmware"
+
+    def choose(self, probe: dict, port: str):
+        """(job, frozen modules, C modules' names) for the board whose probe this is."""
+        from mpforge.model import profiles
+
+        machine = probe.get("machine")
+        if not machine:
+            raise UserError(STEP, f"the firmware on {port} reports no board name (os.uname); "
+                            "pass --profile")
+        named = machine.rsplit(" with ", 1)[0]
+        found = []
+        for name in profiles.available():
+            try:
+                if profiles.load(name).board_name == named:
+                    found.append(name)
+            except UserError:
+                continue
+        if len(found) > 1:
+            raise UserError(STEP, f"{len(found)} profiles build the board name '{named}' the firmware on "
+                            f"{port} reports: {', '.join(found)}; pick one with --profile")
+        if not found:
+            raise UserError(STEP, f"the firmware on {port} reports the board name '{named}', which no "
+                            f"profile in boards/ builds; flash one (`invoke flash --port {port}`) "
+                            "or pass --profile")
+        return target(self.settings, None, found[0], self.micropython)
+
+
 @dataclass
 class Board:
     """One port's verify: its checks (empty when the probe never ran) or the error that stopped it."""
@@ -56,6 +96,8 @@ class Board:
     error: str = ""
     log: Path | None = None
     warnings: list[str] | None = None
+    job: object = None  # the job it was checked against (with the profile auto: its own)
+    chosen: str = ""  # with the profile auto: which profile, and why
 
     @property
     def ok(self) -> bool:
@@ -79,8 +121,10 @@ class Board:
     def document(self, job) -> dict:
         if self.error:
             return {"ok": False, "port": self.port, "error": self.error, "log": str(self.log)}
+        job = self.job or job
+        chosen = {"profile_chosen": self.chosen} if self.chosen else {}
         return {**report(self.checks, self.probe, port=self.port, profile=job.profile,
-                         release=job.release.version), "log": str(self.log)}
+                         release=job.release.version), **chosen, "log": str(self.log)}
 
 
 @dataclass
@@ -103,22 +147,35 @@ class Report:
         if len(self.boards) == 1:
             board = bad[0]
             return UserError(f"{board.error} (log: {board.log})") if board.error else UserError(
-                STEP, summary(board.checks, port=board.port, profile=self.job.profile))
+                STEP, summary(board.checks, port=board.port, profile=(board.job or self.job).profile))
         return UserError(STEP, f"{len(bad)} of {len(self.boards)} boards failed (see above)")
 
     def document(self) -> dict:
         """The --json document: one board's report, or all boards'."""
         if len(self.boards) == 1:
             return self.boards[0].document(self.job)
+        if isinstance(self.job, FromBoard):  # each board its own profile
+            return {"ok": self.ok, "profile": "auto", "boards": [b.document(self.job) for b in self.boards]}
         return {"ok": self.ok, "profile": self.job.profile.name, "micropython": self.job.release.version,
                 "boards": [b.document(self.job) for b in self.boards]}
 
 
 def _verify_one(port: str, reporter, job, timeout: float, frozen_modules, c_modules=()) -> Board:
     probe = probe_board(port, timeout=timeout, imports=[*frozen_modules, *c_modules], reporter=reporter)
+    chosen = ""
+    if isinstance(job, FromBoard):  # the profile of the firmware the board runs
+        job, modules, c_names = job.choose(probe, port)
+        chosen = f"{job.profile.name} (the board name its firmware reports)"
+        reporter.step(f"profile {chosen}")
+        more = [m for m in (*modules, *c_names) if m not in (*frozen_modules, *c_modules)]
+        frozen_modules = list(dict.fromkeys([*modules, *frozen_modules]))
+        c_modules = list(dict.fromkeys([*c_names, *c_modules]))
+        if more:  # modules this profile's build has: the probe imports them too
+            probe = probe_board(port, timeout=timeout, imports=[*frozen_modules, *c_modules], reporter=reporter)
     since = job.release.facts.build_id_since if job.release.line else None  # a dist's unknown release: look it up
     board = Board(port, run_checks(probe, job.profile, job.release.version, frozen_modules, since,
-                                   c_modules=c_modules, mcu_name=job.release.mcu_name), probe)
+                                   c_modules=c_modules, mcu_name=job.release.mcu_name), probe,
+                  job=job, chosen=chosen)
     bad, total = board.failures, len(board.counted)
     if bad:
         reporter.status(f"FAILED: {len(bad)} of {total} checks ({', '.join(c.name for c in bad)})", style="red")
@@ -153,7 +210,8 @@ def run(job, port_list=None, *, frozen_modules=(), verbose: bool = False, live_t
     for board in boards:
         board.log = portlog.path(settings.workdir, STEP, board.port)
     if boards and all(b.ok for b in boards):  # proven only by a verify where every check passed
-        _remember(settings.state_dir, job)
+        for proven in {b.job.key: b.job for b in boards}.values():
+            _remember(settings.state_dir, proven)
     return Report(job, boards)
 
 

@@ -65,7 +65,8 @@ def generate(settings, profiles: list[str] | None, releases: list[str] | None,
     """The workflow for the profiles and releases asked for: flags, else the ci settings, else
     the default pair (settings profile and micropython.version); every=True: all of both."""
     chosen_profiles = (profiles_mod.available() if every else
-                       list(profiles or settings.ci_profiles) or [settings.profile])
+                       [settings.profile_without_board if p == "auto" else p
+                        for p in (profiles or settings.ci_profiles)] or [settings.default_profile])
     chosen_releases = (list(releases_mod.table(settings.releases_file)) if every else
                        [releases_mod.normalise(v) for v in (releases or settings.ci_releases)]
                        or [settings.micropython_version])

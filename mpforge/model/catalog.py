@@ -35,7 +35,7 @@ def boards(settings) -> list[dict]:
             "psram": _memory(p.psram_size, p.psram_mode),
             "variant": p.variant,
             "checked_on": {version: checked[version] for version in sorted(checked, key=_order)},
-            "default": name == settings.profile,
+            "default": name == settings.default_profile,
         })
     return rows
 

@@ -25,10 +25,18 @@ from mpforge.model.releases import Release
 BACKENDS = ("native", "container")
 
 
+#: The `profile` setting (and --profile) that means "the profile that fits the board":
+#: flash, verify and build-all --port choose it per board (board/fleet.py, docs/auto-profile.md);
+#: a task without a board uses the `profile_without_board` setting instead.
+AUTO_PROFILE = "auto"
+#: The reference board: what a task without a board builds when the profile is auto.
+REFERENCE_PROFILE = "esp32s3-n16r8"
+
+
 @dataclass(frozen=True)
 class Settings:
     workdir: Path
-    profile: str
+    profile: str  # a profile name or path, or "auto" (AUTO_PROFILE)
     micropython_version: str
     micropython_url: str
     micropython_dir: Path | None
@@ -52,23 +60,36 @@ class Settings:
     ci_pages: bool = False  # publish the dists and their install pages to GitHub Pages
     idf_python: str | None = None  # idf.python: a Python with kconfgen, instead of the IDF's environment
     before: str = "default-reset"  # esptool's reset into the bootloader
-    after: str = "hard-reset"  # esptool's reset after the work
+    after: str = "auto"  # esptool's reset after the work; auto: from the port's USB path
     connect_attempts: int = 7
     verify_timeout: float = 5.0  # verify.timeout: seconds to wait for the raw REPL
     read_timeout: float = 3.0  # seconds a port read waits while flashing (DEFAULT_READ_TIMEOUT or more)
     dist_web_tools: str = ""  # dist.web_tools: ESP Web Tools' script URL or a local copy ("" = the CDN)
     c_modules: tuple[Path, ...] = ()  # build.c_modules, then --c-module: user C modules (build/cmodules.py)
+    profile_without_board: str = REFERENCE_PROFILE  # what `profile: auto` means with no board to ask
 
     @property
     def state_dir(self) -> Path:
         return self.workdir / "state"
+
+    @property
+    def default_profile(self) -> str:
+        """The profile a task without a board uses: the setting, or profile_without_board for auto."""
+        return profile_name(self, None)
+
+    def auto_profile(self, flag) -> bool:
+        """Whether the profile is chosen from the board: no --profile (None, or an empty list of
+        them) and the setting is auto, or --profile auto (every one given)."""
+        given = [flag] if isinstance(flag, str) else list(flag or [])
+        return all(p == AUTO_PROFILE for p in given) if given else self.profile == AUTO_PROFILE
 
 
 # Every setting under `mpforge` (dotted) and the kind of value it takes; a key
 # not listed here is a typo. Checked by check(), the one place settings are
 # validated, before anything reads them.
 KINDS = {
-    "workdir": "path", "profile": "text", "port": "text", "releases_file": "path",
+    "workdir": "path", "profile": "text", "profile_without_board": "text", "port": "text",
+    "releases_file": "path",
     "micropython.version": "version", "micropython.url": "url", "micropython.dir": "path",
     "idf.version": "version", "idf.url": "url", "idf.dir": "path", "idf.tools_path": "path",
     "idf.python": "path",
@@ -172,6 +193,9 @@ def _names(cfg, dotted: str) -> tuple[str, ...]:
 # esptool's reset modes (its v5 spelling; "_" is accepted for "-").
 BEFORE_MODES = ("default-reset", "usb-reset", "no-reset", "no-reset-no-sync")
 AFTER_MODES = ("hard-reset", "soft-reset", "no-reset", "no-reset-stub", "watchdog-reset")
+#: The `after` setting's default: mpforge chooses the reset from the port's USB path
+#: (board/fleet.py reset_for; docs/flashing.md, "The reset after a flash").
+AUTO = "auto"
 #: The ROM bootloader's own rate: nothing slower reaches a board.
 ROM_BAUD = 115200
 #: Seconds a port read waits: esptool's own default (DEFAULT_TIMEOUT), which also bounds
@@ -238,7 +262,7 @@ def from_config(config, *, profile: str | None = None, micropython: str | None =
         raise UserError(f"settings: build.backend is {backend!r}; use {' or '.join(BACKENDS)}")
     return Settings(
         workdir=_path(_get(cfg, "workdir", "work")),
-        profile=profile or _get(cfg, "profile", "esp32s3-n16r8"),
+        profile=str(profile or _get(cfg, "profile", AUTO_PROFILE) or AUTO_PROFILE),
         micropython_version=releases.normalise(micropython or str(_get(cfg, "micropython.version", releases.DEFAULT))),
         micropython_url=str(_get(cfg, "micropython.url", "https://github.com/micropython/micropython.git")),
         micropython_dir=_path(_get(cfg, "micropython.dir")),
@@ -262,13 +286,29 @@ def from_config(config, *, profile: str | None = None, micropython: str | None =
         ci_pages=bool(_get(cfg, "ci.pages", False)),
         idf_python=str(idf_python) if idf_python else None,
         before=_mode(cfg, "before", "default-reset", BEFORE_MODES),
-        after=_mode(cfg, "after", "hard-reset", AFTER_MODES),
+        after=_mode(cfg, "after", AUTO, (AUTO, *AFTER_MODES)),
         connect_attempts=max(1, attempts),
         verify_timeout=_seconds(cfg, "verify.timeout", 5.0),
         read_timeout=_read_timeout(cfg),
         dist_web_tools=str(_get(cfg, "dist.web_tools") or "").strip(),
         c_modules=_c_modules(cfg, c_modules),
+        profile_without_board=_profile_without_board(cfg),
     )
+
+
+def _profile_without_board(cfg) -> str:
+    value = str(_get(cfg, "profile_without_board") or REFERENCE_PROFILE)
+    if value == AUTO_PROFILE:
+        raise UserError("setting mpforge.profile_without_board is 'auto'; name a profile from boards/ "
+                        f"(the reference board: {REFERENCE_PROFILE}), as a task without a board has none to ask")
+    return value
+
+
+def profile_name(settings: Settings, flag: str | None) -> str:
+    """The profile a task without a board builds: --profile, else the setting; auto (either)
+    means profile_without_board (flash, verify and build-all --port ask the board instead)."""
+    name = flag or settings.profile
+    return settings.profile_without_board if name == AUTO_PROFILE else name
 
 
 def _c_modules(cfg, flags) -> tuple[Path, ...]:
@@ -341,19 +381,21 @@ class Job:
         return f"{self.profile.name} @ micropython {self.release.version}"
 
 
+def release(settings: Settings, micropython: str | None = None) -> Release:
+    """The release asked for (--micropython, else the setting), pinned (a one-line error if unknown)."""
+    return taglock.pinned(releases.get(micropython or settings.micropython_version, settings.releases_file),
+                          settings.workdir)
+
+
 def job(settings: Settings, profile: str | None = None, micropython: str | None = None) -> Job:
     """Resolve one profile and release into a Job (one-line errors for unknown names)."""
-    return Job(
-        settings=settings,
-        profile=profiles.load(profile or settings.profile),
-        release=taglock.pinned(releases.get(micropython or settings.micropython_version, settings.releases_file),
-                               settings.workdir),
-    )
+    return Job(settings=settings, profile=profiles.load(profile_name(settings, profile)),
+               release=release(settings, micropython))
 
 
 def jobs(settings: Settings, profile_names, versions) -> list[Job]:
     """Every (profile, release) pair asked for; the settings' defaults when none are."""
-    names = list(profile_names or []) or [settings.profile]
+    names = [profile_name(settings, p) for p in profile_names or []] or [settings.default_profile]
     wanted = list(versions or []) or [settings.micropython_version]
     loaded = {p: profiles.load(p) for p in dict.fromkeys(names)}  # each file read once, not once a pair
     found = {v: taglock.pinned(releases.get(v, settings.releases_file), settings.workdir)

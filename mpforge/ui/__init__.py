@@ -221,11 +221,27 @@ def release_added(added, *, as_json: bool) -> None:
 
 # ---- board tasks: their results ----------------------------------------------------
 
-def board_results(step: str, results) -> None:
-    """erase / flash / backup / restore: a line for one board, a table for several; then a
-    failure ends the task in one line naming the port's log."""
+@contextlib.contextmanager
+def json_only(as_json: bool):
+    """With --json, what a task says while it works goes to stderr: the document is stdout's."""
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        yield
+
+
+def board_results(step: str, results, *, as_json: bool = False) -> None:
+    """erase / flash / backup / restore: a line for one board, a table for several (as_json:
+    one document, {"boards": [...]}); then a failure ends the task in one line naming the
+    port's log."""
     from mpforge.errors import UserError
 
+    if as_json:
+        document({"ok": all(r.ok for r in results), "boards": [r.document() for r in results]})
+        failed = [r for r in results if not r.ok]
+        if len(failed) == 1 and len(results) == 1:
+            raise UserError(f"{failed[0].error} (log: {failed[0].log})")
+        if failed:
+            raise UserError(step, f"{len(failed)} of {len(results)} boards failed")
+        return
     for result in results:
         for text in dict.fromkeys(result.warnings):  # esptool's, once each
             warn(step, f"{result.port}: {text}")
@@ -233,6 +249,8 @@ def board_results(step: str, results) -> None:
         result = results[0]
         if not result.ok:
             raise UserError(f"{result.error} (log: {result.log})")
+        if result.profile_why:  # chosen from the board: which profile, and why
+            say(step, f"{result.port}: profile {result.profile_why}")
         first, *more = _outcome(step, result).split("\n")
         say(step, f"{result.port}: {first}")
         for line in more:  # flash's details, on their own line under it
@@ -245,7 +263,8 @@ def board_results(step: str, results) -> None:
                      f"{r.seconds:.1f} s" if r.ok else "-"))
     block(columns(rows))
     for r in results:  # what the table has no room for: files, and boards left unreset
-        for text in (f"files: {r.files}" if r.ok and r.files else "",
+        for text in (f"profile {r.profile_why}" if r.ok and r.profile_why else "",
+                     f"files: {r.files}" if r.ok and r.files else "",
                      r.reset if r.ok and not r.was_reset else ""):
             if text:
                 port_note(r.port, text)
@@ -254,6 +273,24 @@ def board_results(step: str, results) -> None:
         port_note(r.port, f"{r.error} (log: {r.log})", problem=True)
     if failed:
         raise UserError(step, f"{len(failed)} of {len(results)} boards failed (see above)")
+
+
+def chosen_profiles(step: str, results) -> list[str]:
+    """build-all --port: the profile chosen for each board, one line each; a board none fits
+    ends the task in that board's one line (fleet.board_profiles' Results)."""
+    from mpforge.errors import UserError
+
+    for r in results:
+        if r.ok:
+            say(step, f"{r.port}: profile {r.profile_why}")
+    failed = [r for r in results if not r.ok]
+    if len(failed) == 1:
+        raise UserError(f"{failed[0].error} (log: {failed[0].log})")
+    if failed:
+        for r in failed:
+            port_note(r.port, f"{r.error} (log: {r.log})", problem=True)
+        raise UserError(step, f"{len(failed)} of {len(results)} boards have no profile (see above)")
+    return list(dict.fromkeys(r.profile for r in results))
 
 
 def _outcome(step: str, result) -> str:
@@ -297,7 +334,9 @@ def verify_report(report, *, as_json: bool) -> None:
     if as_json:
         document(report.document())
     elif one is not None:
-        say("verify", f"{job.label} on {one.port}")
+        if one.chosen:
+            say("verify", f"{one.port}: profile {one.chosen}")
+        say("verify", f"{(one.job or job).label} on {one.port}")
         block(table(one.checks))
     else:
         say("verify", f"{len(boards)} boards against {job.label}")
@@ -309,17 +348,21 @@ def verify_report(report, *, as_json: bool) -> None:
                          "; ".join(f"{c.name}: {c.problem}" for c in b.failures) or b.error))
         block(columns(rows))
         for b in boards:
+            if b.chosen:
+                port_note(b.port, f"profile {b.chosen}")
             if not b.ok:
-                port_note(b.port, b.problem(job.profile), problem=True)
+                port_note(b.port, b.problem((b.job or job).profile if b.job or not b.error else None),
+                          problem=True)
     if report.failure is not None:
         raise report.failure
     if as_json:
         return
+    names = ", ".join(dict.fromkeys(b.job.profile.name for b in boards))
     if one is not None:
         say("verify", f"all {sum(1 for c in one.checks if c.passed)} checks passed: the board runs "
-                      f"the firmware built for {job.profile.name}")
+                      f"the firmware built for {names}")
     else:
-        say("verify", f"all {len(boards)} boards run the firmware built for {job.profile.name}")
+        say("verify", f"all {len(boards)} boards run the firmware built for {names}")
 
 
 
