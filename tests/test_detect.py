@@ -110,8 +110,8 @@ def test_flash_size_and_type_read_and_the_one_profile_that_fits(s, flash, ftype,
     assert row(board, "flash").startswith(f"{flash // MB} MB {ftype} (eFuse)")
     assert [f.profile.name for f in board.fitting] == [profile]
     assert row(board, "fits").startswith(f"{profile}: ESP32-S3, {flash // MB}MB {ftype} flash")
-    assert row(board, "next") == (f"`invoke build --profile {profile}`, then "
-                                  f"`invoke flash --port {m.url} --profile {profile}`")
+    assert row(board, "next") == (f"`invoke build-all --port {m.url}`, then "
+                                  f"`invoke flash --port {m.url}` (both choose {profile})")
 
 
 def test_a_flash_id_esptool_does_not_know_gives_no_size(s):

@@ -52,6 +52,7 @@ def test_boards_fits_and_lists_every_profile(width):
 def _detected(**facts):
     """A detect result as board/detect.py makes it, held against the shipped profiles."""
     from mpforge.board import detect, ports
+    from mpforge.model import profiles
 
     board = detect.Board(facts.pop("port", "/dev/serial/by-id/usb-Espressif_USB_JTAG_serial_debug_unit_24:0A:C4:12:34:56-if00"),
                          ok=True, usb=ports.usb_path(0x303A, 0x1001), chip="ESP32-S3", chip_key="esp32s3",
@@ -60,7 +61,7 @@ def _detected(**facts):
                          psram_size=8 * 1024 * 1024, psram_mode="octal", psram_vendor="AP_3v3")
     for key, value in facts.items():
         setattr(board, key, value)
-    board.fits = detect.hold(board, detect.shipped_profiles()[0])
+    board.fits = detect.hold(board, profiles.loadable()[0])
     return board
 
 

@@ -168,17 +168,6 @@ class Board:
         return {"read": True, **dataclasses.asdict(self.running), "uses_the_board_fully": full, "summary": text}
 
 
-def shipped_profiles() -> tuple[list[profiles.Profile], list[str]]:
-    """Every profile in boards/ that loads, and a line for each that does not."""
-    loaded, broken = [], []
-    for name in profiles.available():
-        try:
-            loaded.append(profiles.load(name))
-        except UserError as exc:
-            broken.append(str(exc))
-    return loaded, broken
-
-
 def _size(text: str | None) -> int:
     """esptool's size text ('16MB', '512KB') -> bytes; 0 for None."""
     if not text:
@@ -223,7 +212,7 @@ def hold(board: Board, candidates: list[profiles.Profile]) -> list[fit.Fit]:
                                       psram_mode="none" if p.psram_external else p.psram_mode)
         one = fit.hold(as_read, p)
         held.append(one if not one.reasons else fit.Fit(p, one.reasons, (*one.differences, unknown)))
-    return sorted(held, key=lambda f: (len(f.differences), f.chosen_layout, f.profile.name))
+    return sorted(held, key=fit.closeness)
 
 
 def running_firmware(port: str, timeout: float, reporter=None) -> tuple[Running | None, str]:

@@ -87,20 +87,9 @@ def flash_boards(s: settings_mod.Settings, port_args, *, profile: str | None = N
 
 # ---- the profile chosen from the board (docs/auto-profile.md) --------------------------
 
-def _candidates() -> list[profiles.Profile]:
-    """Every profile in boards/ that loads (a broken one is `invoke boards`' to show)."""
-    found = []
-    for name in profiles.available():
-        try:
-            found.append(profiles.load(name))
-        except UserError:
-            continue
-    return found
-
-
 def choose_profile(fp, port: str, candidates=None) -> fit.Choice:
     """The one profile that fits the board (fit.choose: else a one-line refusal)."""
-    return fit.choose(fp, _candidates() if candidates is None else candidates, port)
+    return fit.choose(fp, profiles.loadable()[0] if candidates is None else candidates, port)
 
 
 def choice_text(choice: fit.Choice) -> str:
@@ -136,7 +125,7 @@ def board_profiles(s: settings_mod.Settings, port_args, *, step: str, micropytho
                            "and build the profile that fits it")
         return []
     results = fingerprints(s, port_args, step=step, verbose=verbose, comports=comports)
-    candidates = _candidates()
+    candidates = profiles.loadable()[0]
     for result in results:
         if result.ok:
             try:
@@ -163,7 +152,7 @@ def flash_chosen(s: settings_mod.Settings, port_args, *, micropython: str | None
                               f"profile that fits it (micropython {release.version})")
         return []
     given = _given_firmware(firmware_dir) if firmware_dir else None
-    candidates = _candidates()
+    candidates = profiles.loadable()[0]
     guard = threading.Lock()
     loaded: dict[str, tuple] = {}  # profile name -> (job, firmware): each build loaded once
 
@@ -253,7 +242,7 @@ def detect_boards(s: settings_mod.Settings, port_args, *, baud: int | None = Non
     if s.dry:
         events.would("detect", f"read the chip, flash and PSRAM of {', '.join(port_list)}")
         return []
-    candidates, broken = detect.shipped_profiles()
+    candidates, broken = profiles.loadable()
     results = parallel.run("detect", port_list,
                            lambda port, reporter: detect.detect(port, link, reporter, candidates, broken,
                                                                 s.verify_timeout if repl else None),

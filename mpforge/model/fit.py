@@ -76,10 +76,14 @@ def hold(board: Fingerprint, profile: Profile) -> Fit:
     return Fit(profile, tuple(reasons), tuple(differences))
 
 
+def closeness(held: Fit) -> tuple:
+    """Sort key: the fits first (a chosen layout after a plain one), then the nearest misses."""
+    return (len(held.differences), held.chosen_layout, held.profile.name)
+
+
 def rank(board: Fingerprint, profiles: Iterable[Profile]) -> list[Fit]:
     """Every profile against the board: the fits first, then the nearest misses."""
-    held = [hold(board, p) for p in profiles]
-    return sorted(held, key=lambda f: (len(f.differences), f.chosen_layout, f.profile.name))
+    return sorted((hold(board, p) for p in profiles), key=closeness)
 
 
 @dataclass(frozen=True)

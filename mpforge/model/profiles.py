@@ -122,6 +122,18 @@ def available() -> list[str]:
     return sorted(p.stem for p in BOARDS_DIR.glob("*.toml"))
 
 
+def loadable() -> tuple[list[Profile], list[str]]:
+    """Every profile in boards/ that loads, and the one-line problem of each that does not
+    (the candidates a board is held against; `invoke boards` shows the broken ones)."""
+    loaded, broken = [], []
+    for name in available():
+        try:
+            loaded.append(load(name))
+        except UserError as exc:
+            broken.append(str(exc))
+    return loaded, broken
+
+
 def profile_path(name: str) -> Path:
     """The file for a profile name, or a path given directly."""
     candidate = Path(name)

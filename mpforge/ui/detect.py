@@ -96,7 +96,7 @@ def next_step(board) -> str:
     port = board.port
     if len(plain) == 1:
         name = plain[0].profile.name
-        return f"`invoke build --profile {name}`, then `invoke flash --port {port} --profile {name}`"
+        return f"`invoke build-all --port {port}`, then `invoke flash --port {port}` (both choose {name})"
     if plain:
         return f"{len(plain)} profiles fit: pick one with --profile"
     if board.fitting:
