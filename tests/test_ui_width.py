@@ -47,3 +47,50 @@ def test_boards_fits_and_lists_every_profile(width):
     for r in rows:
         assert r["profile"] in text and r["variant"] in text  # never wrapped
     assert "v1.25.0" in text and "CHECKED" in text
+
+
+# ---- verify: each board under a heading, a line per check that failed or did not apply ----
+
+def _checks(probe, release="v1.28.0", **kw):
+    from mpforge.board import checks
+    from test_verify import REF
+
+    return checks.run_checks(probe, REF, release, **kw)
+
+
+def test_verify_report_fits_and_names_what_failed(width):
+    from mpforge.ui import tables
+    from test_verify import STOCK_PROBE
+
+    found = _checks(STOCK_PROBE, frozen_modules=["app"])
+    text = tables.verify_board("/dev/ttyACM0", "esp32s3-n16r8", found)
+    fits(text, width)
+    assert text.splitlines()[0] == "/dev/ttyACM0  esp32s3-n16r8  FAIL: 3 of 8 checks failed"
+    for check in found:
+        if check.passed is False:  # its name, what was wanted and what was found
+            assert check.name in text and flat(check.expected) in flat(text) and flat(check.found) in flat(text)
+    # a build id is one word: it is never split, at 80 columns either
+    assert "ESP32_GENERIC_S3-FLASH_16M_SPIRAM_OCT" in text and "ESP32_GENERIC_S3-SPIRAM_OCT" in text
+    assert "5 more checks passed: release, flash size, PSRAM heap, filesystem, CPU frequency" in flat(text)
+    assert "16 MB" not in text  # a check that passed is named, not laid out
+
+
+def test_verify_report_of_a_pass_is_a_heading_and_one_line(width):
+    from mpforge.ui import tables
+    from test_verify import REFERENCE_PROBE
+
+    text = tables.verify_board("/dev/ttyACM0", "esp32s3-n16r8", _checks(REFERENCE_PROBE))
+    fits(text, width)
+    assert flat(text) == ("/dev/ttyACM0 esp32s3-n16r8 PASS: all 7 checks passed 7 checks passed: board name, "
+                          "release, build id, flash size, PSRAM heap, filesystem, CPU frequency")
+
+
+def test_verify_report_shows_a_check_that_does_not_apply(width):
+    from mpforge.ui import tables
+    from test_verify import REFERENCE_PROBE
+
+    text = tables.verify_board("/dev/ttyACM0", "esp32s3-n16r8", _checks(REFERENCE_PROBE, "v1.24.1"))
+    fits(text, width)
+    assert "n/a before v1.25.0" in text and "wanted" in text and "found" in text
+    assert [line.split()[:3] for line in text.splitlines() if line.startswith("  FAIL")] == [
+        ["FAIL", "release", *(["v1.24.1"] if width == 120 else ["wanted"])]]

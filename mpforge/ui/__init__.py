@@ -262,9 +262,9 @@ def port_list(found) -> None:
 
 
 def verify_report(report, *, as_json: bool) -> None:
-    """verify's Report (board/verify.py): one board's checks as a table and a summary line,
-    several boards as a table of boards, or one JSON document; then a failure ends the task."""
-    from mpforge.board.checks import table
+    """verify's Report (board/verify.py): each board laid out for the terminal (ui/tables.py
+    verify_board), or one JSON document; then a failure ends the task."""
+    from mpforge.ui import tables
 
     boards, job = report.boards, report.job
     if not boards:  # a dry run
@@ -274,21 +274,14 @@ def verify_report(report, *, as_json: bool) -> None:
         raise report.failure
     if as_json:
         document(report.document())
-    elif one is not None:
-        say("verify", f"{job.label} on {one.port}")
-        block(table(one.checks))
     else:
-        say("verify", f"{len(boards)} boards against {job.label}")
-        rows = [("PORT", "RESULT", "CHECKS", "PROBLEM")]
+        say("verify", job.label if one is not None else f"{len(boards)} boards against {job.label}")
         for b in boards:
-            counted = b.counted
-            rows.append((b.port, "ok" if b.ok else "FAILED",
-                         f"{sum(1 for c in counted if c.passed)}/{len(counted)}" if counted else "-",
-                         "; ".join(f"{c.name}: {c.problem}" for c in b.failures) or b.error))
-        block(columns(rows))
-        for b in boards:
-            if not b.ok:
-                port_note(b.port, b.problem(job.profile), problem=True)
+            block(tables.verify_board(b.port, job.profile.name, b.checks, b.error))
+        if one is None:
+            for b in boards:
+                if not b.ok:
+                    port_note(b.port, b.problem(job.profile), problem=True)
     if report.failure is not None:
         raise report.failure
     if as_json:
@@ -298,5 +291,3 @@ def verify_report(report, *, as_json: bool) -> None:
                       f"the firmware built for {job.profile.name}")
     else:
         say("verify", f"all {len(boards)} boards run the firmware built for {job.profile.name}")
-
-

@@ -19,12 +19,15 @@ def width() -> int:
     return shutil.get_terminal_size((80, 24)).columns
 
 
+def _console(columns: int | None, out=None) -> Console:
+    return Console(file=out or io.StringIO(), width=columns or width(), color_system=None, markup=False,
+                   highlight=False, emoji=False, soft_wrap=False, legacy_windows=False)
+
+
 def render(renderable, columns: int | None = None) -> str:
     """What rich draws for `renderable` in `columns` (default: the terminal's), as plain text."""
     out = io.StringIO()
-    console = Console(file=out, width=columns or width(), color_system=None, markup=False, highlight=False,
-                      emoji=False, soft_wrap=False, legacy_windows=False)
-    console.print(renderable)
+    _console(columns, out).print(renderable)
     return "\n".join(line.rstrip() for line in out.getvalue().rstrip("\n").splitlines())
 
 
@@ -45,3 +48,57 @@ def status(label: str, rows: list[tuple[str, bool, str]], *, columns: int | None
     """`invoke status`: each step, done or to do, and why (without the step's name again)."""
     cells = [(name, "done" if ok else "to do", message.removeprefix(f"{name}: ")) for name, ok, message in rows]
     return label + "\n" + table((), cells, keep=(0, 1), indent=2, columns=columns)
+
+
+def verify_board(port: str, profile: str, checks, error: str = "", *, columns: int | None = None) -> str:
+    """One board's verify: a heading (port, profile, PASS or FAIL), a line for each check that
+    failed or did not apply (its name, what was wanted, what was found), and the checks that
+    passed named in one line, wrapped at spaces."""
+    from rich.console import Group
+
+    bad = [c for c in checks if c.passed is False]
+    passed = [c for c in checks if c.passed is True]
+    shown = [c for c in checks if c.passed is not True]
+    counted = len(bad) + len(passed)
+    if error:
+        verdict = "FAIL: no report"
+    elif bad:
+        verdict = f"FAIL: {len(bad)} of {counted} checks failed"
+    else:
+        verdict = f"PASS: all {counted} checks passed"
+    parts = [Text(f"{port}  {profile}  {verdict}", overflow="fold")]
+    if error:
+        parts.append(Padding(Text(error), (0, 0, 0, 2)))
+    if shown:
+        parts.append(Padding(_checks_grid(shown, columns), (0, 0, 0, 2)))
+    if passed:
+        more = "more " if shown else ""
+        names = ", ".join(c.name for c in passed)
+        parts.append(Padding(Text(f"{len(passed)} {more}check{'s' if len(passed) > 1 else ''} passed: {names}"),
+                             (0, 0, 0, 2)))
+    return render(Group(*parts), columns)
+
+
+def _checks_grid(shown, columns: int | None):
+    """The checks as rows of (result, check, wanted, found), a line each; where a row would
+    not fit the width on one line, each row holds wanted and found one under the other."""
+    from rich.measure import Measurement
+
+    def grid(heads):
+        table = Table(box=None, show_header=True, header_style="", pad_edge=False, padding=(0, 2, 0, 0),
+                      show_edge=False)
+        for i, name in enumerate(heads):
+            table.add_column(Text(name), no_wrap=i < 2, overflow="fold", min_width=len(name))
+        return table
+
+    wide = grid(("", "check", "wanted", "found"))
+    for c in shown:
+        wide.add_row(*(Text(cell, overflow="fold") for cell in (c.result, c.name, c.expected, c.found)))
+    console = _console(columns)
+    unbounded = console.options.update_width(10_000)  # its width unwrapped, not clamped to the console's
+    if Measurement.get(console, unbounded, Padding(wide, (0, 0, 0, 2))).maximum <= console.width:
+        return wide
+    stacked = grid(("", "check", ""))
+    for c in shown:
+        stacked.add_row(Text(c.result), Text(c.name), Text(f"wanted {c.expected}\nfound  {c.found}", overflow="fold"))
+    return stacked
