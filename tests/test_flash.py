@@ -95,6 +95,21 @@ def test_flash_writes_each_image_at_its_offset_and_remembers_it(flash, board, bu
     assert state["complete"] and set(state["regions"]) == {"0x0", "0x8000", "0x10000"}
 
 
+def test_summary_counts_bytes_written_and_bytes_sent(flash, board, built):
+    """One unit: the bytes written to flash, and in brackets the bytes the link carried for
+    them (esptool compresses), as the peer counted both."""
+    from mpforge.text import size_text
+
+    result = flash(board.url)
+    assert result.returncode == 0, result.stderr
+    written, sent = board.flash.bytes_written, board.flash.bytes_received
+    assert 0 < sent < written  # compressed on the wire
+    summary = next(line for line in result.stdout.splitlines() if line.startswith("flash: "))
+    assert f": {size_text(written)} written ({size_text(sent)} sent) in " in summary, summary
+    app = size_text(len(built["app"]))  # the live lines count bytes written too, the link's in brackets
+    assert f"app 0x10000 100% {app}/{app} (" in result.stdout, result.stdout
+
+
 def test_flash_over_a_device_path(flash, built):
     with MockBoard(pty=True) as b:  # /dev/pts/N: opened like a USB serial device
         assert b.url.startswith("/dev/")

@@ -94,3 +94,33 @@ def test_verify_report_shows_a_check_that_does_not_apply(width):
     assert "n/a before v1.25.0" in text and "wanted" in text and "found" in text
     assert [line.split()[:3] for line in text.splitlines() if line.startswith("  FAIL")] == [
         ["FAIL", "release", *(["v1.24.1"] if width == 120 else ["wanted"])]]
+
+
+# ---- flash: the live lines, in bytes written with the link's bytes in brackets --------------
+
+def test_flash_live_lines_keep_a_bar_and_count_bytes_written(width):
+    """The live display (ui/live.py Boards) drawn on a recorded terminal of `width` columns and
+    replayed on a terminal emulator (pyte), as test_ui_display does."""
+    import io
+
+    import pyte
+    from rich.console import Console
+
+    out = io.StringIO()
+    console = Console(file=out, width=width, height=24, force_terminal=True, color_system="standard",
+                      legacy_windows=False)
+    ports = ["/dev/ttyACM0", "/dev/ttyACM1"]
+    with ui.Boards("flash", ports, console=console) as display:
+        display.status(ports[0], "app 0x10000")
+        display.progress(ports[0], 720 * 1024, 1600 * 1024, sent=310 * 1024)  # compressed on the link
+        display.status(ports[1], "bootloader 0x0")
+        display.progress(ports[1], 10 * 1024, 20 * 1024)  # sent as it is: no brackets
+        display.live.refresh()
+    screen = pyte.Screen(width, 24)
+    pyte.Stream(screen).feed(out.getvalue().replace("\n", "\r\n"))
+    lines = [line.rstrip() for line in screen.display if line.strip()]
+    fits("\n".join(lines), width)
+    assert len(lines) == 2, lines
+    assert "━" in lines[0] and "━" in lines[1]  # a bar, at 80 columns too
+    assert "45% 720 KB/1.6 MB (310 KB sent)" in lines[0]
+    assert "50% 10 KB/20 KB" in lines[1] and "sent" not in lines[1]

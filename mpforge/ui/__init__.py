@@ -98,7 +98,7 @@ class EventPrinter:
             if kind == "board_status":
                 display.status(event.port, event.text, style=event.style)
             elif kind == "board_progress":
-                display.progress(event.port, event.done, event.total)
+                display.progress(event.port, event.done, event.total, event.sent)
             elif kind == "board_detail":
                 display.detail(event.port, event.text)
         elif kind == "ask":
@@ -219,7 +219,7 @@ def board_results(step: str, results) -> None:
     rows = [("PORT", "BOARD", "RESULT", "WRITTEN", "TIME")]
     for r in results:
         rows.append((r.port, f"{r.board.chip} {r.board.mac}" if r.board else "-",
-                     "ok" if r.ok else "FAILED", size_text(r.bytes_written) if r.ok else "-",
+                     "ok" if r.ok else "FAILED", written_text(r) if r.ok else "-",
                      f"{r.seconds:.1f} s" if r.ok else "-"))
     block(columns(rows))
     for r in results:  # what the table has no room for: files, and boards left unreset
@@ -244,11 +244,27 @@ def _outcome(step: str, result) -> str:
     return f"{flash_summary(result)}\n{'; '.join([*result.regions, *([f'files: {result.files}'] if result.files else [])])}{reset}"
 
 
+def sent_text(result) -> str:
+    """' (620 KB sent)': the bytes sent over the link for those written, where they differ
+    (esptool sends them compressed); '' where they do not."""
+    sent = result.bytes_sent
+    return f" ({size_text(sent)} sent)" if sent and sent != result.bytes_written else ""
+
+
+def written_text(result) -> str:
+    """The bytes written to flash, then the bytes sent for them: '1.6 MB (620 KB sent)'."""
+    return size_text(result.bytes_written) + sent_text(result)
+
+
 def flash_summary(result) -> str:
-    """flash's first line for a board: the bytes written to flash in one unit ("0 B written
-    (identical)" when nothing changed), the time, and which board."""
-    written = ("0 B written (identical)" if result.bytes_written == 0 else
-               f"{size_text(result.bytes_written)} written of {size_text(result.total_bytes)}")
+    """flash's first line for a board: the bytes written to flash, the bytes sent for them in
+    brackets ("0 B written (identical)" when nothing changed), the time, and which board."""
+    if result.bytes_written == 0:
+        written = "0 B written (identical)"
+    elif result.bytes_written < result.total_bytes:  # the rest was on the board already
+        written = f"{size_text(result.bytes_written)} of {size_text(result.total_bytes)} written{sent_text(result)}"
+    else:
+        written = f"{size_text(result.bytes_written)} written{sent_text(result)}"
     return f"{written} in {result.seconds:.1f} s at {result.baud} baud, {result.board.describe()}"
 
 
