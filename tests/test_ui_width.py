@@ -4,6 +4,8 @@ rich at a fixed width (COLUMNS, as a terminal of that width sets it)."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 
 from mpforge import ui
@@ -124,3 +126,41 @@ def test_flash_live_lines_keep_a_bar_and_count_bytes_written(width):
     assert "━" in lines[0] and "━" in lines[1]  # a bar, at 80 columns too
     assert "45% 720 KB/1.6 MB (310 KB sent)" in lines[0]
     assert "50% 10 KB/20 KB" in lines[1] and "sent" not in lines[1]
+
+
+# ---- every line: on a terminal wrapped at spaces, a progress line cut to the width ----------
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_a_long_line_wraps_at_spaces_on_a_terminal(width, monkeypatch):
+    """say / warn / a port's note (flash's summary, esptool's reset warning) on a terminal."""
+    import sys
+
+    from conftest import wrapped_at_spaces
+
+    text = ("bootloader 0x0: written; partition-table 0x8000: written; app 0x10000: written; not reset: "
+            "socket://127.0.0.1:45269 carries no reset lines (socket:// or a pseudo-terminal); press the "
+            f"board's RESET button (before `invoke verify`) {LONG_PATH}")
+    for show, stream in ((lambda: ui.say("flash", text), "stdout"), (lambda: ui.warn("flash", text), "stderr")):
+        out = _Terminal()
+        with monkeypatch.context() as patch:
+            patch.setattr(sys, stream, out)
+            show()
+        lines = out.getvalue().splitlines()
+        assert len(lines) > 1
+        wrapped_at_spaces(f"flash: {'warning: ' if stream == 'stderr' else ''}{text}", lines, width)
+    off = io.StringIO()  # off a terminal: one line, as logs and tests read it
+    monkeypatch.setattr(sys, "stdout", off)
+    ui.say("flash", text)
+    assert off.getvalue() == f"flash: {text}\n"
+
+
+def test_a_progress_line_off_a_terminal_fits_the_width(width):
+    out = io.StringIO()
+    progress = ui.Progress("build", stream=out)
+    progress.update(10, 1200, f"Building C object {LONG_PATH}/esp-idf/freertos/CMakeFiles/port.c.obj")
+    assert out.getvalue().startswith("build: [10/1200]   0% Building C object /home/")
+    fits(out.getvalue(), width)

@@ -12,23 +12,52 @@ from mpforge.text import columns, size_text  # noqa: F401 -- ui's callers format
 from mpforge.ui.live import Boards, Progress
 
 
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def line(text: str, stream=None) -> None:
+    """A line of text as it is; on a terminal, wrapped at spaces for its width (tables.wrapped),
+    so a long line never breaks mid-word. Off a terminal (logs, pipes, tests) it stays one line."""
+    stream = stream or sys.stdout
+    if _is_terminal(stream):
+        from mpforge.ui import tables
+
+        text = tables.wrapped(text)
+    print(text, file=stream, flush=True)
+
+
+def terminal_text(text: str, stream=None) -> str:
+    """`text` as line() would show it on `stream` (default: stderr), for a caller that hands the
+    text to another printer (invoke prints a task's error line itself)."""
+    stream = stream or sys.stderr
+    if _is_terminal(stream):
+        from mpforge.ui import tables
+
+        return tables.wrapped(text)
+    return text
+
+
 def say(step: str, message: str) -> None:
     """The one line a step prints, e.g. 'fetch: micropython v1.28.0 at e0e9fbb, up to date'."""
-    print(f"{step}: {message}", flush=True)
+    line(f"{step}: {message}")
 
 
 def would(step: str, command: str) -> None:
     """Dry run: what would be run or changed."""
-    print(f"{step}: would run: {command}", flush=True)
+    line(f"{step}: would run: {command}")
 
 
 def warn(step: str, message: str) -> None:
-    print(f"{step}: warning: {message}", file=sys.stderr, flush=True)
+    line(f"{step}: warning: {message}", sys.stderr)
 
 
 def error(message: str) -> None:
     """A failure's one line, when no task is there to end with it (invoke prints a task's own)."""
-    print(f"error: {message}", file=sys.stderr)
+    line(f"error: {message}", sys.stderr)
 
 
 def ask(step: str, question: str) -> bool:
@@ -60,7 +89,7 @@ def listing(rows: list[dict], as_table, *, as_json: bool) -> None:
 
 def port_note(port: str, text: str, problem: bool = False) -> None:
     """A line under a table of boards for what the table has no room for; a problem goes to stderr."""
-    print(f"  {port}: {text}", file=sys.stderr if problem else sys.stdout, flush=True)
+    line(f"  {port}: {text}", sys.stderr if problem else sys.stdout)
 
 
 class EventPrinter:

@@ -16,7 +16,8 @@ class Progress:
     """A single progress line, redrawn on a terminal, every 10% otherwise.
 
     On a terminal the line is cleared and cut to the terminal's width before
-    each redraw, so it never wraps and never leaves the end of a longer line.
+    each redraw, so it never wraps and never leaves the end of a longer line;
+    off a terminal it is cut to the width too (80 columns unless COLUMNS says).
     """
 
     def __init__(self, step: str, stream=None):
@@ -35,7 +36,7 @@ class Progress:
             self._draw(line)
         elif pct // 10 != self.last_decile:
             self.last_decile = pct // 10
-            self.stream.write(line[:120] + "\n")
+            self.stream.write(line[:shutil.get_terminal_size((80, 24)).columns] + "\n")
             self.stream.flush()
 
     def activity(self, what: str) -> None:

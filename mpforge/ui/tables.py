@@ -31,6 +31,21 @@ def render(renderable, columns: int | None = None) -> str:
     return "\n".join(line.rstrip() for line in out.getvalue().rstrip("\n").splitlines())
 
 
+def wrapped(text: str, columns: int | None = None) -> str:
+    """One line of text laid out for `columns` (default: the terminal's): wrapped at spaces,
+    the lines after the first indented under what follows its leading 'name: ' (a hanging
+    indent); only a word longer than the room there (a long path) is folded."""
+    room = columns or width()
+    head, sep, rest = text.partition(": ")
+    if not sep or " " in head or len(head) + 2 > room // 3:
+        return render(Text(text, overflow="fold"), columns)
+    grid = Table.grid(padding=0)
+    grid.add_column(no_wrap=True)
+    grid.add_column(overflow="fold")
+    grid.add_row(Text(head + sep), Text(rest, overflow="fold"))
+    return render(grid, columns)
+
+
 def table(header: tuple[str, ...], rows, *, keep: tuple[int, ...] = (), indent: int = 0,
           columns: int | None = None) -> str:
     """Rows under a header; columns in `keep` never wrap (names, ports), the others wrap at spaces."""
