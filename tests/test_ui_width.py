@@ -164,3 +164,52 @@ def test_a_progress_line_off_a_terminal_fits_the_width(width):
     progress.update(10, 1200, f"Building C object {LONG_PATH}/esp-idf/freertos/CMakeFiles/port.c.obj")
     assert out.getvalue().startswith("build: [10/1200]   0% Building C object /home/")
     fits(out.getvalue(), width)
+
+
+# ---- config's table, flash's table of boards, releases -------------------------------------
+
+def test_config_table_fits_and_keeps_each_setting(width, capsys):
+    from mpforge.config.check import Report, Row
+
+    variant = "boards/ESP32_GENERIC_S3/sdkconfig.mpforge_FLASH_16M_SPIRAM_OCT"
+    report = Report("esp32s3-n16r8", "v1.28.0", "v5.5.1", "ESP32_GENERIC_S3", "FLASH_16M_SPIRAM_OCT",
+                    ["boards/sdkconfig.base", "boards/sdkconfig.ble", variant],
+                    [Row("variant defaults last", variant, variant, True), Row("flash size", "16MB", "16MB", True),
+                     Row("PSRAM speed", "120m", "40m", False),
+                     Row("filesystem", ">= 13MB", "14MB (made at boot: 16MB flash - table end 0x200000)", True)])
+    ui.config_table(report)
+    text = capsys.readouterr().out
+    fits(text, width)
+    assert text.count(variant) == 3  # a path is never split
+    assert "BAD  PSRAM speed" in text and "120m" in text and "40m" in text
+    assert "14MB (made at boot: 16MB flash - table end 0x200000)" in flat(text)
+
+
+def test_flash_table_of_boards_fits_and_shows_bytes_written(width, capsys):
+    from mpforge.board.device import Result
+    from mpforge.model.fingerprint import Fingerprint
+
+    board = Fingerprint("ESP32-S3", 16 << 20, "quad", 8 << 20, "octal", "24:0a:c4:cb:fc:38")
+    results = [Result(f"socket://127.0.0.1:4567{i}", ok=True, board=board, bytes_written=1600 << 10,
+                      bytes_sent=620 << 10, total_bytes=1600 << 10, seconds=12.3, baud=921600, was_reset=True)
+               for i in range(2)]
+    ui.board_results("flash", results)
+    text = capsys.readouterr().out
+    fits(text, width)
+    assert "socket://127.0.0.1:45671" in text and "24:0a:c4:cb:fc:38" in text and "12.3 s" in text
+    import re
+
+    written = [re.search(r"  ok +(.+?)(  |$)", line)[1] for line in text.splitlines() if "  ok  " in line]
+    if width == 120:
+        assert written == ["1.6 MB (620 KB sent)"] * 2
+    else:  # the cell wraps inside its column, at a space
+        assert written == ["1.6 MB (620 KB"] * 2 and text.count(" sent)") == 2
+
+
+def test_releases_fit(width):
+    rows = [{"micropython": "v1.29.0", "commit": "0123456789abcdef0123", "commit_source": "recorded on first fetch",
+             "idf": "v5.5.2", "idf_min": "v5.3.0", "overlay": "overlays/v1.29", "default": True}]
+    text = ui.releases_table(rows)
+    fits(text, width)
+    assert "v5.5.2 (>= v5.3.0)" in text and "overlays/v1.29" in text
+    assert ("0123456789ab (first fetch)" in text) == (width == 120)  # at 80 it wraps in its column

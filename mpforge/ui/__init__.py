@@ -8,7 +8,7 @@ import contextlib
 import dataclasses
 import sys
 
-from mpforge.text import columns, size_text  # noqa: F401 -- ui's callers format with these too
+from mpforge.text import size_text  # noqa: F401 -- ui's callers format with it too
 from mpforge.ui.live import Boards, Progress
 
 
@@ -150,16 +150,11 @@ def log_tail(lines: list[str]) -> None:
 
 
 def config_table(report) -> None:
-    """config's Report as a table: each setting, what the profile wants, what the resolved sdkconfig has."""
-    print(f"config: {report.profile} @ micropython {report.release}, ESP-IDF {report.idf}, "
-          f"{report.board} variant {report.variant}")
-    print(f"  defaults: {' '.join(report.defaults)}")
-    for module in report.c_modules:
-        print(f"  C module: {module['path']} ({', '.join(module['names']) or 'no names in its sources'})")
-    width = max(len(r.setting) for r in report.rows)
-    want_w = min(40, max(len(r.want) for r in report.rows))
-    for r in report.rows:
-        print(f"  {'ok ' if r.ok else 'BAD'} {r.setting:<{width}}  want {r.want:<{want_w}}  got {r.got}")
+    """config's Report as a table (ui/tables.py config): each setting, what the profile wants,
+    what the resolved sdkconfig has; then its warnings."""
+    from mpforge.ui import tables
+
+    block(tables.config(report))
     for w in report.warnings:
         warn("config", w)
     if report.warnings:
@@ -223,7 +218,9 @@ def releases_table(rows: list[dict]) -> str:
         commit = r["commit"][:12] + (" (first fetch)" if r.get("commit_source") == "recorded on first fetch" else "")
         lines.append((r["micropython"], commit or "unpinned", f"{r['idf']} (>= {r['idf_min']})", r["overlay"],
                       "yes" if r["default"] else ""))
-    return columns(lines)
+    from mpforge.ui import tables
+
+    return tables.table(lines[0], lines[1:], keep=(0,))
 
 
 # ---- board tasks: their results ----------------------------------------------------
@@ -245,12 +242,11 @@ def board_results(step: str, results) -> None:
         for line in more:  # flash's details, on their own line under it
             say(step, f"  {line}")
         return
-    rows = [("PORT", "BOARD", "RESULT", "WRITTEN", "TIME")]
-    for r in results:
-        rows.append((r.port, f"{r.board.chip} {r.board.mac}" if r.board else "-",
-                     "ok" if r.ok else "FAILED", written_text(r) if r.ok else "-",
-                     f"{r.seconds:.1f} s" if r.ok else "-"))
-    block(columns(rows))
+    from mpforge.ui import tables
+
+    rows = [(r.port, f"{r.board.chip} {r.board.mac}" if r.board else "-", "ok" if r.ok else "FAILED",
+             written_text(r) if r.ok else "-", f"{r.seconds:.1f} s" if r.ok else "-") for r in results]
+    block(tables.table(("PORT", "BOARD", "RESULT", "WRITTEN", "TIME"), rows, keep=(0, 2, 4)))
     for r in results:  # what the table has no room for: files, and boards left unreset
         for text in (f"files: {r.files}" if r.ok and r.files else "",
                      r.reset if r.ok and not r.was_reset else ""):

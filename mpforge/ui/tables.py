@@ -95,25 +95,67 @@ def verify_board(port: str, profile: str, checks, error: str = "", *, columns: i
 
 
 def _checks_grid(shown, columns: int | None):
-    """The checks as rows of (result, check, wanted, found), a line each; where a row would
-    not fit the width on one line, each row holds wanted and found one under the other."""
+    """verify's checks that failed or did not apply, as rows of (result, check, wanted, found)."""
+    return pairs(("", "check", "wanted", "found"), [(c.result, c.name, c.expected, c.found) for c in shown],
+                 columns)
+
+
+def pairs(heads: tuple[str, str, str, str], rows, columns: int | None = None, indent: int = 2):
+    """Rows of (mark, name, wanted, found) under heads, a line each; where a row would not fit
+    the width on one line, each row holds wanted and found one under the other instead,
+    labelled with their heads ('wanted ...', 'found ...'), so no word is split."""
     from rich.measure import Measurement
 
-    def grid(heads):
+    def grid(names):
         table = Table(box=None, show_header=True, header_style="", pad_edge=False, padding=(0, 2, 0, 0),
                       show_edge=False)
-        for i, name in enumerate(heads):
+        for i, name in enumerate(names):
             table.add_column(Text(name), no_wrap=i < 2, overflow="fold", min_width=len(name))
         return table
 
-    wide = grid(("", "check", "wanted", "found"))
-    for c in shown:
-        wide.add_row(*(Text(cell, overflow="fold") for cell in (c.result, c.name, c.expected, c.found)))
+    rows = [tuple(str(cell) for cell in row) for row in rows]
+    wide = grid(heads)
+    for row in rows:
+        wide.add_row(*(Text(cell, overflow="fold") for cell in row))
     console = _console(columns)
     unbounded = console.options.update_width(10_000)  # its width unwrapped, not clamped to the console's
-    if Measurement.get(console, unbounded, Padding(wide, (0, 0, 0, 2))).maximum <= console.width:
+    if Measurement.get(console, unbounded, Padding(wide, (0, 0, 0, indent))).maximum <= console.width:
         return wide
-    stacked = grid(("", "check", ""))
-    for c in shown:
-        stacked.add_row(Text(c.result), Text(c.name), Text(f"wanted {c.expected}\nfound  {c.found}", overflow="fold"))
-    return stacked
+    label = max(len(heads[2]), len(heads[3])) + 1
+    stacked = grid((heads[0], heads[1], ""))
+    for mark, name, wanted, found in rows:
+        stacked.add_row(Text(mark), Text(name), Text(f"{heads[2]:<{label}}{wanted}\n{heads[3]:<{label}}{found}",
+                                                     overflow="fold"))
+    if Measurement.get(console, unbounded, Padding(stacked, (0, 0, 0, indent))).minimum <= console.width:
+        return stacked  # no word split
+    from rich.console import Group
+
+    mark_width = max(len(row[0]) for row in rows) + 2 if rows else 0
+    below = []  # the name on its line, wanted and found under it
+    for mark, name, wanted, found in rows:
+        values = Table.grid(padding=(0, 1, 0, 0))
+        values.add_column(no_wrap=True)
+        values.add_column(overflow="fold")
+        values.add_row(Text(heads[2]), Text(wanted, overflow="fold"))
+        values.add_row(Text(heads[3]), Text(found, overflow="fold"))
+        below += [Text(f"{mark:<{mark_width}}{name}", overflow="fold"), Padding(values, (0, 0, 0, mark_width))]
+    return Group(*below)
+
+
+def config(report, *, columns: int | None = None) -> str:
+    """config's Report: the job, the defaults files, the C modules, then each setting with what
+    the profile wants and what the resolved sdkconfig has."""
+    from rich.console import Group
+
+    head = (f"config: {report.profile} @ micropython {report.release}, ESP-IDF {report.idf}, "
+            f"{report.board} variant {report.variant}")
+    parts = [Text(wrapped(head, columns)), Padding(Text(wrapped(f"defaults: {' '.join(report.defaults)}",
+                                                                 (columns or width()) - 2)), (0, 0, 0, 2))]
+    for module in report.c_modules:
+        names = ", ".join(module["names"]) or "no names in its sources"
+        parts.append(Padding(Text(wrapped(f"C module: {module['path']} ({names})", (columns or width()) - 2)),
+                             (0, 0, 0, 2)))
+    parts.append(Padding(pairs(("", "setting", "want", "got"),
+                               [("ok" if r.ok else "BAD", r.setting, r.want, r.got) for r in report.rows],
+                               columns), (0, 0, 0, 2)))
+    return render(Group(*parts), columns)
