@@ -362,9 +362,9 @@ def test_dry_run_changes_nothing(flash, board, built, cfg, invoke_run):
 
 # ---- ports ------------------------------------------------------------------------
 
-def _port(device: str, vid: int | None, pid: int | None) -> ListPortInfo:
+def _port(device: str, vid: int | None, pid: int | None, description: str = "test") -> ListPortInfo:
     info = ListPortInfo(device, skip_link_detection=True)
-    info.vid, info.pid, info.description = vid, pid, "test"
+    info.vid, info.pid, info.description = vid, pid, description
     return info
 
 
@@ -398,7 +398,8 @@ def test_ports_task_lists_what_this_machine_has(invoke_run):
     assert result.returncode == 0, result.stderr
     seen = ports.candidates()
     if seen:
-        assert result.stdout.splitlines() == [c.line() for c in seen]
+        assert [line.split()[:2] for line in result.stdout.splitlines()] == [
+            [c.device, f"{c.vid:04X}:{c.pid:04X}"] for c in seen]
     else:
         assert result.stdout.startswith("ports: no ESP32-S3 boards found")
 
@@ -415,6 +416,14 @@ def test_ports_lists_boards_by_their_usb_ids(monkeypatch, capsys):
     ui.port_list(ports.candidates())
     assert capsys.readouterr().out.splitlines() == [
         "/dev/ttyACM0  303A:1001  ESP32-S3 USB-Serial/JTAG  (test)"]
+    long = "CP2102N USB to UART Bridge Controller - CP2102N USB to UART Bridge Controller"
+    monkeypatch.setattr(ports.list_ports, "comports", lambda: [_port("/dev/ttyUSB0", 0x10C4, 0xEA60, long)])
+    monkeypatch.setenv("COLUMNS", "80")
+    ui.port_list(ports.candidates())
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 1 and all(len(line) <= 80 for line in lines), lines  # wrapped in its column
+    assert lines[0].startswith("/dev/ttyUSB0  10C4:EA60  ") and " ".join(" ".join(lines).split()).endswith(
+        long + ")")
 
 
 # ---- logs and --verbose -------------------------------------------------------------

@@ -299,7 +299,10 @@ def port_list(found) -> None:
         say("ports", "no ESP32-S3 boards found (looked for Espressif USB 303A:1001/303A:4001 "
                      "and CP210x/CH34x/FTDI USB-UART bridges)")
         return
-    block("\n".join(candidate.line() for candidate in found))
+    from mpforge.ui import tables
+
+    block(tables.table((), [(c.device, f"{c.vid:04X}:{c.pid:04X}", c.kind, f"({c.description})") for c in found],
+                       keep=(0, 1)))
 
 
 def verify_report(report, *, as_json: bool) -> None:
