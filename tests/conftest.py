@@ -98,10 +98,12 @@ def _events_printed():
     printer.close()
 
 
-def run_with_stderr_on_a_terminal(argv, *, columns: int = 80, timeout: float = 60, **kwargs):
+def run_with_stderr_on_a_terminal(argv, *, columns: int = 80, timeout: float = 60, set_columns: bool = True,
+                                  **kwargs):
     """subprocess.run(argv) with stderr on a pseudo-terminal `columns` wide (stdout piped): the
-    way a user's terminal gets an error line. Returns the CompletedProcess, stderr as the
-    terminal received it (lines ended by \\n)."""
+    way a user's terminal gets an error line (set_columns: COLUMNS says the width too, else
+    only the terminal does). Returns the CompletedProcess, stderr as the terminal received
+    it (lines ended by a newline)."""
     import fcntl
     import pty
     import struct
@@ -110,7 +112,9 @@ def run_with_stderr_on_a_terminal(argv, *, columns: int = 80, timeout: float = 6
 
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
-    env = {**(kwargs.pop("env", None) or os.environ), "COLUMNS": str(columns)}
+    env = {key: value for key, value in (kwargs.pop("env", None) or os.environ).items() if key != "COLUMNS"}
+    if set_columns:
+        env["COLUMNS"] = str(columns)
     received = bytearray()
 
     def drain():

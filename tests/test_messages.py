@@ -86,10 +86,10 @@ def test_these_messages_wrap_at_spaces_on_a_terminal_of_80_columns(mp, tmp_path)
     bare = tmp_path / "bin"
     bare.mkdir()
     os.symlink(sys.executable, bare / "python3")
-    for args, env in ((["status", "--profile", str(tmp_path / "nope" / "x.toml")], {}),
-                      (["install-prereqs"], {"PATH": str(bare)})):
+    for args, env, told in ((["status", "--profile", str(tmp_path / "nope" / "x.toml")], {}, True),
+                            (["install-prereqs"], {"PATH": str(bare)}, False)):  # only the terminal's size
         piped = one_line_error(mp(*args, env=env))
-        shown = run_with_stderr_on_a_terminal([sys.executable, "-m", "invoke", *args], cwd=ROOT,
+        shown = run_with_stderr_on_a_terminal([sys.executable, "-m", "invoke", *args], cwd=ROOT, set_columns=told,
                                               env={**mp.env, **env}, stdin=subprocess.DEVNULL)
         lines = shown.stderr.splitlines()
         block = lines[next(i for i, line in enumerate(lines) if line.startswith("error: ")):]

@@ -23,11 +23,7 @@ def line(text: str, stream=None) -> None:
     """A line of text as it is; on a terminal, wrapped at spaces for its width (tables.wrapped),
     so a long line never breaks mid-word. Off a terminal (logs, pipes, tests) it stays one line."""
     stream = stream or sys.stdout
-    if _is_terminal(stream):
-        from mpforge.ui import tables
-
-        text = tables.wrapped(text)
-    print(text, file=stream, flush=True)
+    print(terminal_text(text, stream), file=stream, flush=True)
 
 
 def terminal_text(text: str, stream=None) -> str:
@@ -37,7 +33,7 @@ def terminal_text(text: str, stream=None) -> str:
     if _is_terminal(stream):
         from mpforge.ui import tables
 
-        return tables.wrapped(text)
+        return tables.wrapped(text, tables.width(stream))
     return text
 
 

@@ -6,6 +6,7 @@ text from a board or a profile is shown as it is, never read as rich markup."""
 from __future__ import annotations
 
 import io
+import os
 import shutil
 
 from rich.console import Console
@@ -14,9 +15,15 @@ from rich.table import Table
 from rich.text import Text
 
 
-def width() -> int:
-    """The terminal's width (COLUMNS when set; 80 when there is no terminal)."""
-    return shutil.get_terminal_size((80, 24)).columns
+def width(stream=None) -> int:
+    """The terminal's width: COLUMNS when set, else that of `stream`'s terminal (default:
+    stdout's), else 80 (no terminal)."""
+    if stream is None or os.environ.get("COLUMNS"):
+        return shutil.get_terminal_size((80, 24)).columns
+    try:
+        return os.get_terminal_size(stream.fileno()).columns or 80
+    except (AttributeError, OSError, ValueError):  # not a terminal, or a stream without a file
+        return shutil.get_terminal_size((80, 24)).columns
 
 
 def _console(columns: int | None, out=None) -> Console:
