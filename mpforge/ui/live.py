@@ -118,9 +118,10 @@ def board_line(port: str, row: _Row, width: int, now: float, port_width: int = 0
     """One port's line as a rich Text of at most `width` cells: never wraps, whatever the width.
 
     While a transfer runs, the line keeps a bar (rich's ProgressBar): what gives way as the
-    width shrinks is, in this order, the rate and time left, the bar's length (down to a
-    few cells), the byte figures, then the status text (cut with an ellipsis, to a few
-    characters); only where even that leaves no room does the bar go.
+    width shrinks is, in this order, the rate and time left (once the bar would be shorter
+    than BAR_GOOD cells), the bar's length (down to BAR_MIN), the byte figures, then the
+    status text (cut with an ellipsis, down to TEXT_MIN); only where even that leaves no
+    room does the bar go.
     """
     from rich.text import Text
 
