@@ -94,14 +94,14 @@ def task(*args, locks=("workdir",), **kwargs):
                         held.enter_context(lock.workdir(settings_mod.from_config(c.config).workdir))
                     return body(c, *a, **kw)
             except UserError as exc:
-                raise invoke.Exit(errors.task_line(exc), code=exc.code) from None
+                raise invoke.Exit(ui.terminal_text(errors.task_line(exc)), code=exc.code) from None
             except KeyboardInterrupt as exc:
-                raise invoke.Exit(errors.task_line(exc), code=130) from None
+                raise invoke.Exit(ui.terminal_text(errors.task_line(exc)), code=130) from None
             except OSError as exc:
                 message = disk_problem(exc)
                 if message is None:
                     raise
-                raise invoke.Exit(errors.task_line(UserError(message)), code=1) from None
+                raise invoke.Exit(ui.terminal_text(errors.task_line(UserError(message))), code=1) from None
 
         if locks:
             signature = inspect.signature(body)
@@ -205,10 +205,11 @@ class Executor(invoke.Executor):
     def execute(self, *tasks):
         runtime = getattr(self.config, "_runtime_path", None)
         if runtime and not os.path.isfile(runtime):
-            raise invoke.Exit(f"error: config file {runtime} (-f) does not exist; check the path", code=2)
+            raise invoke.Exit(ui.terminal_text(f"error: config file {runtime} (-f) does not exist; check the path"),
+                              code=2)
         problem = env_problem(self.config) or section_problem(self.config)
         if problem:
-            raise invoke.Exit(f"error: {problem}", code=2)
+            raise invoke.Exit(ui.terminal_text(f"error: {problem}"), code=2)
         return super().execute(*tasks)
 
 

@@ -34,6 +34,7 @@ class Event:
     style: str = ""  # a rich style for a board's status ("green", "red")
     verbose: bool = False  # boards_open: show board_detail lines
     stderr: bool = False  # boards_open: the display goes to stderr (stdout holds a JSON document)
+    sent: int = 0  # board_progress: the bytes sent over the link for `done` (less when compressed)
 
 
 _listeners: list = []
@@ -97,8 +98,8 @@ def board_status(step: str, port: str, text: str, style: str = "") -> None:
     _emit(Event(step, "board_status", text, port=port, style=style))
 
 
-def board_progress(step: str, port: str, done: int, total: int) -> None:
-    _emit(Event(step, "board_progress", done=done, total=total, port=port))
+def board_progress(step: str, port: str, done: int, total: int, sent: int = 0) -> None:
+    _emit(Event(step, "board_progress", done=done, total=total, port=port, sent=sent))
 
 
 def board_detail(step: str, port: str, text: str) -> None:

@@ -15,9 +15,3 @@ def size_text(n: int | None, space: bool = True) -> str:
     if n >= 1024:
         return f"{n / 1024:.0f}{sep}KB"
     return f"{n}{sep}B"
-
-
-def columns(rows: list[tuple[str, ...]]) -> str:
-    """Rows as aligned text columns (two spaces apart), the first row a header."""
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows)

@@ -96,3 +96,64 @@ def _events_printed():
     with events.listening(printer):
         yield
     printer.close()
+
+
+def run_with_stderr_on_a_terminal(argv, *, columns: int = 80, timeout: float = 60, set_columns: bool = True,
+                                  **kwargs):
+    """subprocess.run(argv) with stderr on a pseudo-terminal `columns` wide (stdout piped): the
+    way a user's terminal gets an error line (set_columns: COLUMNS says the width too, else
+    only the terminal does). Returns the CompletedProcess, stderr as the terminal received
+    it (lines ended by a newline)."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+    import threading
+
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
+    env = {key: value for key, value in (kwargs.pop("env", None) or os.environ).items() if key != "COLUMNS"}
+    if set_columns:
+        env["COLUMNS"] = str(columns)
+    received = bytearray()
+
+    def drain():
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed its end
+                return
+            if not chunk:
+                return
+            received.extend(chunk)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        result = subprocess.run(argv, stdout=subprocess.PIPE, stderr=slave, text=True, env=env,
+                                timeout=timeout, **kwargs)
+    finally:
+        os.close(slave)
+        reader.join(5)
+        os.close(master)
+    result.stderr = received.decode(errors="replace").replace("\r\n", "\n")
+    return result
+
+
+def wrapped_at_spaces(message: str, lines: list[str], width: int) -> None:
+    """Assert `lines` are `message` laid out for `width` columns: none wider, and each break
+    at a space, or inside a word longer than the room left for it (a long path folds)."""
+    wide = [line for line in lines if len(line) > width]
+    assert wide == [], f"wider than {width}: {wide}"
+    want = " ".join(message.split())
+    rebuilt = " ".join(lines[0].split())
+    for line in lines[1:]:
+        piece = " ".join(line.split())
+        if want.startswith(f"{rebuilt} {piece}"):
+            rebuilt = f"{rebuilt} {piece}"
+            continue
+        assert want.startswith(rebuilt + piece), f"not the message, or not broken at a space: {lines}"
+        word = rebuilt.rsplit(" ", 1)[-1] + piece.split(" ", 1)[0]  # the word across the break
+        assert len(word) > width - (len(line) - len(line.lstrip())), f"a word broken mid-word: {word!r} in {lines}"
+        rebuilt += piece
+    assert rebuilt == want, f"lost text: {rebuilt!r} != {want!r}"

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, run_with_stderr_on_a_terminal, wrapped_at_spaces
 from harness.images import write_fake_build
 from mpforge.dist import collect
 from mpforge.model import settings as settings_mod
@@ -289,7 +289,8 @@ def _tree_snapshot() -> dict[str, tuple[int, int]]:
     return snap
 
 
-def _run_case(case: Case, base: Path, good_dist: Path) -> dict:
+def _run_case(case: Case, base: Path, good_dist: Path, terminal: bool = False) -> dict:
+    """The case's run (terminal: with stderr on a pseudo-terminal of 80 columns)."""
     folder = base / case.id
     folder.mkdir()
     (folder / "tmp").mkdir()
@@ -313,27 +314,44 @@ def _run_case(case: Case, base: Path, good_dist: Path) -> dict:
     env.update({k: fill(v) for k, v in case.env.items()})
     argv = [sys.executable, "-m", "invoke", *map(fill, case.args)]
     try:
-        result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
-                                stdin=subprocess.DEVNULL)
+        if terminal:
+            result = run_with_stderr_on_a_terminal(argv, columns=80, cwd=ROOT, env=env, stdin=subprocess.DEVNULL)
+        else:
+            result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+                                    stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired as exc:  # e.g. serve accepted the input and is serving: a failure
         result = subprocess.CompletedProcess(argv, 0, str(exc.stdout or ""), f"(timed out) {exc.stderr or ''}")
     changed = [str(p) for p, data in before.items() if not p.is_file() or p.read_bytes() != data]
     leftovers = [p.name for p in (folder / "tmp").iterdir()]
-    return {"result": result, "changed": changed, "leftovers": leftovers}
+    return {"result": result, "changed": changed, "leftovers": leftovers, "folder": str(folder)}
 
 
 @pytest.fixture(scope="module")
-def outcomes(tmp_path_factory):
-    base = tmp_path_factory.mktemp("bad-inputs")
+def good_dist(tmp_path_factory):
+    base = tmp_path_factory.mktemp("good-dist")
     s = settings_mod.from_config({"mpforge": {"workdir": str(base / "gw"), "micropython": {"dir": str(base / "mp")}}})
     job = settings_mod.job(s, "esp32s3-n16r8", "v1.28.0")
     write_fake_build(job.build_dir, app_size=64 * 1024)
-    good = collect.collect(job, base / "good")  # no IDF here: the real config resolver falls back
+    return collect.collect(job, base / "good")  # no IDF here: the real config resolver falls back
+
+
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory, good_dist):
+    base = tmp_path_factory.mktemp("bad-inputs")
     project_before = _tree_snapshot()
     with ThreadPoolExecutor(max_workers=4) as pool:
-        results = dict(zip((c.id for c in CASES), pool.map(lambda c: _run_case(c, base, good), CASES)))
+        results = dict(zip((c.id for c in CASES), pool.map(lambda c: _run_case(c, base, good_dist), CASES)))
     results["__project_changed__"] = sorted(set(_tree_snapshot().items()) ^ set(project_before.items()))
     return results
+
+
+@pytest.fixture(scope="module")
+def on_a_terminal(tmp_path_factory, good_dist):
+    """Every case again, with stderr on a terminal of 80 columns."""
+    base = tmp_path_factory.mktemp("bad-inputs-on-a-terminal")
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        return dict(zip((c.id for c in CASES),
+                        pool.map(lambda c: _run_case(c, base, good_dist, terminal=True), CASES)))
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
@@ -367,3 +385,20 @@ def test_table_covers_every_task_and_enough_inputs():
 
 def test_nothing_outside_the_workdirs_changed(outcomes):
     assert outcomes["__project_changed__"] == []
+
+
+def test_every_error_fits_80_columns_on_a_terminal(outcomes, on_a_terminal):
+    """The one error line of every case, on a terminal of 80 columns: wrapped at spaces by the
+    renderer (a long path may fold), never cut by the terminal mid-word; off a terminal the
+    same text is one line (the case above)."""
+    wrapped = 0
+    for case in CASES:
+        piped = [line.replace(outcomes[case.id]["folder"], on_a_terminal[case.id]["folder"])  # its own folder
+                 for line in outcomes[case.id]["result"].stderr.splitlines() if line.startswith("error: ")]
+        shown = on_a_terminal[case.id]["result"].stderr.splitlines()
+        start = next(i for i, line in enumerate(shown) if line.startswith("error: "))
+        block = [shown[start], *(line for line in shown[start + 1:] if line.startswith("       "))]
+        assert len(block) == len(shown) - start, f"{case.id}: lines after the error: {shown[start:]}"
+        wrapped_at_spaces(piped[0], block, 80)
+        wrapped += len(block) > 1
+    assert wrapped >= 10  # most of these lines are longer than 80 columns

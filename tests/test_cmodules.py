@@ -326,7 +326,7 @@ def test_config_lists_the_c_modules_of_the_setting(mp, tmp_path):
     mod = c_module(tmp_path / "demo")
     cfg = tmp_path / "mine.yaml"
     cfg.write_text(f"mpforge:\n  build:\n    c_modules: ['{mod}']\n")
-    table = mp("-f", str(cfg), "config")
+    table = mp("-f", str(cfg), "config", env={"COLUMNS": "200"})  # a wide terminal: nothing wraps
     assert table.returncode == 0, table.stdout + table.stderr
     assert f"  C module: {mod} (demo)" in table.stdout.splitlines()
     as_json = mp("-f", str(cfg), "config", "--json")

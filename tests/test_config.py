@@ -276,12 +276,24 @@ def test_every_pair_has_a_complete_overlay(version):
 
 # ---- the task, through invoke, with the session's repositories -----------------------------
 
-def test_config_task_table_and_json(mp):
-    result = mp("config")
+def config_row(out: str, mark: str, setting: str, want: str, got: str):
+    """A setting's row in config's table, in any of its layouts (ui/tables.py pairs): on one
+    line, or with want and got one under the other, labelled."""
+    return re.search(rf"{mark} +{setting}\s+(want\s+)?{re.escape(want)}\s+(got\s+)?{re.escape(got)}", out)
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_config_task_table_and_json(mp, columns):
+    result = mp("config", env={"COLUMNS": str(columns)})
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    assert re.search(r"ok  flash size +want 16MB +got 16MB", out)
-    assert re.search(r"ok  filesystem +want >= 13MB +got 14MB \(made at boot", out)
+    report = out[out.index("config: esp32s3-n16r8 @"):out.index("config: resolved")]  # the table
+    assert [line for line in report.splitlines() if len(line) > columns] == [], report
+    assert config_row(out, "ok", "flash size", "16MB", "16MB"), out
+    assert config_row(out, "ok", "filesystem", ">= 13MB", "14MB (made at boot"), out
+    if columns == 200:  # room for a row a line, the sdkconfig's paths whole
+        assert re.search(r"ok +flash size +16MB +16MB\n", out)
+        assert "boards/ESP32_GENERIC_S3/sdkconfig.mpforge_FLASH_16M_SPIRAM_OCT  boards/" in out
     assert "config: resolved sdkconfig matches esp32s3-n16r8" in out
     as_json = mp("config", "--json", "--profile", "esp32s3-n8r2")
     assert as_json.returncode == 0, as_json.stderr
@@ -302,7 +314,7 @@ def test_build_refuses_a_config_that_does_not_match(mp, tmp_path):
     line = one_line_error(result)
     assert "config: the resolved sdkconfig does not match profile fast" in line
     assert "PSRAM speed is 40m, want 120m" in line
-    assert re.search(r"BAD PSRAM speed +want 120m +got 40m", result.stdout)
+    assert config_row(result.stdout, "BAD", "PSRAM speed", "120m", "40m"), result.stdout
     assert not (tmp_path / "builds.log").exists()  # the build never started
 
 

@@ -95,6 +95,21 @@ def test_flash_writes_each_image_at_its_offset_and_remembers_it(flash, board, bu
     assert state["complete"] and set(state["regions"]) == {"0x0", "0x8000", "0x10000"}
 
 
+def test_summary_counts_bytes_written_and_bytes_sent(flash, board, built):
+    """One unit: the bytes written to flash, and in brackets the bytes the link carried for
+    them (esptool compresses), as the peer counted both."""
+    from mpforge.text import size_text
+
+    result = flash(board.url)
+    assert result.returncode == 0, result.stderr
+    written, sent = board.flash.bytes_written, board.flash.bytes_received
+    assert 0 < sent < written  # compressed on the wire
+    summary = next(line for line in result.stdout.splitlines() if line.startswith("flash: "))
+    assert f": {size_text(written)} written ({size_text(sent)} sent) in " in summary, summary
+    app = size_text(len(built["app"]))  # the live lines count bytes written too, the link's in brackets
+    assert f"app 0x10000 100% {app}/{app} (" in result.stdout, result.stdout
+
+
 def test_flash_over_a_device_path(flash, built):
     with MockBoard(pty=True) as b:  # /dev/pts/N: opened like a USB serial device
         assert b.url.startswith("/dev/")
@@ -347,9 +362,9 @@ def test_dry_run_changes_nothing(flash, board, built, cfg, invoke_run):
 
 # ---- ports ------------------------------------------------------------------------
 
-def _port(device: str, vid: int | None, pid: int | None) -> ListPortInfo:
+def _port(device: str, vid: int | None, pid: int | None, description: str = "test") -> ListPortInfo:
     info = ListPortInfo(device, skip_link_detection=True)
-    info.vid, info.pid, info.description = vid, pid, "test"
+    info.vid, info.pid, info.description = vid, pid, description
     return info
 
 
@@ -383,7 +398,8 @@ def test_ports_task_lists_what_this_machine_has(invoke_run):
     assert result.returncode == 0, result.stderr
     seen = ports.candidates()
     if seen:
-        assert result.stdout.splitlines() == [c.line() for c in seen]
+        assert [line.split()[:2] for line in result.stdout.splitlines()] == [
+            [c.device, f"{c.vid:04X}:{c.pid:04X}"] for c in seen]
     else:
         assert result.stdout.startswith("ports: no ESP32-S3 boards found")
 
@@ -400,6 +416,14 @@ def test_ports_lists_boards_by_their_usb_ids(monkeypatch, capsys):
     ui.port_list(ports.candidates())
     assert capsys.readouterr().out.splitlines() == [
         "/dev/ttyACM0  303A:1001  ESP32-S3 USB-Serial/JTAG  (test)"]
+    long = "CP2102N USB to UART Bridge Controller - CP2102N USB to UART Bridge Controller"
+    monkeypatch.setattr(ports.list_ports, "comports", lambda: [_port("/dev/ttyUSB0", 0x10C4, 0xEA60, long)])
+    monkeypatch.setenv("COLUMNS", "80")
+    ui.port_list(ports.candidates())
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) > 1 and all(len(line) <= 80 for line in lines), lines  # wrapped in its column
+    assert lines[0].startswith("/dev/ttyUSB0  10C4:EA60  ") and " ".join(" ".join(lines).split()).endswith(
+        long + ")")
 
 
 # ---- logs and --verbose -------------------------------------------------------------

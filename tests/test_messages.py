@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
 
 from conftest import one_line_error
@@ -75,3 +76,22 @@ def test_overlay_does_not_build_mpy_cross(mp, tmp_path):
     assert [line.split(":")[0] for line in result.stdout.splitlines()
             if not line.startswith(" ")] == ["fetch"] * len(result.stdout.splitlines()[:-1]) + ["overlay"]
     assert not (tmp_path / "work/micropython/v1.28.0/mpy-cross/build").exists()
+
+
+def test_these_messages_wrap_at_spaces_on_a_terminal_of_80_columns(mp, tmp_path):
+    """The errors above as a user's terminal gets them: wrapped by the renderer at spaces,
+    the same words as the one line written off a terminal."""
+    from conftest import ROOT, run_with_stderr_on_a_terminal, wrapped_at_spaces
+
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    os.symlink(sys.executable, bare / "python3")
+    for args, env, told in ((["status", "--profile", str(tmp_path / "nope" / "x.toml")], {}, True),
+                            (["install-prereqs"], {"PATH": str(bare)}, False)):  # only the terminal's size
+        piped = one_line_error(mp(*args, env=env))
+        shown = run_with_stderr_on_a_terminal([sys.executable, "-m", "invoke", *args], cwd=ROOT, set_columns=told,
+                                              env={**mp.env, **env}, stdin=subprocess.DEVNULL)
+        lines = shown.stderr.splitlines()
+        block = lines[next(i for i, line in enumerate(lines) if line.startswith("error: ")):]
+        assert len(piped) > 80 and len(block) > 1, block
+        wrapped_at_spaces(piped, block, 80)

@@ -517,3 +517,35 @@ def test_min_psram_heap_larger_than_the_psram(tmp_path):
     with pytest.raises(UserError) as refused:
         load("9MB")
     assert "is 9MB, larger than psram.size 8MB" in str(refused.value)
+
+
+class _Terminal:
+    """A stream that says it is a terminal: what ui renders for one."""
+
+    def isatty(self):
+        return True
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_every_refusal_wraps_at_spaces_on_a_terminal(build, width, monkeypatch):
+    """Each firmware and board refusal above as the task's error line on a terminal of
+    `width` columns (ui.terminal_text, what mpforge.cli hands invoke): wrapped at spaces."""
+    from conftest import wrapped_at_spaces
+    from mpforge import errors, ui
+
+    monkeypatch.setenv("COLUMNS", str(width))
+    refusals = []
+    for rule, (breaks, _neighbour, _found, _wanted) in FIRMWARE_CASES.items():
+        write_fake_build(build, app_size=APP_SIZE)
+        breaks(build)
+        refusals.append(judge.firmware_problems(firmware.load(build), REF))
+    refusals += [judge.board_problems(replace(BOARD, **bad), REF) for bad, *_ in BOARD_CASES.values()]
+    long = 0
+    for problems in refusals:
+        with pytest.raises(UserError) as refused:
+            judge.refuse(problems, prefix="flash: /dev/ttyACM0: ")
+        text = errors.task_line(refused.value)
+        shown = ui.terminal_text(text, _Terminal()).splitlines()
+        wrapped_at_spaces(text, shown, width)
+        long += len(text) > width
+    assert long >= 3

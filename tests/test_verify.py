@@ -175,15 +175,23 @@ def test_permission_denied_says_dialout(monkeypatch):
 # ---- the real task against real peers ----------------------------------------------------
 
 
-def table_rows(stdout: str) -> list[list[str]]:
-    lines = stdout.splitlines()
-    start = next(i for i, l in enumerate(lines) if l.split()[:1] == ["check"]) + 1
-    rows = []
-    for line in lines[start:]:
-        if not line.startswith("  "):
-            break
-        rows.append(re.split(r"\s{2,}", line.strip()))
-    return rows
+def outcomes(stdout: str) -> dict[str, str]:
+    """Each check's result from verify's report (ui/tables.py verify_board): the rows of the
+    checks that failed or did not apply, and the one line (wrapped) naming those that passed."""
+    found, lines = {}, stdout.splitlines()
+    for i, line in enumerate(lines):
+        row = re.match(r"  (FAIL|n/a)  +(\S.*?)(  |$)", line)
+        if row:
+            found[row[2]] = row[1]
+        passed = re.match(r"  \d+ (more )?checks? passed: (.*)", line)
+        if passed:
+            text = passed[2]
+            for more in lines[i + 1:]:
+                if not more.startswith("  ") or re.match(r"  (FAIL|n/a)  ", more):
+                    break
+                text += " " + more.strip()
+            found.update((name, "pass") for name in text.split(", "))
+    return found
 
 
 @pytest.mark.parametrize("transport", ["pty", "tcp"])
@@ -191,8 +199,7 @@ def test_reference_board_passes(invoke_run, repl_peers, transport):
     peer = repl_peers("reference", transport)
     result = invoke_run("verify", "--port", peer.port, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr + peer.stderr()
-    rows = table_rows(result.stdout)
-    assert [r[-1] for r in rows] == ["pass"] * 10  # 7 + the partition rows
+    assert list(outcomes(result.stdout).values()) == ["pass"] * 10  # 7 + the partition rows
     assert "all 10 checks passed" in result.stdout
 
 
@@ -204,8 +211,7 @@ def test_json_output_parses_and_matches_table(invoke_run, repl_peers):
     report = json.loads(as_json.stdout)
     assert report["ok"] is True and report["port"] == peer.port
     assert report["profile"] == "esp32s3-n16r8" and report["micropython"] == "v1.28.0"
-    assert [[c["check"], c["expected"], c["found"], c["result"]] for c in report["checks"]] \
-        == table_rows(text.stdout)
+    assert {c["check"]: c["result"] for c in report["checks"]} == outcomes(text.stdout)
     assert report["probe"]["flash_size"] == 16 * MB
 
 
@@ -228,8 +234,25 @@ def test_stock_firmware_fails(invoke_run, repl_peers):
     assert "board name is 'Generic ESP32S3 module with Octal-SPIRAM with ESP32S3'" in line
     assert "build id is ESP32_GENERIC_S3-SPIRAM_OCT" in line
     assert "not the firmware built for esp32s3-n16r8" in line
-    rows = {r[0]: r[-1] for r in table_rows(result.stdout)}
+    rows = outcomes(result.stdout)
     assert rows["flash size"] == "pass"  # 16 MB on a stock image too
+
+
+@pytest.mark.parametrize("columns", [80, 120])
+def test_report_fits_the_terminal_and_names_what_failed(invoke_run, repl_peers, columns):
+    peer = repl_peers("stock")
+    result = invoke_run("verify", "--port", peer.port, env={"COLUMNS": str(columns)}, timeout=60)
+    one_line_error(result)
+    wide = [line for line in result.stdout.splitlines() if len(line) > columns]
+    assert wide == [], result.stdout
+    text = " ".join(result.stdout.split())
+    assert f"{peer.port} esp32s3-n16r8 FAIL: 2 of 10 checks failed" in text, result.stdout
+    assert "Generic ESP32S3 module with Octal-SPIRAM with ESP32S3" in text  # found
+    assert "ESP32S3 microcontroller with 16MB of Flash & Octal-SPIRAM with ESP32S3" in text  # wanted
+    assert "ESP32_GENERIC_S3-FLASH_16M_SPIRAM_OCT" in result.stdout  # one word, never split
+    assert outcomes(result.stdout) == {"board name": "FAIL", "build id": "FAIL", **dict.fromkeys(
+        ["release", "flash size", "PSRAM heap", "filesystem", "CPU frequency", "running partition",
+         "app partitions", "fs partition"], "pass")}
 
 
 def test_8mb_flash_fails(invoke_run, repl_peers):
@@ -248,7 +271,7 @@ def test_release_before_build_id(invoke_run, repl_peers):
     peer = repl_peers("v1.24.1")
     result = invoke_run("verify", "--port", peer.port, "--micropython", "v1.24.1", timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = {r[0]: r[-1] for r in table_rows(result.stdout)}
+    rows = outcomes(result.stdout)
     assert rows["build id"] == "n/a" and rows["release"] == "pass"
     # The same board checked against v1.28.0 is the wrong release.
     line = one_line_error(invoke_run("verify", "--port", peer.port, timeout=60))
@@ -364,8 +387,8 @@ def test_frozen_modules_import_on_the_board(invoke_run, repl_peers):
     result = invoke_run("verify", "--port", peer.port, "--frozen-module", "app", "--frozen-module", "sensors",
                         timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
-    rows = {r[0]: r for r in table_rows(result.stdout)}
-    assert rows["frozen app"][-1] == "pass" and rows["frozen sensors"][-1] == "pass"
+    rows = outcomes(result.stdout)
+    assert rows["frozen app"] == "pass" and rows["frozen sensors"] == "pass"
     assert "all 12 checks passed" in result.stdout
 
 
@@ -398,13 +421,13 @@ def test_two_boards_in_parallel_one_failing(invoke_run, repl_peers, tmp_path):
     result = invoke_run("verify", "--port", good.port, "-P", bad.port, timeout=90)
     line = one_line_error(result)
     assert line == "error: verify: 1 of 2 boards failed (see above)"
-    assert "PORT" in result.stdout, result.stdout + result.stderr
-    table = result.stdout[result.stdout.index("PORT"):].splitlines()
-    rows = {row.split()[0]: re.split(r"\s{2,}", row) for row in table[1:3]}
-    passed, total = map(int, rows[good.port][2].split("/"))
-    assert rows[good.port][1] == "ok" and passed == total >= 7
-    assert rows[bad.port][1:3] == ["FAILED", f"{total - 2}/{total}"]  # flash size and filesystem
-    assert "flash is 8 MB, not 16 MB" in rows[bad.port][3]
+    # each board under its own heading: port, profile, PASS or FAIL
+    heads = {line.split()[0]: line for line in result.stdout.splitlines() if line.startswith(("/", "socket"))}
+    total = int(re.search(r"PASS: all (\d+) checks passed", heads[good.port])[1])
+    assert total >= 7 and "esp32s3-n16r8" in heads[good.port], result.stdout
+    assert f"FAIL: 2 of {total} checks failed" in heads[bad.port]  # flash size and filesystem
+    bad_part = result.stdout[result.stdout.index(heads[bad.port]):]
+    assert re.search(r"FAIL  flash size  +16 MB  +8 MB", bad_part), result.stdout
     bad_log = portlog.path(tmp_path / "work", "verify", bad.port)
     assert f"{bad.port}: verify: 2 of {total} checks failed" in result.stderr and f"(log: {bad_log})" in result.stderr
     # Each log holds that board's REPL exchange: the probe sent in raw-paste mode (the

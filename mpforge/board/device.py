@@ -27,7 +27,8 @@ class Result:
     port: str
     ok: bool = False
     board: policy.Fingerprint | None = None
-    bytes_written: int = 0
+    bytes_written: int = 0  # to the flash
+    bytes_sent: int = 0  # over the link for them (fewer: esptool sends them compressed)
     total_bytes: int = 0
     regions: list[str] = field(default_factory=list)  # e.g. "app 0x10000: 1 sector"
     baud: int = 0
@@ -257,32 +258,38 @@ def flash(port: str, fw: Firmware, profile: Profile, link: transport.Link, state
             reporter.step("erasing")
             done.erase_started = True
             erase_flash(esp)
-        counter = transport.WriteCounter()
-        counter.attach(esp)
-        result.regions = []
-        for image, data in images:
-            reporter.step(f"{image.role} {image.offset:#x}")
-            before = counter.bytes
-            options = {}
-            if image.offset in known and known[image.offset] != data:
-                options["diff_with"] = [known[image.offset]]  # only the changed sectors
-            else:
-                # MD5 on the chip: an identical region is not written again (for an image
-                # equal to the last one, this is what diff_with would do, minus its diff)
-                options["skip_flashed"] = True
-            write_flash(esp, [(image.offset, data)], compress=True, **options)
-            written = counter.bytes - before
-            outcome = ("unchanged" if written == 0 else f"{written // 4096} sectors rewritten"
-                       if written < len(data) else "written")
-            result.regions.append(f"{image.role} {image.offset:#x}: {outcome}")
-            reporter.step(f"{image.role} {image.offset:#x} {outcome}")
-        if done.files.restore:
-            reporter.step("writing the filesystem")
-            write_flash(esp, done.files.restore, compress=True, skip_flashed=True)
-        result.bytes_written = counter.bytes
+        with transport.counted_writes(esp, reporter) as counter:
+            _write_images(esp, images, known, done.files.restore, result, reporter, counter)
+        result.bytes_written, result.bytes_sent = counter.bytes, counter.sent
         flashed.done({image.offset: data for image, data in images}, str(fw.build_dir))
 
     return _on_board(port, link, reporter, result, work)
+
+
+def _write_images(esp, images, known: dict, files: list, result: Result, reporter: transport.Reporter,
+                  counter: transport.WriteCounter) -> None:
+    """Each image that differs from the board's (known: the images last flashed to it, by
+    offset), then the board's files (written where the new layout keeps them)."""
+    result.regions = []
+    for image, data in images:
+        reporter.step(f"{image.role} {image.offset:#x}")
+        before = counter.bytes
+        options = {}
+        if image.offset in known and known[image.offset] != data:
+            options["diff_with"] = [known[image.offset]]  # only the changed sectors
+        else:
+            # MD5 on the chip: an identical region is not written again (for an image
+            # equal to the last one, this is what diff_with would do, minus its diff)
+            options["skip_flashed"] = True
+        write_flash(esp, [(image.offset, data)], compress=True, **options)
+        written = counter.bytes - before
+        outcome = ("unchanged" if written == 0 else f"{written // 4096} sectors rewritten"
+                   if written < len(data) else "written")
+        result.regions.append(f"{image.role} {image.offset:#x}: {outcome}")
+        reporter.step(f"{image.role} {image.offset:#x} {outcome}")
+    if files:
+        reporter.step("writing the filesystem")
+        write_flash(esp, files, compress=True, skip_flashed=True)
 
 
 # ---- the board's files on demand ----------------------------------------------------
@@ -334,7 +341,9 @@ def restore(port: str, link: transport.Link, workdir: Path, reporter: transport.
                 note += f" (the files it held are saved in {safety})"
             done.files = _FilesPlan(note, [(region.offset + o, d) for o, d in runs], safety)
         reporter.step("writing the filesystem")
-        write_flash(esp, done.files.restore, compress=True, skip_flashed=True)
+        with transport.counted_writes(esp, reporter) as counter:
+            write_flash(esp, done.files.restore, compress=True, skip_flashed=True)
+        result.bytes_written, result.bytes_sent = counter.bytes, counter.sent
         result.files, result.backup = done.files.note, done.files.backup
 
     return _on_board(port, link, reporter, result, work)

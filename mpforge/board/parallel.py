@@ -44,8 +44,9 @@ class BoardReporter:
         self.board = board
         self.step(board.describe())
 
-    def progress(self, done: int, total: int) -> None:
-        events.board_progress(self.task, self.port, done, total)
+    def progress(self, done: int, total: int, sent: int = 0) -> None:
+        """done of total bytes (sent: the bytes that went over the link for them, when fewer)."""
+        events.board_progress(self.task, self.port, done, total, sent)
 
     def esptool(self, text: str, warning: bool = False) -> None:
         """esptool's own output: to the log; its warnings are shown again at the end."""

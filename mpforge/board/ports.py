@@ -88,9 +88,6 @@ class Candidate:
     kind: str
     description: str
 
-    def line(self) -> str:
-        return f"{self.device}  {self.vid:04X}:{self.pid:04X}  {self.kind}  ({self.description})"
-
 
 def candidates(comports=None) -> list[Candidate]:
     """Ports whose USB id is an ESP32-S3 or a common USB-UART bridge, sorted by device."""

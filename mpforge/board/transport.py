@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -76,7 +77,7 @@ class Reporter:
         self.board = board
         self.step(board.describe(), keep=True)
 
-    def progress(self, done: int, total: int) -> None:
+    def progress(self, done: int, total: int, sent: int = 0) -> None:
         pass
 
     def esptool(self, text: str, warning: bool = False) -> None:
@@ -134,7 +135,8 @@ class _Bridge(EspLogBase):
         reporter = getattr(self.local, "reporter", None)
         if reporter is None:
             return self.fallback.progress_bar(cur_iter, total_iters, prefix, suffix, bar_length)
-        reporter.progress(cur_iter, total_iters)
+        if not getattr(self.local, "counted", False):  # a write's progress: counted_writes reports it
+            reporter.progress(cur_iter, total_iters)
 
 
 _bridge_lock = threading.Lock()
@@ -173,20 +175,70 @@ class Done:
 
 
 class WriteCounter:
-    """Bytes esptool asks the chip to write (its API does not return them)."""
+    """Bytes esptool writes to the chip's flash, and the bytes it sends over the link for
+    them (fewer: it sends them compressed); its API returns neither. With a reporter, each
+    write's progress in bytes written (esptool's own progress counts the compressed bytes)."""
 
-    def __init__(self):
-        self.bytes = 0
+    def __init__(self, reporter: Reporter | None = None):
+        self.bytes = 0  # written to flash
+        self.sent = 0  # over the link, for them
+        self.reporter = reporter
+        self._write = [0, 0, 0]  # the write under way: bytes written, of size, bytes sent
+        self._inflate = None
 
     def attach(self, esp) -> None:
-        for name in ("flash_begin", "flash_defl_begin"):
-            original = getattr(esp, name)
+        begin, defl_begin, block, defl_block = (esp.flash_begin, esp.flash_defl_begin, esp.flash_block,
+                                                 esp.flash_defl_block)
 
-            def counted(size, *args, _original=original, **kwargs):
-                self.bytes += size
-                return _original(size, *args, **kwargs)
+        def flash_begin(size, *args, **kwargs):
+            self._begin(size, None)
+            return begin(size, *args, **kwargs)
 
-            setattr(esp, name, counted)
+        def flash_defl_begin(size, compsize, *args, **kwargs):
+            self._begin(size, zlib.decompressobj())
+            return defl_begin(size, compsize, *args, **kwargs)
+
+        def flash_block(data, *args, **kwargs):  # the last block is padded: count the image's bytes
+            answer = block(data, *args, **kwargs)
+            done, size, _ = self._write
+            self._advance(min(len(data), size - done), min(len(data), size - done))
+            return answer
+
+        def flash_defl_block(data, *args, **kwargs):
+            answer = defl_block(data, *args, **kwargs)
+            self._advance(len(self._inflate.decompress(data)) if self._inflate else 0, len(data))
+            return answer
+
+        esp.flash_begin, esp.flash_defl_begin = flash_begin, flash_defl_begin
+        esp.flash_block, esp.flash_defl_block = flash_block, flash_defl_block
+
+    def _begin(self, size: int, inflate) -> None:
+        self.bytes += size
+        if size:  # flash_begin(0, 0) is esptool's way to start the flash, not a write
+            self._write, self._inflate = [0, size, 0], inflate
+
+    def _advance(self, written: int, sent: int) -> None:
+        self.sent += sent
+        self._write[0] += written
+        self._write[2] += sent
+        if self.reporter is not None:
+            done, size, on_link = self._write
+            self.reporter.progress(done, size, on_link)
+
+
+@contextlib.contextmanager
+def counted_writes(esp, reporter: Reporter):
+    """A WriteCounter on `esp` that reports each write's progress to `reporter` in bytes
+    written (instead of esptool's progress on this thread, in compressed bytes)."""
+    counter = WriteCounter(reporter)
+    counter.attach(esp)
+    bridge = _bridge()
+    before = getattr(bridge.local, "counted", False)
+    bridge.local.counted = True
+    try:
+        yield counter
+    finally:
+        bridge.local.counted = before
 
 
 def first_line(exc: BaseException) -> str:

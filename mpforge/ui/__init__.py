@@ -8,27 +8,52 @@ import contextlib
 import dataclasses
 import sys
 
-from mpforge.text import columns, size_text  # noqa: F401 -- ui's callers format with these too
+from mpforge.text import size_text  # noqa: F401 -- ui's callers format with it too
 from mpforge.ui.live import Boards, Progress
+
+
+def _is_terminal(stream) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or a closed stream
+        return False
+
+
+def line(text: str, stream=None) -> None:
+    """A line of text as it is; on a terminal, wrapped at spaces for its width (tables.wrapped),
+    so a long line never breaks mid-word. Off a terminal (logs, pipes, tests) it stays one line."""
+    stream = stream or sys.stdout
+    print(terminal_text(text, stream), file=stream, flush=True)
+
+
+def terminal_text(text: str, stream=None) -> str:
+    """`text` as line() would show it on `stream` (default: stderr), for a caller that hands the
+    text to another printer (invoke prints a task's error line itself)."""
+    stream = stream or sys.stderr
+    if _is_terminal(stream):
+        from mpforge.ui import tables
+
+        return tables.wrapped(text, tables.width(stream))
+    return text
 
 
 def say(step: str, message: str) -> None:
     """The one line a step prints, e.g. 'fetch: micropython v1.28.0 at e0e9fbb, up to date'."""
-    print(f"{step}: {message}", flush=True)
+    line(f"{step}: {message}")
 
 
 def would(step: str, command: str) -> None:
     """Dry run: what would be run or changed."""
-    print(f"{step}: would run: {command}", flush=True)
+    line(f"{step}: would run: {command}")
 
 
 def warn(step: str, message: str) -> None:
-    print(f"{step}: warning: {message}", file=sys.stderr, flush=True)
+    line(f"{step}: warning: {message}", sys.stderr)
 
 
 def error(message: str) -> None:
     """A failure's one line, when no task is there to end with it (invoke prints a task's own)."""
-    print(f"error: {message}", file=sys.stderr)
+    line(f"error: {message}", sys.stderr)
 
 
 def ask(step: str, question: str) -> bool:
@@ -60,7 +85,7 @@ def listing(rows: list[dict], as_table, *, as_json: bool) -> None:
 
 def port_note(port: str, text: str, problem: bool = False) -> None:
     """A line under a table of boards for what the table has no room for; a problem goes to stderr."""
-    print(f"  {port}: {text}", file=sys.stderr if problem else sys.stdout, flush=True)
+    line(f"  {port}: {text}", sys.stderr if problem else sys.stdout)
 
 
 class EventPrinter:
@@ -98,7 +123,7 @@ class EventPrinter:
             if kind == "board_status":
                 display.status(event.port, event.text, style=event.style)
             elif kind == "board_progress":
-                display.progress(event.port, event.done, event.total)
+                display.progress(event.port, event.done, event.total, event.sent)
             elif kind == "board_detail":
                 display.detail(event.port, event.text)
         elif kind == "ask":
@@ -121,16 +146,11 @@ def log_tail(lines: list[str]) -> None:
 
 
 def config_table(report) -> None:
-    """config's Report as a table: each setting, what the profile wants, what the resolved sdkconfig has."""
-    print(f"config: {report.profile} @ micropython {report.release}, ESP-IDF {report.idf}, "
-          f"{report.board} variant {report.variant}")
-    print(f"  defaults: {' '.join(report.defaults)}")
-    for module in report.c_modules:
-        print(f"  C module: {module['path']} ({', '.join(module['names']) or 'no names in its sources'})")
-    width = max(len(r.setting) for r in report.rows)
-    want_w = min(40, max(len(r.want) for r in report.rows))
-    for r in report.rows:
-        print(f"  {'ok ' if r.ok else 'BAD'} {r.setting:<{width}}  want {r.want:<{want_w}}  got {r.got}")
+    """config's Report as a table (ui/tables.py config): each setting, what the profile wants,
+    what the resolved sdkconfig has; then its warnings."""
+    from mpforge.ui import tables
+
+    block(tables.config(report))
     for w in report.warnings:
         warn("config", w)
     if report.warnings:
@@ -194,7 +214,9 @@ def releases_table(rows: list[dict]) -> str:
         commit = r["commit"][:12] + (" (first fetch)" if r.get("commit_source") == "recorded on first fetch" else "")
         lines.append((r["micropython"], commit or "unpinned", f"{r['idf']} (>= {r['idf_min']})", r["overlay"],
                       "yes" if r["default"] else ""))
-    return columns(lines)
+    from mpforge.ui import tables
+
+    return tables.table(lines[0], lines[1:], keep=(0,))
 
 
 def release_added(added, *, as_json: bool) -> None:
@@ -213,7 +235,9 @@ def release_added(added, *, as_json: bool) -> None:
         table = got.get("partition table", "?").rsplit("/", 1)[-1]
         rows.append((rep.profile, f"{got.get('flash size', '?')} {got.get('flash mode', '')}", psram,
                      "the profile's own" if table.startswith("partitions-mpforge_") else table))
-    block(columns(rows))
+    from mpforge.ui import tables
+
+    block(tables.table(rows[0], rows[1:], keep=(0,)))
     done = "would pin it in" if added.dry else "pinned in" if added.written else "already pinned, unchanged, in"
     say("releases-add", f"config ok for {len(added.reports)} profiles; {done} {added.releases_file}")
     say("releases-add", f"next: invoke build-all -m {r.version}")
@@ -256,12 +280,11 @@ def board_results(step: str, results, *, as_json: bool = False) -> None:
         for line in more:  # flash's details, on their own line under it
             say(step, f"  {line}")
         return
-    rows = [("PORT", "BOARD", "RESULT", "WRITTEN", "TIME")]
-    for r in results:
-        rows.append((r.port, f"{r.board.chip} {r.board.mac}" if r.board else "-",
-                     "ok" if r.ok else "FAILED", size_text(r.bytes_written) if r.ok else "-",
-                     f"{r.seconds:.1f} s" if r.ok else "-"))
-    block(columns(rows))
+    from mpforge.ui import tables
+
+    rows = [(r.port, f"{r.board.chip} {r.board.mac}" if r.board else "-", "ok" if r.ok else "FAILED",
+             written_text(r) if r.ok else "-", f"{r.seconds:.1f} s" if r.ok else "-") for r in results]
+    block(tables.table(("PORT", "BOARD", "RESULT", "WRITTEN", "TIME"), rows, keep=(0, 2, 4)))
     for r in results:  # what the table has no room for: files, and boards left unreset
         for text in (f"profile {r.profile_why}" if r.ok and r.profile_why else "",
                      f"files: {r.files}" if r.ok and r.files else "",
@@ -303,11 +326,27 @@ def _outcome(step: str, result) -> str:
     return f"{flash_summary(result)}\n{'; '.join([*result.regions, *([f'files: {result.files}'] if result.files else [])])}{reset}"
 
 
+def sent_text(result) -> str:
+    """' (620 KB sent)': the bytes sent over the link for those written, where they differ
+    (esptool sends them compressed); '' where they do not."""
+    sent = result.bytes_sent
+    return f" ({size_text(sent)} sent)" if sent and sent != result.bytes_written else ""
+
+
+def written_text(result) -> str:
+    """The bytes written to flash, then the bytes sent for them: '1.6 MB (620 KB sent)'."""
+    return size_text(result.bytes_written) + sent_text(result)
+
+
 def flash_summary(result) -> str:
-    """flash's first line for a board: the bytes written to flash in one unit ("0 B written
-    (identical)" when nothing changed), the time, and which board."""
-    written = ("0 B written (identical)" if result.bytes_written == 0 else
-               f"{size_text(result.bytes_written)} written of {size_text(result.total_bytes)}")
+    """flash's first line for a board: the bytes written to flash, the bytes sent for them in
+    brackets ("0 B written (identical)" when nothing changed), the time, and which board."""
+    if result.bytes_written == 0:
+        written = "0 B written (identical)"
+    elif result.bytes_written < result.total_bytes:  # the rest was on the board already
+        written = f"{size_text(result.bytes_written)} of {size_text(result.total_bytes)} written{sent_text(result)}"
+    else:
+        written = f"{size_text(result.bytes_written)} written{sent_text(result)}"
     return f"{written} in {result.seconds:.1f} s at {result.baud} baud, {result.board.describe()}"
 
 
@@ -317,13 +356,16 @@ def port_list(found) -> None:
         say("ports", "no ESP32-S3 boards found (looked for Espressif USB 303A:1001/303A:4001 "
                      "and CP210x/CH34x/FTDI USB-UART bridges)")
         return
-    block("\n".join(candidate.line() for candidate in found))
+    from mpforge.ui import tables
+
+    block(tables.table((), [(c.device, f"{c.vid:04X}:{c.pid:04X}", c.kind, f"({c.description})") for c in found],
+                       keep=(0, 1)))
 
 
 def verify_report(report, *, as_json: bool) -> None:
-    """verify's Report (board/verify.py): one board's checks as a table and a summary line,
-    several boards as a table of boards, or one JSON document; then a failure ends the task."""
-    from mpforge.board.checks import table
+    """verify's Report (board/verify.py): each board laid out for the terminal (ui/tables.py
+    verify_board), or one JSON document; then a failure ends the task."""
+    from mpforge.ui import tables
 
     boards, job = report.boards, report.job
     if not boards:  # a dry run
@@ -333,26 +375,21 @@ def verify_report(report, *, as_json: bool) -> None:
         raise report.failure
     if as_json:
         document(report.document())
-    elif one is not None:
-        if one.chosen:
-            say("verify", f"{one.port}: profile {one.chosen}")
-        say("verify", f"{(one.job or job).label} on {one.port}")
-        block(table(one.checks))
     else:
-        say("verify", f"{len(boards)} boards against {job.label}")
-        rows = [("PORT", "RESULT", "CHECKS", "PROBLEM")]
+        if one is not None:
+            say("verify", f"{(one.job or job).label} on {one.port}")
+        else:
+            labels = ", ".join(dict.fromkeys((b.job or job).label for b in boards))
+            say("verify", f"{len(boards)} boards against {labels}")
         for b in boards:
-            counted = b.counted
-            rows.append((b.port, "ok" if b.ok else "FAILED",
-                         f"{sum(1 for c in counted if c.passed)}/{len(counted)}" if counted else "-",
-                         "; ".join(f"{c.name}: {c.problem}" for c in b.failures) or b.error))
-        block(columns(rows))
-        for b in boards:
-            if b.chosen:
-                port_note(b.port, f"profile {b.chosen}")
-            if not b.ok:
-                port_note(b.port, b.problem((b.job or job).profile if b.job or not b.error else None),
-                          problem=True)
+            if b.chosen:  # the profile came from the board (no --profile): say which and why
+                say("verify", f"{b.port}: profile {b.chosen}")
+            block(tables.verify_board(b.port, (b.job or job).profile.name, b.checks, b.error))
+        if one is None:
+            for b in boards:
+                if not b.ok:
+                    port_note(b.port, b.problem((b.job or job).profile if b.job or not b.error else None),
+                              problem=True)
     if report.failure is not None:
         raise report.failure
     if as_json:

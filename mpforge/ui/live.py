@@ -16,7 +16,8 @@ class Progress:
     """A single progress line, redrawn on a terminal, every 10% otherwise.
 
     On a terminal the line is cleared and cut to the terminal's width before
-    each redraw, so it never wraps and never leaves the end of a longer line.
+    each redraw, so it never wraps and never leaves the end of a longer line;
+    off a terminal it is cut to the width too (80 columns unless COLUMNS says).
     """
 
     def __init__(self, step: str, stream=None):
@@ -35,7 +36,7 @@ class Progress:
             self._draw(line)
         elif pct // 10 != self.last_decile:
             self.last_decile = pct // 10
-            self.stream.write(line[:120] + "\n")
+            self.stream.write(line[:shutil.get_terminal_size((80, 24)).columns] + "\n")
             self.stream.flush()
 
     def activity(self, what: str) -> None:
@@ -71,48 +72,90 @@ class _Row:
         self.style = ""
         self.done = 0
         self.total = 0
+        self.sent = 0  # bytes over the link for `done`, when fewer (compressed)
         self.started = 0.0
 
     def progress_parts(self, now: float) -> list[str]:
-        """'45%', '1.2 MB/2.0 MB', '310 KB/s', '0:03 left' (the last two once there is a rate)."""
+        """'45%', '720 KB/1.6 MB', '(310 KB sent)' where the link carries fewer bytes than are
+        written, then '310 KB/s', '0:03 left' once there is a rate. Sizes are bytes written."""
         if self.total <= 0:
             return []
         parts = [f"{min(100, self.done * 100 // self.total)}%",
                  f"{size_text(self.done)}/{size_text(self.total)}"]
+        if self.sent and self.sent != self.done:
+            parts.append(f"({size_text(self.sent)} sent)")
         elapsed = now - self.started
         if self.done and elapsed > 0:
             rate = self.done / elapsed
             parts += [f"{size_text(int(rate))}/s", f"{_short_time((self.total - self.done) / rate)} left"]
         return parts
 
+    @property
+    def figures(self) -> int:
+        """How many of progress_parts are the percent and the byte figures (the rest: rate, time)."""
+        return 3 if self.sent and self.sent != self.done else 2
 
-def board_line(port: str, row: _Row, width: int, now: float, port_width: int = 0):
+
+BAR_MIN, BAR_GOOD, BAR_MAX, TEXT_MIN = 4, 10, 30, 10
+
+
+def _bar(row: _Row, width: int, console):
+    """rich's ProgressBar of `width` cells for the row's transfer, as a Text."""
+    from rich.console import Console
+    from rich.progress_bar import ProgressBar
+    from rich.text import Text
+
+    console = console or Console(width=width, color_system=None, legacy_windows=False)
+    bar = ProgressBar(total=row.total, completed=min(row.done, row.total), width=width)
+    text = Text(no_wrap=True, end="")
+    for segment in console.render(bar, console.options.update_width(width)):
+        if segment.text and not segment.control:
+            text.append(segment.text, style=segment.style)
+    return text
+
+
+def board_line(port: str, row: _Row, width: int, now: float, port_width: int = 0, console=None):
     """One port's line as a rich Text of at most `width` cells: never wraps, whatever the width.
 
-    What does not fit goes in this order: the bar, the time left and rate, then
-    the text is cut with an ellipsis.
+    While a transfer runs, the line keeps a bar (rich's ProgressBar): what gives way as the
+    width shrinks is, in this order, the rate and time left (once the bar would be shorter
+    than BAR_GOOD cells), the bar's length (down to BAR_MIN), the byte figures, then the
+    status text (cut with an ellipsis, down to TEXT_MIN); only where even that leaves no
+    room does the bar go.
     """
     from rich.text import Text
 
     name = port.ljust(port_width)
     parts = row.progress_parts(now)
+    head = len(name) + 2
+
+    def room(text: str, keep: int) -> int:
+        tail = ("  " + " ".join(parts[:keep])) if keep else ""
+        return width - head - len(text) - 2 - len(tail)
+
+    text, keep, bar = row.text, len(parts), 0
+    if parts:
+        fitted = next(((k, room(text, k)) for k in (len(parts), row.figures) if room(text, k) >= BAR_GOOD),
+                      None) or next(((k, room(text, k)) for k in (row.figures, 1) if room(text, k) >= BAR_MIN),
+                                    None)
+        if fitted is None and width - head - 2 - BAR_MIN - len(parts[0]) - 2 >= TEXT_MIN:  # the text gives way
+            cut = width - head - 2 - BAR_MIN - len(parts[0]) - 2
+            text = row.text if len(row.text) <= cut else row.text[:cut - 1] + "…"
+            fitted = (1, BAR_MIN)
+        if fitted is not None:
+            keep, bar = fitted[0], min(BAR_MAX, fitted[1])
+        else:  # no room for a bar: the figures that fit, else none
+            keep = next((k for k in (len(parts), row.figures, 0) if room(text, k) + 2 >= 0 or k == 0), 0)
     line = Text(no_wrap=True, overflow="ellipsis", end="")
     line.append(name, style="bold")
     line.append("  ")
-    line.append(row.text, style=row.style)
-    for keep in (len(parts), 2, 0):  # drop the rate and time left, then all figures
-        shown = parts[:keep]
-        tail = ("  " + " ".join(shown)) if shown else ""
-        if len(line) + len(tail) <= width or keep == 0:
-            break
-    room = width - len(line) - len(tail) - 2
-    if shown and room >= 10:  # a bar only where it has room to mean something
-        bar = min(30, room)
-        filled = bar * row.done // row.total
+    line.append(text, style=row.style)
+    if bar:
         line.append("  ")
-        line.append("━" * filled, style="green")
-        line.append("━" * (bar - filled), style="grey37")
-    line.append(tail)
+        line.append_text(_bar(row, bar, console))
+    shown = parts[:keep]
+    if shown:
+        line.append("  " + " ".join(shown))
     line.truncate(width, overflow="ellipsis")
     return line
 
@@ -157,7 +200,7 @@ class Boards:
 
         now = time.monotonic()
         with self.lock:
-            lines = [board_line(p, self.rows[p], options.max_width, now, self.port_width)
+            lines = [board_line(p, self.rows[p], options.max_width, now, self.port_width, console)
                      for p in self.ports]
         for i, line in enumerate(lines):
             line.end = "\n" if i < len(lines) - 1 else ""
@@ -186,20 +229,21 @@ class Boards:
         with self.lock:
             row = self.rows[port]
             changed = text != row.text
-            row.text, row.style, row.total, row.done = text, style, 0, 0
+            row.text, row.style, row.total, row.done, row.sent = text, style, 0, 0, 0
             self.quarter[port] = -1
             if self.live is None and changed:
                 self._plain(port, text)
 
-    def progress(self, port: str, done: int, total: int) -> None:
-        """A transfer on `port`: `done` of `total` bytes."""
+    def progress(self, port: str, done: int, total: int, sent: int = 0) -> None:
+        """A transfer on `port`: `done` of `total` bytes (sent: the bytes over the link for
+        them, where fewer)."""
         import time
 
         with self.lock:
             row = self.rows[port]
             if total != row.total or done < row.done:
                 row.started = time.monotonic()
-            row.done, row.total = done, total
+            row.done, row.total, row.sent = done, total, sent
             if self.live is None and total > 0:
                 quarter = min(4, done * 4 // total)
                 if quarter != self.quarter[port]:

@@ -4,7 +4,8 @@
 `esp32_mock_bootloader.server.handle_client` on `socket://127.0.0.1:N` (one
 session per connection) or, with ``pty=True``, on a real ``/dev/pts/N`` path.
 The test owns the flash: ``board.flash.data`` is the chip's flash, and
-``board.flash.bytes_written`` counts what was written to it.
+``board.flash.bytes_written`` counts what was written to it, ``bytes_received`` the
+bytes of the write blocks as they came over the link (compressed).
 
 What this wrapper changes in the pinned mock, and why (module globals and one
 subclass; the mock reads them at call time):
@@ -151,6 +152,7 @@ class Flash(server.FlashImage):
         self._decompressor = None
         self._plain_offset = 0
         self.bytes_written = 0
+        self.bytes_received = 0  # the data of the write blocks as they came over the link (compressed)
         self.erases = 0
         self.on_write = on_write
 
@@ -170,6 +172,7 @@ class Flash(server.FlashImage):
         if len(payload) < 16 or self._decompressor is None:
             return
         length = struct.unpack_from("<I", payload, 0)[0]
+        self.bytes_received += len(payload[16:16 + length])
         block = self._decompressor.decompress(payload[16:16 + length])
         offset = self._defl_offset
         self._defl_offset += len(block)
@@ -180,6 +183,7 @@ class Flash(server.FlashImage):
             return
         length = struct.unpack_from("<I", payload, 0)[0]
         block = payload[16:16 + length]
+        self.bytes_received += len(block)
         offset = self._plain_offset
         self._plain_offset += len(block)
         self._store(offset, block)
