@@ -217,7 +217,7 @@ def test_a_flash_that_keeps_the_layout_leaves_the_filesystem_alone(run, built, t
         result = run("flash", board.url)
         assert result.returncode == 0, result.stderr
         assert bytes(board.flash.data[VFS:]) == before
-        assert "files: kept" in result.stdout and backups(tmp_path, board) == []
+        assert "; files kept" in result.stdout and backups(tmp_path, board) == []
 
 
 @pytest.mark.parametrize("content, words", [

@@ -252,3 +252,31 @@ def test_releases_fit(width):
     fits(text, width)
     assert "v5.5.2 (>= v5.3.0)" in text and "overlays/v1.29" in text
     assert ("0123456789ab (first fetch)" in text) == (width == 120)  # at 80 it wraps in its column
+
+
+def test_flash_final_message_is_two_lines_within_80_columns(capsys):
+    """One board flashed as usual (a device with reset lines): what was written and how fast,
+    then which firmware on which chip, the images, files and reset; a re-flash of a changed
+    app is two lines too, the second wrapped at spaces by the terminal."""
+    from mpforge.board.device import Result
+    from mpforge.model.fingerprint import Fingerprint
+
+    board = Fingerprint("ESP32-S3", 16 << 20, "quad", 8 << 20, "octal", "24:0a:c4:cb:fc:38")
+    first = Result("/dev/ttyACM0", ok=True, board=board, bytes_written=1600 << 10, bytes_sent=620 << 10,
+                   total_bytes=1600 << 10, baud=921600, seconds=12.3, reset="reset (RTS)", was_reset=True,
+                   regions=["bootloader 0x0: written", "partition-table 0x8000: written", "app 0x10000: written"],
+                   profile="esp32s3-n16r8")
+    ui.board_results("flash", [first])
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == ["flash: /dev/ttyACM0: 1.6 MB written (620 KB sent) in 12.3 s at 921600 baud",
+                     "flash:   esp32s3-n16r8 on 24:0a:c4:cb:fc:38: 3 images written; reset (RTS)"]
+    assert max(map(len, lines)) <= 80
+    again = Result("/dev/ttyACM0", ok=True, board=board, bytes_written=148 << 10, bytes_sent=61 << 10,
+                   total_bytes=1600 << 10, baud=921600, seconds=2.4, reset="reset (RTS)", was_reset=True,
+                   regions=["bootloader 0x0: unchanged", "partition-table 0x8000: unchanged",
+                            "app 0x10000: 37 sectors rewritten"], profile="esp32s3-n16r8",
+                   files="kept: the filesystem at 0x200000+14MB stays where the new firmware looks for it")
+    ui.board_results("flash", [again])
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "flash:   esp32s3-n16r8 on 24:0a:c4:cb:fc:38: app 37 sectors rewritten, 2 unchanged; files kept; "
+        "reset (RTS)")

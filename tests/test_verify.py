@@ -241,7 +241,9 @@ def test_stock_firmware_fails(invoke_run, repl_peers):
 @pytest.mark.parametrize("columns", [80, 120])
 def test_report_fits_the_terminal_and_names_what_failed(invoke_run, repl_peers, columns):
     peer = repl_peers("stock")
-    result = invoke_run("verify", "--port", peer.port, env={"COLUMNS": str(columns)}, timeout=60)
+    # a stock image names no profile's board: the profile is named, as for test_stock_firmware_fails
+    result = invoke_run("verify", "--port", peer.port, "--profile", "esp32s3-n16r8",
+                        env={"COLUMNS": str(columns)}, timeout=60)
     one_line_error(result)
     wide = [line for line in result.stdout.splitlines() if len(line) > columns]
     assert wide == [], result.stdout
