@@ -193,6 +193,17 @@ def test_interrupted_build_recovers(mp, tmp_path):
     assert mp("build").stdout.strip().endswith("up to date")
 
 
+def test_a_failed_build_ends_with_the_cause_and_the_command_that_retries(mp):
+    """A compile error (simulated: SIM_BUILD_FAIL): the compiler's line is shown, and the last
+    line says where the log is, what to do and the one command that resumes the chain."""
+    result = mp("build-all", env={**mp.env, "SIM_BUILD_FAIL": "1"})
+    line = one_line_error(result)
+    assert "error: 'mp_sys_stdout_obj' undeclared" in result.stdout + result.stderr
+    assert line.startswith("error: build: make failed with exit code 2 for esp32s3-n16r8 @ micropython v1.28.0")
+    assert "build-esp32s3-n16r8-v1.28.0.log" in line
+    assert line.endswith("fix its cause, then `invoke build-all -B esp32s3-n16r8 -m v1.28.0` resumes"), line
+
+
 def test_profile_change_removes_stale_sdkconfig(mp, tmp_path):
     """ESP-IDF keeps an existing sdkconfig's values; the build must drop it when the defaults change."""
     profile = tmp_path / "myboard.toml"

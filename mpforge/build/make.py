@@ -154,7 +154,8 @@ def _run_make(job: Job, env: dict) -> None:
         events.done(STEP)
     if code != 0:
         events.log_tail(STEP, _log(job).read_text(errors="replace").strip().splitlines()[-15:])
-        raise UserError(STEP, f"make failed with exit code {code} for {job.label}; full log: {_log(job)}")
+        raise UserError(STEP, f"make failed with exit code {code} for {job.label}: the first error is in "
+                              f"the lines above or in {_log(job)}; fix its cause, then {job.retry} resumes")
 
 
 # ---- the firmware a build leaves ---------------------------------------------------------

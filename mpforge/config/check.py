@@ -342,8 +342,8 @@ def finish(job: Job, report: Report, inputs: str) -> StepResult:
         bad = report.mismatches
         raise UserError(STEP, f"the resolved sdkconfig does not match profile {job.profile.name} "
                         f"({len(bad)} mismatch(es): " + "; ".join(f"{r.setting} is {r.got}, want {r.want}" for r in bad)
-                        + "); the build would not give this board what it needs (run `invoke overlay`, "
-                          "or fix the profile)")
+                        + "); the build would not give this board what it needs: fix the profile (or "
+                          f"run `invoke overlay`), then {job.retry}")
     state.write(job.settings.state_dir, _stamp_name(job), {"inputs": inputs, "summary": _summary(report)})
     return StepResult(STEP, f"resolved sdkconfig matches {job.profile.name} ({_summary(report)})")
 

@@ -380,6 +380,11 @@ class Job:
     def label(self) -> str:
         return f"{self.profile.name} @ micropython {self.release.version}"
 
+    @property
+    def retry(self) -> str:
+        """The one command that runs this job's chain again (each step resumes or is done)."""
+        return f"`invoke build-all -B {self.profile.name} -m {self.release.version}`"
+
 
 def release(settings: Settings, micropython: str | None = None) -> Release:
     """The release asked for (--micropython, else the setting), pinned (a one-line error if unknown)."""

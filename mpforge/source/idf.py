@@ -114,7 +114,9 @@ def ensure(job: Job) -> StepResult | None:
     if not dry:
         found = version_of(idf_dir)
         if found != job.idf_version:
-            raise UserError(STEP, f"{idf_dir} is ESP-IDF {found or 'of unknown version'}, expected {job.idf_version}")
+            raise UserError(STEP, f"{idf_dir} is ESP-IDF {found or 'of unknown version'}, expected "
+                                  f"{job.idf_version}; check it out at {job.idf_version} or set idf.dir to "
+                                  f"one that is, then {job.retry}")
     if dry or gitsrc.missing_submodules(idf_dir, recursive=True):
         if not dry:
             events.note(STEP, "fetching ESP-IDF submodules")
@@ -169,7 +171,9 @@ def _install_tools(job: Job) -> None:
     finally:
         events.done(STEP)
     if code != 0:
-        raise UserError(STEP, f"ESP-IDF install.sh failed (exit {code}); see {log}")
+        raise UserError(STEP, f"ESP-IDF install.sh failed (exit {code}); its last lines in {log} say why "
+                              "(often: no network to github.com or dl.espressif.com, a proxy, or no free "
+                              f"space); then {job.retry} retries")
 
 
 def environment(job: Job, refresh: bool = False) -> dict:

@@ -134,5 +134,6 @@ def ensure(*, yes: bool, dry: bool) -> StepResult | None:
     shell.run(STEP, command)
     still = manager.missing(missing)
     if still:
-        raise UserError(STEP, f"still missing after install: {' '.join(still)}")
+        raise UserError(STEP, f"still missing after install: {' '.join(still)}; install them with your "
+                              "package manager, then `invoke install-prereqs` retries")
 
