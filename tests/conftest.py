@@ -157,3 +157,13 @@ def wrapped_at_spaces(message: str, lines: list[str], width: int) -> None:
         assert len(word) > width - (len(line) - len(line.lstrip())), f"a word broken mid-word: {word!r} in {lines}"
         rebuilt += piece
     assert rebuilt == want, f"lost text: {rebuilt!r} != {want!r}"
+
+
+def port_record(device: str, vid: int | None, pid: int | None):
+    """pyserial's own port record (ListPortInfo) for a device with this USB id, as
+    list_ports.comports() gives it: what ports.port_usb_path classifies."""
+    from serial.tools.list_ports_common import ListPortInfo
+
+    info = ListPortInfo(device, skip_link_detection=True)
+    info.vid, info.pid = vid, pid
+    return info

@@ -13,9 +13,8 @@ import json
 import re
 
 import pytest
-from serial.tools.list_ports_common import ListPortInfo
 
-from conftest import ROOT, one_line_error
+from conftest import ROOT, one_line_error, port_record
 from harness.esp_mock import MB, MockBoard
 from mpforge.board import detect, fleet, newprofile, ports
 from mpforge.errors import UserError
@@ -183,12 +182,6 @@ def test_no_match_names_the_nearest(s):
 
 # ---- the USB path, from pyserial's port records ----------------------------------------------
 
-def _record(device: str, vid: int, pid: int) -> ListPortInfo:
-    info = ListPortInfo(device)
-    info.vid, info.pid = vid, pid
-    return info
-
-
 @pytest.mark.parametrize("vid,pid,path,name", [
     (0x303A, 0x1001, "usb-serial-jtag", "ESP32-S3 USB-Serial/JTAG"),
     (0x303A, 0x4001, "usb-otg-cdc", "ESP32-S3 running MicroPython (USB CDC)"),
@@ -196,7 +189,7 @@ def _record(device: str, vid: int, pid: int) -> ListPortInfo:
     (0x1234, 0x5678, "unknown", "a USB device mpforge does not know"),
 ])
 def test_usb_path_from_the_port_record(vid, pid, path, name):
-    records = [_record("/dev/ttyUSB9", 0x0403, 0x6001), _record("/dev/ttyACM7", vid, pid)]
+    records = [port_record("/dev/ttyUSB9", 0x0403, 0x6001), port_record("/dev/ttyACM7", vid, pid)]
     usb = ports.port_usb_path("/dev/ttyACM7", comports=records)
     assert (usb.path, usb.name, usb.vid, usb.pid) == (path, name, vid, pid)
     board = detect.Board("/dev/ttyACM7", ok=True, usb=usb)
@@ -205,7 +198,7 @@ def test_usb_path_from_the_port_record(vid, pid, path, name):
 
 
 def test_usb_path_of_a_url_is_not_known():
-    records = [_record("/dev/ttyACM0", 0x303A, 0x1001)]
+    records = [port_record("/dev/ttyACM0", 0x303A, 0x1001)]
     usb = ports.port_usb_path("socket://127.0.0.1:9", comports=records)
     assert usb.path == "unknown" and usb.vid is None
     assert ui_detect._usb(detect.Board("socket://127.0.0.1:9", ok=True, usb=usb)) == \

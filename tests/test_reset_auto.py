@@ -12,9 +12,8 @@ import json
 
 import pytest
 import yaml
-from serial.tools.list_ports_common import ListPortInfo
 
-from conftest import RELEASE, ROOT
+from conftest import RELEASE, ROOT, port_record
 from harness.esp_mock import MockBoard
 from harness.images import write_fake_build
 from mpforge import ui
@@ -22,12 +21,6 @@ from mpforge.board import fleet, transport
 from mpforge.model import settings as settings_mod
 
 PROFILE = "esp32s3-n16r8"
-
-
-def record(device: str, vid: int | None, pid: int | None) -> ListPortInfo:
-    info = ListPortInfo(device, skip_link_detection=True)
-    info.vid, info.pid = vid, pid
-    return info
 
 
 @pytest.mark.parametrize("vid, pid, mode, words", [
@@ -40,14 +33,14 @@ def record(device: str, vid: int | None, pid: int | None) -> ListPortInfo:
 ], ids=["usb-serial-jtag", "usb-otg-cdc", "cp210x", "ch9102", "unknown-usb", "not-usb"])
 def test_auto_reset_follows_the_usb_path(vid, pid, mode, words):
     port = "/dev/ttyTEST0"
-    link = fleet.link_for(transport.Link(after="auto"), port, "esp32s3", [record(port, vid, pid)])
+    link = fleet.link_for(transport.Link(after="auto"), port, "esp32s3", [port_record(port, vid, pid)])
     assert (link.after, link.after_auto) == (mode, True)
     assert words in link.after_why and "set `after` to choose" in link.after_why
 
 
 def test_a_url_has_no_usb_path_and_keeps_the_hard_reset():
     port = "socket://127.0.0.1:1"
-    link = fleet.link_for(transport.Link(after="auto"), port, None, [record(port, 0x303A, 0x1001)])
+    link = fleet.link_for(transport.Link(after="auto"), port, None, [port_record(port, 0x303A, 0x1001)])
     assert link.after == "hard-reset" and "unknown" in link.after_why
 
 
@@ -55,7 +48,7 @@ def test_a_url_has_no_usb_path_and_keeps_the_hard_reset():
 def test_an_after_the_user_set_wins_over_the_usb_path(after):
     port = "/dev/ttyACM0"
     s = settings_mod.from_config({"mpforge": {"after": after}})
-    link = fleet.link_for(transport.Link.from_settings(s), port, None, [record(port, 0x303A, 0x1001)])
+    link = fleet.link_for(transport.Link.from_settings(s), port, None, [port_record(port, 0x303A, 0x1001)])
     assert (link.after, link.after_auto) == (after, False)
     assert link.after_why == "set by the `after` setting"
 
@@ -76,7 +69,7 @@ def test_flash_over_the_chips_usb_serial_jtag_resets_by_the_watchdog(tmp_path, c
     s = _settings(tmp_path)
     write_fake_build(settings_mod.job(s, PROFILE, RELEASE).build_dir, app_size=64 * 1024)
     with MockBoard(pty=True) as board:  # a real /dev/pts path; its record says 303A:1001
-        results = fleet.flash_boards(s, [board.url], comports=[record(board.url, 0x303A, 0x1001)])
+        results = fleet.flash_boards(s, [board.url], comports=[port_record(board.url, 0x303A, 0x1001)])
         assert board.flash.bytes_written > 0
     [result] = results
     assert result.ok and result.was_reset and result.reset_mode == "watchdog-reset"
@@ -91,7 +84,7 @@ def test_flash_with_after_set_uses_it_on_the_same_port(tmp_path):
     s = _settings(tmp_path, after="hard-reset")
     write_fake_build(settings_mod.job(s, PROFILE, RELEASE).build_dir, app_size=64 * 1024)
     with MockBoard(pty=True) as board:
-        [result] = fleet.flash_boards(s, [board.url], comports=[record(board.url, 0x303A, 0x1001)])
+        [result] = fleet.flash_boards(s, [board.url], comports=[port_record(board.url, 0x303A, 0x1001)])
     assert result.ok and result.reset_mode == "hard-reset" and not result.reset_auto
     assert result.reset.startswith("not reset: ") and "no reset lines" in result.reset  # a PTY has none
 
