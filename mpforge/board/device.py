@@ -32,6 +32,7 @@ class Result:
     total_bytes: int = 0
     regions: list[str] = field(default_factory=list)  # e.g. "app 0x10000: 1 sector"
     baud: int = 0
+    baud_fell_back: bool = False  # link errors made it slower than asked for
     seconds: float = 0.0
     error: str = ""
     warnings: list[str] = field(default_factory=list)  # esptool's

@@ -43,15 +43,16 @@ _OWN_USB = ("usb-serial-jtag", "usb-otg-cdc")
 def reset_after(after: str, path, after_modes: tuple[str, ...] = ()) -> tuple[str, str]:
     """(esptool's `after` mode, why) for a port whose USB path is `path` (ports.UsbPath):
     the setting when it names a mode (it always wins), else the one that fits the path
-    (and that the chip can do)."""
+    (and that the chip can do). `why` is short: it ends flash's final line (the README and
+    docs/flashing.md say that the `after` setting chooses)."""
     if after != "auto":
         return after, "set by the `after` setting"
     if path.path in _OWN_USB and (not after_modes or "watchdog-reset" in after_modes):
         own = "USB-Serial/JTAG" if path.path == "usb-serial-jtag" else "USB (MicroPython's USB CDC)"
-        return "watchdog-reset", f"the port is the chip's {own}; set `after` to choose"
+        return "watchdog-reset", f"the chip's {own}"
     if path.path == "usb-uart-bridge":
-        return "hard-reset", f"the port is a {path.name}; set `after` to choose"
-    return "hard-reset", "the port's USB path is unknown; set `after` to choose"
+        return "hard-reset", f"a {path.name}"
+    return "hard-reset", "the port's USB path is unknown"
 
 
 def check_board(fp: Fingerprint, profile: Profile, port: str, force: bool,

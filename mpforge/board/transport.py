@@ -315,7 +315,7 @@ def session(port: str, link: Link, reporter: Reporter, result, work):
                 if baud != ROM_BAUD:
                     esp.change_baud(baud)
                 attach_flash(esp)
-                result.baud = baud
+                result.baud, result.baud_fell_back = baud, attempt > 0
                 value = work(esp, done)
             except ESPTOOL_ERRORS as exc:
                 if not link_trouble(exc):

@@ -323,28 +323,11 @@ def _outcome(step: str, result) -> str:
         return f"{result.board.describe()}: erased in {result.seconds:.1f} s{files}{reset}"
     if step in ("backup", "restore"):
         return f"{result.board.describe()}: {result.files}{reset}"
-    # flash: two lines that fit 80 columns in the common case (what was written, how fast;
-    # then which firmware on which chip, the images, files and reset); each image's own
-    # outcome is in the live lines, the port's log and --json
+    # flash: two lines within 80 columns (what was written and how long it took; then the
+    # profile, the files and the reset); the board's facts are in its live line, each
+    # image's outcome in the live lines, the port's log and --json
     files = "files kept" if result.files.startswith("kept") else f"files: {result.files}" if result.files else ""
-    target = " on ".join(t for t in (result.profile, result.board.mac if result.board else "") if t)
-    details = "; ".join(t for t in (regions_text(result.regions), files, result.reset) if t)
-    return f"{flash_summary(result)}\n{target + ': ' if target else ''}{details}"
-
-
-def regions_text(regions: list[str]) -> str:
-    """flash's images in a few words: '3 images written', 'app 37 sectors rewritten,
-    2 unchanged' (from the Result's 'app 0x10000: written' entries)."""
-    outcomes: dict[str, list[str]] = {}
-    for text in regions:
-        place, _, outcome = text.partition(": ")
-        outcomes.setdefault(outcome, []).append(place.split(" ")[0])
-    if len(outcomes) == 1:
-        (outcome, roles), = outcomes.items()
-        return f"{len(roles)} images {outcome}" if len(roles) > 1 else f"{roles[0]} {outcome}"
-    same = outcomes.pop("unchanged", [])
-    changed = "; ".join(f"{', '.join(roles)} {outcome}" for outcome, roles in outcomes.items())
-    return f"{changed}, {len(same)} unchanged" if same else changed
+    return f"{flash_summary(result)}\n{'; '.join(t for t in (result.profile, files, result.reset) if t)}"
 
 
 def sent_text(result) -> str:
@@ -361,14 +344,16 @@ def written_text(result) -> str:
 
 def flash_summary(result) -> str:
     """flash's first line for a board: the bytes written to flash, the bytes sent for them in
-    brackets ("0 B written (identical)" when nothing changed), the time and the rate."""
+    brackets ("0 B written (identical)" when nothing changed), the time, and the baud rate
+    where link errors made it slower than asked for."""
     if result.bytes_written == 0:
         written = "0 B written (identical)"
     elif result.bytes_written < result.total_bytes:  # the rest was on the board already
         written = f"{size_text(result.bytes_written)} of {size_text(result.total_bytes)} written{sent_text(result)}"
     else:
         written = f"{size_text(result.bytes_written)} written{sent_text(result)}"
-    return f"{written} in {result.seconds:.1f} s at {result.baud} baud"
+    slower = f" at {result.baud} baud (slower: link errors)" if result.baud_fell_back else ""
+    return f"{written} in {result.seconds:.1f} s{slower}"
 
 
 def port_list(found) -> None:
