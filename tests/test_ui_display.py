@@ -39,7 +39,7 @@ def busy(display):
         display.live.refresh()
     display.status(PORTS[0], "app 0x10000")
     display.progress(PORTS[0], 0, 2_000_000)
-    time.sleep(0.02)
+    time.sleep(live.RATE_AFTER + 0.05)  # a rate shows once the transfer has run that long
     display.progress(PORTS[0], 900_000, 2_000_000)
     display.status(PORTS[1], "app 0x10000")
     display.progress(PORTS[1], 10_000, 1_500_000)
@@ -116,3 +116,14 @@ def test_single_progress_line_never_wraps_or_leaves_text(width, monkeypatch):
     pyte.Stream(screen).feed(out.getvalue().replace("\n", "\r\n"))
     lines = [line.rstrip() for line in screen.display if line.strip()]
     assert lines == ["build: 12 files compiled (../py/parse.c)"[: width - 1]]  # the last column would wrap
+
+
+def test_no_rate_from_the_first_blocks():
+    """The first block lands in the chip's buffer at once: a rate from it is noise (thousands of
+    MB/s against the ROM peer), so rate and time left show only after RATE_AFTER seconds."""
+    row = live._Row()
+    row.started, row.done, row.total = 100.0, 16_384, 1_600_000
+    early = row.progress_parts(100.0 + live.RATE_AFTER / 10)
+    assert early == ["1%", "16 KB/1.5 MB"]
+    later = row.progress_parts(100.0 + live.RATE_AFTER * 2)
+    assert later[:2] == early and later[2].endswith("/s") and later[3].endswith(" left")

@@ -59,6 +59,11 @@ class Progress:
 
 # ---- several boards at once: one line per port ----------------------------------------
 
+# A rate from the first block alone is noise (it is in the chip's buffer, not yet across
+# the link: thousands of MB/s against the ROM peer); it shows after this many seconds.
+RATE_AFTER = 0.5
+
+
 def _short_time(seconds: float) -> str:
     seconds = max(0, int(seconds + 0.5))
     return f"{seconds // 60}:{seconds % 60:02d}"
@@ -77,7 +82,7 @@ class _Row:
 
     def progress_parts(self, now: float) -> list[str]:
         """'45%', '720 KB/1.6 MB', '(310 KB sent)' where the link carries fewer bytes than are
-        written, then '310 KB/s', '0:03 left' once there is a rate. Sizes are bytes written."""
+        written, then '310 KB/s', '0:03 left' once RATE_AFTER seconds have passed. Sizes are bytes written."""
         if self.total <= 0:
             return []
         parts = [f"{min(100, self.done * 100 // self.total)}%",
@@ -85,7 +90,7 @@ class _Row:
         if self.sent and self.sent != self.done:
             parts.append(f"({size_text(self.sent)} sent)")
         elapsed = now - self.started
-        if self.done and elapsed > 0:
+        if self.done and elapsed >= RATE_AFTER:
             rate = self.done / elapsed
             parts += [f"{size_text(int(rate))}/s", f"{_short_time((self.total - self.done) / rate)} left"]
         return parts
