@@ -7,6 +7,8 @@ half-done behind and a moved tag never becomes a checkout.
 
 from __future__ import annotations
 
+import contextlib
+
 import shutil
 import sys
 from pathlib import Path
@@ -90,10 +92,14 @@ def clone(step: str, url: str, dest: Path, tag: str, commit: str | None, *, dry:
         return
     if partial.exists():  # left by an interrupted run
         shutil.rmtree(partial)
+    made = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]  # innermost first
     dest.parent.mkdir(parents=True, exist_ok=True)
     result = _git_long(step, cmd, check=False)
     if result.returncode != 0:
         shutil.rmtree(partial, ignore_errors=True)
+        for folder in made:  # the folders made for it, so that nothing of the attempt stays
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         reason = shell.failure_reason(result.stderr or "") or "see git's output above"
         raise UserError(step, f"could not clone {url} at {tag}: {reason}", hint=_after_failed_clone(reason, dest.parent, step))
     got = head(partial)
