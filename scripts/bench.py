@@ -379,6 +379,31 @@ def bench_verify(repeat: int) -> None:
               f"the floor alone {statistics.median(times[floor]):.3f}s")
 
 
+def bench_detect(tmp: Path, repeat: int) -> None:
+    """`invoke detect` against what a user would otherwise run to learn the same facts:
+    esptool's flash-id (chip, features with the embedded PSRAM, MAC, flash id and size)."""
+    env = user_env()
+    env["INVOKE_MPFORGE_WORKDIR"] = str(tmp / "work")
+    tmp.mkdir(parents=True, exist_ok=True)
+    cfg = tmp / "bench.yaml"
+    cfg.write_text("mpforge:\n  before: no-reset\n")
+    board = Board()
+    try:
+        base, ours = "esptool flash-id", "invoke detect --port PORT"
+        commands = {
+            base: lambda: run([sys.executable, "-m", "esptool", "-p", board.url, "--before", "no-reset",
+                               "flash-id"], env, name=base),
+            ours: lambda: run(invoke_cmd("-f", str(cfg), "detect", "--port", board.url), env, name=ours),
+        }
+        for command in commands.values():  # warm: the OS file cache, .pyc files
+            command()
+        times = rounds(commands, repeat)
+    finally:
+        board.close()
+    print(f"\ndetect: the ROM peer with the wire modelled, over socket:// ({NOTE_WIRE.split(';')[0]})")
+    table(f"detect ({repeat} rounds)", times, base)
+
+
 # ---- main ---------------------------------------------------------------------------------
 
 def main() -> int:
@@ -388,14 +413,14 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, help="rounds per section (default 5, --quick 3)")
     parser.add_argument("--app-size", type=int, default=1_600_000,
                         help="bytes of the test app (default 1.6 MB, a MicroPython ESP32-S3 app; --quick 400 KB)")
-    parser.add_argument("--only", default="noop,flash,verify",
-                        help="comma-separated sections to run: noop, flash, verify")
+    parser.add_argument("--only", default="noop,flash,verify,detect",
+                        help="comma-separated sections to run: noop, flash, verify, detect")
     args = parser.parse_args()
     repeat = args.repeat or (3 if args.quick else 5)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
-    unknown = set(sections) - {"noop", "flash", "verify"}
+    unknown = set(sections) - {"noop", "flash", "verify", "detect"}
     if unknown:
-        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}; use noop, flash, verify")
+        parser.error(f"unknown section(s): {', '.join(sorted(unknown))}; use noop, flash, verify, detect")
     load = os.getloadavg()
     print(f"mpforge benchmark: {os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, "
           f"Python {sys.version.split()[0]}; commands run with Python's bytecode cache on, as on a user's machine")
@@ -408,6 +433,8 @@ def main() -> int:
                         args.app_size if args.app_size != 1_600_000 or not args.quick else 400_000)
         if "verify" in sections:
             bench_verify(repeat)
+        if "detect" in sections:
+            bench_detect(tmp / "detect", repeat)
     load = os.getloadavg()
     print(f"\nload average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     return 0

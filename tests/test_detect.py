@@ -214,6 +214,18 @@ def cfg(tmp_path):
     return str(path)
 
 
+def test_the_reset_after_detect_is_chosen_from_the_usb_path(invoke_run, tmp_path):
+    """With `after` left at its default (auto), the reset that ends the read is chosen per port,
+    as for flash: a socket:// port has no USB path, so a hard reset, which it cannot carry."""
+    path = tmp_path / "auto.yaml"
+    path.write_text("mpforge:\n  before: no-reset\n  connect_attempts: 2\n")
+    with MockBoard() as m:
+        result = invoke_run("-f", str(path), "detect", "--port", m.url)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "resetting (hard-reset)" in result.stdout and "carries no reset lines" in result.stdout
+    assert "fits      esp32s3-n16r8: ESP32-S3, 16MB quad flash, 8MB octal PSRAM" in result.stdout
+
+
 def test_the_task_reports_two_boards_and_json(invoke_run, cfg):
     with MockBoard(flash_size=4 * MB, psram=0) as a, MockBoard(flash_size=16 * MB, flash_type="octal") as b:
         result = invoke_run("-f", cfg, "detect", "--port", a.url, "--port", b.url, env={"COLUMNS": "80"})

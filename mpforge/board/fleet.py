@@ -244,8 +244,8 @@ def detect_boards(s: settings_mod.Settings, port_args, *, baud: int | None = Non
         return []
     candidates, broken = profiles.loadable()
     results = parallel.run("detect", port_list,
-                           lambda port, reporter: detect.detect(port, link, reporter, candidates, broken,
-                                                                s.verify_timeout if repl else None),
+                           lambda port, reporter: detect.detect(port, link_for(link, port), reporter, candidates,
+                                                                broken, s.verify_timeout if repl else None),
                            workdir=s.workdir, verbose=verbose, failed=detect.failed, to_stderr=live_to_stderr)
     for result in results:
         result.log = portlog.path(s.workdir, "detect", result.port)
