@@ -224,6 +224,8 @@ def test_the_reset_after_detect_is_chosen_from_the_usb_path(invoke_run, tmp_path
     assert result.returncode == 0, result.stdout + result.stderr
     assert "resetting (hard-reset)" in result.stdout and "carries no reset lines" in result.stdout
     assert "fits      esp32s3-n16r8: ESP32-S3, 16MB quad flash, 8MB octal PSRAM" in result.stdout
+    # read in the ROM itself: no flasher stub went over the link (it alone is over 10 KB)
+    assert 0 < m.received < 4096, m.received
 
 
 def test_the_task_reports_two_boards_and_json(invoke_run, cfg):

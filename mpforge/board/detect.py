@@ -236,7 +236,7 @@ def detect(port: str, link: transport.Link, reporter, candidates: list[profiles.
         board.running, board.running_note = running_firmware(port, repl_timeout, reporter)
     try:
         with transport.reporting_to(reporter):
-            transport.session(port, link, reporter, board, lambda esp, done: read(esp, board))
+            transport.session(port, link, reporter, board, lambda esp, done: read(esp, board), stub=False)
     except UserError as exc:
         if board.running is None:
             raise
