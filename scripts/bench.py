@@ -381,7 +381,8 @@ def bench_verify(repeat: int) -> None:
 
 def bench_detect(tmp: Path, repeat: int) -> None:
     """`invoke detect` against what a user would otherwise run to learn the same facts:
-    esptool's flash-id (chip, features with the embedded PSRAM, MAC, flash id and size)."""
+    esptool's flash-id (chip, features with the embedded PSRAM, MAC, flash id and size), as
+    typed (it uploads the flasher stub) and in the ROM alone (--no-stub, as detect reads)."""
     env = user_env()
     env["INVOKE_MPFORGE_WORKDIR"] = str(tmp / "work")
     tmp.mkdir(parents=True, exist_ok=True)
@@ -393,6 +394,9 @@ def bench_detect(tmp: Path, repeat: int) -> None:
         commands = {
             base: lambda: run([sys.executable, "-m", "esptool", "-p", board.url, "--before", "no-reset",
                                "flash-id"], env, name=base),
+            "esptool --no-stub flash-id": lambda: run([sys.executable, "-m", "esptool", "-p", board.url, "--before",
+                                                      "no-reset", "--no-stub", "flash-id"], env,
+                                                      name="esptool --no-stub flash-id"),
             ours: lambda: run(invoke_cmd("-f", str(cfg), "detect", "--port", board.url), env, name=ours),
         }
         for command in commands.values():  # warm: the OS file cache, .pyc files
