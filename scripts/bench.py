@@ -120,28 +120,13 @@ def noop_sources(tmp: Path) -> dict:
     from mpforge.model import releases
 
     sources = fake_repos.make_sources(tmp / "sources")
-    mp_repo, idf_repo = sources.micropython_repo, sources.idf_repo
     by_line = {line: tag for tag, (line, _idf) in fake_repos.MICROPYTHON_TAGS.items()}
-    idf_tags = set(fake_repos.git(idf_repo, "tag").split())
-    idf_commits = {}
-    for release in releases.RELEASES.values():
-        if release.idf not in idf_tags:  # a simulated IDF at that version too
-            fake_repos.add_idf_tree(idf_repo, release.idf)
-            fake_repos.git(idf_repo, "add", "-A")
-            fake_repos.git(idf_repo, "commit", "-q", "-m", f"ESP-IDF {release.idf} (simulated)")
-            fake_repos.git(idf_repo, "tag", "-a", release.idf, "-m", release.idf)
-            idf_tags.add(release.idf)
-        idf_commits[release.idf] = fake_repos.git(idf_repo, "rev-parse", f"{release.idf}^{{commit}}")
-    lines = []
-    for release in releases.RELEASES.values():
-        fixture = by_line[release.line]
-        if release.version not in fake_repos.MICROPYTHON_TAGS:
-            fake_repos.git(mp_repo, "tag", "-a", release.version, "-m", release.version, f"{fixture}^{{commit}}")
-        commit = fake_repos.git(mp_repo, "rev-parse", f"{release.version}^{{commit}}")
-        lines += ["[[release]]", f'version = "{release.version}"', f'commit = "{commit}"',
-                  f'idf = "{release.idf}"', f'idf_min = "{release.idf}"', f'line = "{release.line}"',
-                  f'idf_commit = "{idf_commits[release.idf]}"', ""]
-    sources.releases_file.write_text("\n".join(lines))
+    sources.releases_file.write_text("")
+    for release in releases.RELEASES.values():  # each pinned to its line's fixture commit
+        if release.line in by_line and release.version not in fake_repos.MICROPYTHON_TAGS:
+            fake_repos.git(sources.micropython_repo, "tag", "-a", release.version, "-m", release.version,
+                           f"{by_line[release.line]}^{{commit}}")
+        fake_repos.add_release(sources, release.version, release.line, release.idf)
     env = user_env()
     env.update(sources.env())
     env.update(GIT_FILE_OK)

@@ -183,3 +183,16 @@ def test_a_v129_dist_carries_the_release(tmp_path):
     assert "v1.29.0" in html and "2" * 40 in html
     release = load.job_for(load.load(folder), s).release  # what flash --firmware and verify --firmware check
     assert release.version == "v1.29.0" and release.commit == "2" * 40 and release.mcu_name == "ESP32-S3"
+
+
+def test_build_all_builds_v129_under_the_simulated_idf(invoke_run, tmp_path):
+    """The whole chain on a v1.29 tree (the shared S3 cmake included by the board's), with the
+    simulated ESP-IDF v5.5.2 (no xtensa toolchain here): built, images checked."""
+    from harness.fake_repos import add_release, make_sources
+
+    sources = make_sources(tmp_path / "sources")
+    add_release(sources, "v1.29.0", "v1.29", "v5.5.2")
+    result = invoke_run("build-all", "-m", "v1.29.0", env=sources.env(), timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "images checked: ESP32-S3, 16MB in the header" in result.stdout
+    assert "built esp32s3-n16r8 @ micropython v1.29.0" in result.stdout

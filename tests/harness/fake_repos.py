@@ -146,6 +146,29 @@ def write_releases_file(path: Path, commits: dict, idf_commits: dict) -> Path:
     return path
 
 
+def add_release(sources: Sources, version: str, line: str, idf: str) -> str:
+    """One more release in the made repositories: the line's fixture tree as a new commit
+    tagged `version` (unless a line's commit has the tag), a simulated ESP-IDF `idf` if it
+    is missing, and its pinned entry in the releases file; returns the commit."""
+    mp_repo, idf_repo = sources.micropython_repo, sources.idf_repo
+    if idf not in git(idf_repo, "tag").split():
+        add_idf_tree(idf_repo, idf)
+        _commit_all(idf_repo, f"ESP-IDF {idf} (simulated)")
+        git(idf_repo, "tag", "-a", idf, "-m", idf)
+    if version not in git(mp_repo, "tag").split():
+        _clear_tree(mp_repo)
+        lay_port_tree(mp_repo, line)
+        _commit_all(mp_repo, f"MicroPython {version} (fixture, line {line})")
+        git(mp_repo, "tag", "-a", version, "-m", version)
+    commit = git(mp_repo, "rev-parse", f"{version}^{{commit}}")
+    idf_commit = git(idf_repo, "rev-parse", f"{idf}^{{commit}}")
+    with sources.releases_file.open("a") as out:
+        out.write(f'[[release]]\nversion = "{version}"\ncommit = "{commit}"\nidf = "{idf}"\nidf_min = "{idf}"\n'
+                  f'line = "{line}"\nidf_commit = "{idf_commit}"\n\n')
+    sources.commits[version] = commit
+    return commit
+
+
 def make_sources(root: Path) -> Sources:
     mp_repo, commits = make_micropython(root)
     idf_repo = make_idf(root)
