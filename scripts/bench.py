@@ -336,7 +336,7 @@ def bench_verify(repeat: int) -> None:
           "\n  goes out without mpremote's 10 ms pauses. socket:// adds a fixed close delay a real port does not."
           "\n  `invoke --list` is the floor of any invoke task (interpreter, invoke, tasks.py).")
     for transport in ("pty", "tcp"):
-        peer = ReplPeer("reference", transport)
+        peer = ReplPeer("v1.29.0", transport)  # a board running the default release
         try:
             base, ours, floor = 'mpremote connect PORT exec "print(1)"', "invoke verify --port PORT", "invoke --list"
             same = "mpremote connect PORT run scripts/board_probe.py"
