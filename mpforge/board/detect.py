@@ -15,15 +15,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from esptool.cmds import detect_flash_size
-
-from mpforge.board import ports, transport
+from mpforge.board import policy, ports, transport
 from mpforge.errors import UserError
 from mpforge.model import chips, fit, profiles
 from mpforge.model.fingerprint import Fingerprint
 from mpforge.text import size_text
 
-MB = 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -168,31 +165,20 @@ class Board:
         return {"read": True, **dataclasses.asdict(self.running), "uses_the_board_fully": full, "summary": text}
 
 
-def _size(text: str | None) -> int:
-    """esptool's size text ('16MB', '512KB') -> bytes; 0 for None."""
-    if not text:
-        return 0
-    return int(text[:-2]) * (MB if text.endswith("MB") else 1024)
-
-
 def read(esp, board: Board) -> None:
-    """Fill `board` with the facts the chip gives (docs/detect.md, "What is read")."""
-    board.chip = esp.CHIP_NAME
-    chip = chips.by_name(esp.CHIP_NAME)
+    """Fill `board` with the facts the chip gives (docs/detect.md, "What is read"): the
+    fingerprint every board task reads (policy.fingerprint), then what only detect shows."""
+    fp = policy.fingerprint(esp)
+    board.chip, board.mac, board.flash_size = fp.chip, fp.mac, fp.flash_size
+    board.psram_efuse, board.psram_size, board.psram_mode = fp.psram_efuse, fp.psram_size, fp.psram_mode
+    # the eFuse bit of chips with octal flash parts; a chip without it: not said
+    board.flash_type = fp.flash_type if hasattr(esp, "flash_type") else None
+    chip = chips.by_name(fp.chip)
     board.chip_key = chip.key if chip else None
     board.description = esp.get_chip_description()
     rev = esp.get_chip_revision()
     board.revision = f"v{rev // 100}.{rev % 100}"
-    board.mac = ":".join(f"{b:02x}" for b in esp.read_mac())
     board.flash_id = esp.flash_id()
-    # esptool's own reading of the id (detect_flash_size: the capacity byte in its table
-    # DETECTED_FLASH_SIZES); a byte it does not know leaves the size unknown (docs/detect.md).
-    board.flash_size = _size(detect_flash_size(esp))
-    if hasattr(esp, "flash_type"):  # the eFuse bit of chips with octal flash parts
-        board.flash_type = "octal" if esp.flash_type() == 1 else "quad"
-    if chip is not None and chip.psram_efuse and hasattr(esp, "get_psram_cap"):
-        board.psram_efuse = esp.get_psram_cap()
-        board.psram_size, board.psram_mode = chip.psram(board.psram_efuse)
     if hasattr(esp, "get_psram_vendor"):
         board.psram_vendor = esp.get_psram_vendor()
 

@@ -21,16 +21,27 @@ if TYPE_CHECKING:
     from mpforge.board.transport import Reporter
 
 
+def _size(text: str | None) -> int:
+    """esptool's size text ('16MB', '512KB') -> bytes; 0 for None."""
+    if not text:
+        return 0
+    return int(text[:-2]) * (MB if text.endswith("MB") else 1024)
+
+
 def fingerprint(esp) -> Fingerprint:
-    size_text = detect_flash_size(esp)
-    size = int(size_text[:-2]) * MB if size_text and size_text.endswith("MB") else 0
+    """What the chip says it is, as every board task reads it (docs/detect.md, "What is read").
+    The flash size is esptool's reading of the JEDEC id's capacity byte (detect_flash_size:
+    its table DETECTED_FLASH_SIZES); a byte it does not know leaves the size unknown (0)."""
+    size = _size(detect_flash_size(esp))
     octal = hasattr(esp, "flash_type") and esp.flash_type() == 1
-    psram_size, psram_mode = 0, "none"
+    psram_efuse, psram_size, psram_mode = None, 0, "none"
     chip = chips.by_name(esp.CHIP_NAME)
     if chip is not None and chip.psram_efuse:  # the registry says how its PSRAM eFuse reads
-        psram_size, psram_mode = chip.psram(esp.get_psram_cap())
+        psram_efuse = esp.get_psram_cap()
+        psram_size, psram_mode = chip.psram(psram_efuse)
     mac = ":".join(f"{b:02x}" for b in esp.read_mac())
-    return Fingerprint(esp.CHIP_NAME, size, "octal" if octal else "quad", psram_size, psram_mode, mac)
+    return Fingerprint(esp.CHIP_NAME, size, "octal" if octal else "quad", psram_size, psram_mode, mac,
+                       psram_efuse)
 
 
 # The reset after a flash, by the port's USB path (docs/flashing.md, "The reset after a

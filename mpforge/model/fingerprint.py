@@ -20,6 +20,7 @@ class Fingerprint:
     psram_size: int  # bytes of embedded PSRAM, 0 for none
     psram_mode: str  # none | quad | octal
     mac: str
+    psram_efuse: int | None = None  # the raw PSRAM capability eFuse; None: the chip has no such field
 
     def hardware(self) -> str:
         flash = f"{size_text(self.flash_size, space=False) if self.flash_size else 'unknown-size'} {self.flash_type} flash"
