@@ -47,9 +47,14 @@ def target(name: str, port_args) -> Path:
         raise UserError(f"--new-profile {name!r} is not a plain profile name ({PLAIN_TEXT}); "
                         "or give a path ending .toml")
     if path.exists() or path.is_symlink():
-        raise UserError(f"{path} exists; --new-profile never overwrites a file: give another NAME, "
-                        "or move that file away")
+        raise _exists(path)
     return path
+
+
+def _exists(path: Path) -> UserError:
+    """The refusal for a file already at `path` (before the write, or made meanwhile)."""
+    return UserError(f"{path} exists; --new-profile never overwrites a file: give another NAME, "
+                     "or move that file away")
 
 
 def _q(text: str) -> str:
@@ -184,8 +189,7 @@ def write(board: Board, path: Path) -> Path:
     then written atomically (a temporary file linked into place), never over a file."""
     content = text(board, path.stem)
     profiles.from_text(content, path.stem, path)  # the file loads, or nothing is written
-    exists = UserError(f"{path} exists; --new-profile never overwrites a file: give another NAME, "
-                       "or move that file away")
+    exists = _exists(path)
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
         try:

@@ -69,13 +69,7 @@ class FromBoard:
             raise UserError(STEP, f"the firmware on {port} reports no board name (os.uname); "
                             "pass --profile")
         named = machine.rsplit(" with ", 1)[0]
-        found = []
-        for name in profiles.available():
-            try:
-                if profiles.load(name).board_name == named:
-                    found.append(name)
-            except UserError:
-                continue
+        found = [p.name for p in profiles.loadable()[0] if p.board_name == named]
         if len(found) > 1:
             raise UserError(STEP, f"{len(found)} profiles build the board name '{named}' the firmware on "
                             f"{port} reports: {', '.join(found)}; pick one with --profile")

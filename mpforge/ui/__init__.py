@@ -291,11 +291,22 @@ def board_results(step: str, results, *, as_json: bool = False) -> None:
                      r.reset if r.ok and not r.was_reset else ""):
             if text:
                 port_note(r.port, text)
+    end_if_failed(step, results)
+
+
+def end_if_failed(step: str, results, what: str = "failed") -> None:
+    """End the task if a board failed: one board, in its own line naming its log; several,
+    a note for each failed port, then one line counting them."""
+    from mpforge.errors import UserError
+
     failed = [r for r in results if not r.ok]
+    if not failed:
+        return
+    if len(results) == 1:
+        raise UserError(f"{failed[0].error} (log: {failed[0].log})")
     for r in failed:
         port_note(r.port, f"{r.error} (log: {r.log})", problem=True)
-    if failed:
-        raise UserError(step, f"{len(failed)} of {len(results)} boards failed (see above)")
+    raise UserError(step, f"{len(failed)} of {len(results)} boards {what} (see above)")
 
 
 def chosen_profiles(step: str, results) -> list[str]:
@@ -307,12 +318,9 @@ def chosen_profiles(step: str, results) -> list[str]:
         if r.ok:
             say(step, f"{r.port}: profile {r.profile_why}")
     failed = [r for r in results if not r.ok]
-    if len(failed) == 1:
+    if len(failed) == 1:  # that board's own line, even among several
         raise UserError(f"{failed[0].error} (log: {failed[0].log})")
-    if failed:
-        for r in failed:
-            port_note(r.port, f"{r.error} (log: {r.log})", problem=True)
-        raise UserError(step, f"{len(failed)} of {len(results)} boards have no profile (see above)")
+    end_if_failed(step, results, "have no profile")
     return list(dict.fromkeys(r.profile for r in results))
 
 
@@ -413,7 +421,6 @@ def verify_report(report, *, as_json: bool) -> None:
 def detect_report(boards, *, as_json: bool) -> None:
     """`invoke detect` (board/detect.py Boards): each board's facts and fits and the next step,
     or one JSON document for all boards; then a failed board ends the task in one line."""
-    from mpforge.errors import UserError
     from mpforge.ui import detect
 
     if not boards:  # a dry run
@@ -426,16 +433,10 @@ def detect_report(boards, *, as_json: bool) -> None:
                 block(detect.board_text(board))
         for broken in boards[0].broken_profiles:  # the same list for every board
             warn("detect", f"not held against the board(s), it does not load: {broken}")
-    failed = [b for b in boards if not b.ok]
-    for board in failed:
-        if board.running is not None and not as_json:  # what the firmware said before the reset
-            port_note(board.port, f"firmware: {detect.firmware_text(board)}")
-        if len(boards) > 1:
-            port_note(board.port, f"{board.error} (log: {board.log})", problem=True)
-    if failed:
-        if len(boards) == 1:
-            raise UserError(f"{failed[0].error} (log: {failed[0].log})")
-        raise UserError("detect", f"{len(failed)} of {len(boards)} boards failed (see above)")
+    for board in boards:
+        if not board.ok and board.running is not None and not as_json:  # what the firmware said
+            port_note(board.port, f"firmware: {detect.firmware_text(board)}")  # before the reset
+    end_if_failed("detect", boards)
 
 
 def profile_written(path, board, *, as_json: bool) -> None:
